@@ -1,1 +1,214 @@
-// placeholder
+#include "venice_batch/response.hpp"
+
+#include <cstring>
+
+#include <simdjson.h>
+
+#include "venice_batch/base64.hpp"
+
+namespace venice_batch {
+namespace {
+
+class ResponseErrorCategory final : public boost::system::error_category {
+ public:
+  const char* name() const noexcept override { return "venice.response"; }
+  std::string message(int ev) const override {
+    switch (static_cast<ResponseError>(ev)) {
+      case ResponseError::invalid_json: return "response body is not the documented JSON";
+      case ResponseError::missing_images: return "response does not hold the expected images";
+      case ResponseError::invalid_base64: return "an image in the response is not valid base64";
+      case ResponseError::not_an_image: return "response bytes are not a known image format";
+      case ResponseError::wrong_format: return "image format differs from the requested format";
+    }
+    return "unknown response error";
+  }
+};
+
+bool header_is_true(const HttpResponse& r, std::string_view name) {
+  auto v = r.header(name);
+  return v && (*v == "true" || *v == "True" || *v == "1");
+}
+
+// Decodes one base64 image string and checks it is an image (of the expected format
+// unless the response is a content-violation placeholder).
+boost::system::result<DecodedImage> decode_image(std::string_view text, const ExpectedImages& expected,
+                                                 bool placeholder) {
+  DecodedImage image;
+  image.bytes.resize(base64::max_decoded_size(text.size()));
+  auto n = base64::decode(text, image.bytes.data());
+  if (!n) return make_error_code(ResponseError::invalid_base64);
+  image.bytes.resize(*n);
+  auto format = sniff_image_format(image.bytes);
+  if (!format) return make_error_code(ResponseError::not_an_image);
+  if (!placeholder && *format != expected.format) return make_error_code(ResponseError::wrong_format);
+  image.format = *format;
+  return image;
+}
+
+}  // namespace
+
+const boost::system::error_category& response_error_category() noexcept {
+  static const ResponseErrorCategory category;
+  return category;
+}
+
+boost::system::error_code make_error_code(ResponseError e) noexcept {
+  return {static_cast<int>(e), response_error_category()};
+}
+
+struct ResponseDecoder::Impl {
+  simdjson::ondemand::parser parser;
+};
+
+ResponseDecoder::ResponseDecoder() : impl_(std::make_unique<Impl>()) {}
+ResponseDecoder::~ResponseDecoder() = default;
+
+boost::system::result<GenerateResult> ResponseDecoder::decode(const HttpResponse& response,
+                                                              const ExpectedImages& expected) {
+  auto& parser = impl_->parser;
+  GenerateResult result;
+  result.content_violation = header_is_true(response, "x-venice-is-content-violation");
+
+  if (expected.return_binary) {
+    // Binary mode: the body is the image. The server picks the format from the bytes, and it can
+    // differ from the one asked for (VENICE_API.md): name the file by what the bytes are and fail
+    // only when they are no known image format.
+    DecodedImage image;
+    const auto* p = reinterpret_cast<const std::uint8_t*>(response.body.data());
+    auto format = sniff_image_format({p, response.body.size()});
+    if (!format) return make_error_code(ResponseError::not_an_image);
+    image.format = *format;
+    image.bytes.assign(p, p + response.body.size());
+    result.images.push_back(std::move(image));
+    return result;
+  }
+
+  const std::string& body = response.body;
+  if (body.capacity() < body.size() + simdjson::SIMDJSON_PADDING) {
+    // The pool always pads; a caller that did not is served by a padded copy.
+    HttpResponse padded = response;
+    padded.body.reserve(body.size() + simdjson::SIMDJSON_PADDING);
+    return decode(padded, expected);
+  }
+
+  using namespace simdjson;
+  ondemand::document doc;
+  if (parser.iterate(padded_string_view(body.data(), body.size(), body.capacity())).get(doc))
+    return make_error_code(ResponseError::invalid_json);
+  ondemand::object root;
+  if (doc.get_object().get(root)) return make_error_code(ResponseError::invalid_json);
+
+  bool saw_images = false;
+  for (auto field_result : root) {
+    ondemand::field field;
+    if (std::move(field_result).get(field)) return make_error_code(ResponseError::invalid_json);
+    std::string_view key;
+    if (field.unescaped_key().get(key)) return make_error_code(ResponseError::invalid_json);
+    ondemand::value value = field.value();
+    if (key == "id") {
+      std::string_view id;
+      if (value.get_string().get(id)) return make_error_code(ResponseError::invalid_json);
+      result.server_id.assign(id);
+    } else if (key == "images") {
+      ondemand::array images;
+      if (value.get_array().get(images)) return make_error_code(ResponseError::invalid_json);
+      saw_images = true;
+      for (auto element : images) {
+        ondemand::value item;
+        if (std::move(element).get(item)) return make_error_code(ResponseError::invalid_json);
+        // Zero copy: base64 has no JSON escapes, so the raw token between the quotes is the
+        // text. Only a string with a backslash (an escaped '/') goes through unescaping.
+        std::string_view raw = item.raw_json_token();
+        if (raw.size() < 2 || raw.front() != '"')
+          return make_error_code(ResponseError::invalid_json);
+        while (!raw.empty() && raw.back() != '"') raw.remove_suffix(1);  // trailing whitespace
+        std::string_view text = raw.substr(1, raw.size() - 2);
+        if (std::memchr(text.data(), '\\', text.size()) != nullptr) {
+          if (item.get_string().get(text)) return make_error_code(ResponseError::invalid_json);
+        }
+        auto image = decode_image(text, expected, result.content_violation);
+        if (!image) return image.error();
+        result.images.push_back(std::move(*image));
+      }
+    } else if (key == "timing") {
+      ondemand::object timing;
+      if (value.get_object().get(timing)) continue;  // null or odd: timing is informative only
+      ServerTiming t;
+      for (auto tf : timing) {
+        std::string_view tk;
+        double ms = 0;
+        if (tf.unescaped_key().get(tk) || tf.value().get_double().get(ms)) continue;
+        if (tk == "inferenceDuration") t.inference_ms = ms;
+        else if (tk == "inferencePreprocessingTime") t.preprocessing_ms = ms;
+        else if (tk == "inferenceQueueTime") t.queue_ms = ms;
+        else if (tk == "total") t.total_ms = ms;
+      }
+      result.timing = t;
+    }
+    // "request" and anything newer: skipped unread.
+  }
+  if (!saw_images || result.images.empty()) return make_error_code(ResponseError::missing_images);
+  if (static_cast<int>(result.images.size()) != expected.variants && !result.content_violation)
+    return make_error_code(ResponseError::missing_images);
+  return result;
+}
+
+ApiError parse_api_error(std::string_view body) {
+  ApiError out;
+  simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  if (parser.parse(body.data(), body.size(), true).get(root)) {
+    out.body_text.assign(body.substr(0, 2048));
+    out.message = out.body_text.substr(0, 200);
+    return out;
+  }
+  out.body_json = simdjson::minify(root);  // one line: results.jsonl is line-based
+  simdjson::dom::object obj;
+  if (root.get_object().get(obj)) {
+    out.message = out.body_json.substr(0, 200);
+    return out;
+  }
+  std::string_view s;
+  simdjson::dom::element e;
+  if (obj["error"].get(e) == simdjson::SUCCESS) {
+    if (e.get_string().get(s) == simdjson::SUCCESS) {
+      out.message.assign(s);
+    } else if (e.is_object()) {  // some gateways nest it: {"error": {"message", "customMessage"}}
+      if (e["customMessage"].get_string().get(s) == simdjson::SUCCESS) out.message.assign(s);
+      else if (e["message"].get_string().get(s) == simdjson::SUCCESS) out.message.assign(s);
+    }
+  }
+  if (obj["customMessage"].get_string().get(s) == simdjson::SUCCESS) {
+    if (out.message.empty() || s.starts_with("Too many failed attempts")) out.message.assign(s);
+  }
+  if (out.message.empty() && obj["message"].get_string().get(s) == simdjson::SUCCESS) out.message.assign(s);
+  if (out.message.empty() && obj["code"].get_string().get(s) == simdjson::SUCCESS) out.message.assign(s);
+  if (out.message.empty()) out.message = out.body_json.substr(0, 200);
+  // DetailedError: make the message say which fields were wrong.
+  simdjson::dom::array issues;
+  if (obj["issues"].get_array().get(issues) == simdjson::SUCCESS) {
+    std::string detail;
+    for (auto issue : issues) {
+      std::string_view msg;
+      if (issue["message"].get_string().get(msg)) continue;
+      std::string path;
+      simdjson::dom::array parts;
+      if (issue["path"].get_array().get(parts) == simdjson::SUCCESS) {
+        for (auto part : parts) {
+          std::string_view ps;
+          int64_t pi;
+          if (!path.empty()) path += '.';
+          if (part.get_string().get(ps) == simdjson::SUCCESS) path.append(ps);
+          else if (part.get_int64().get(pi) == simdjson::SUCCESS) path += std::to_string(pi);
+        }
+      }
+      detail += detail.empty() ? "" : "; ";
+      detail += path.empty() ? std::string(msg) : path + ": " + std::string(msg);
+    }
+    if (!detail.empty()) out.message += " (" + detail + ")";
+  }
+  out.failure_lock = out.message.find("Too many failed attempts") != std::string::npos;
+  return out;
+}
+
+}  // namespace venice_batch

@@ -1,0 +1,52 @@
+// The output directory: images/<id>_<k>.<ext>, written so that no partial file
+// ever carries a final name (temp name in the same directory, fsync, rename,
+// fsync the directory). Safe to call from several threads for different files.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include <boost/system/error_code.hpp>
+#include <boost/system/result.hpp>
+
+#include "venice_batch/image_format.hpp"
+
+namespace venice_batch {
+
+/// "<id>_<k>.<ext>": the final file name of variant k (0-based) of job `id`.
+std::string image_file_name(std::string_view id, unsigned k, ImageFormat format);
+
+/// True for the names this sink uses while a file is being written (".<name>.tmp-<pid>-<n>").
+bool is_temp_file_name(std::string_view name);
+
+class OutputSink {
+ public:
+  /// Creates `out_dir` and `out_dir/images` if missing. Throws std::runtime_error naming the
+  /// directory if they cannot be created or written to (a usage error for the CLI).
+  OutputSink(std::filesystem::path out_dir, bool durable);
+
+  const std::filesystem::path& out_dir() const { return out_dir_; }
+  const std::filesystem::path& images_dir() const { return images_dir_; }
+
+  /// Writes `bytes` to images/<name> atomically. Returns the error (ENOSPC, EACCES...) on failure,
+  /// in which case no file with the final name was created or changed.
+  boost::system::result<void> write_image(const std::string& name, std::span<const std::uint8_t> bytes) const;
+
+  /// Removes leftover temp files of a crashed run; returns how many were removed.
+  std::size_t remove_stale_temp_files() const;
+
+ private:
+  std::filesystem::path out_dir_;
+  std::filesystem::path images_dir_;
+  bool durable_;
+};
+
+/// Writes `text` to `path` atomically (temp + rename; fsync when `durable`). For snapshots
+/// such as metrics.json and report.html.
+boost::system::result<void> write_file_atomically(const std::filesystem::path& path, std::string_view text,
+                                                  bool durable);
+
+}  // namespace venice_batch
