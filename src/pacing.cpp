@@ -1,1 +1,175 @@
-// placeholder
+#include "venice_batch/pacing.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+
+namespace venice_batch {
+namespace {
+
+using std::chrono::milliseconds;
+constexpr auto kMinute = std::chrono::seconds(60);
+
+std::optional<double> parse_number(std::string_view s) {
+  while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
+  while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
+  double v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p != s.data() + s.size() || !std::isfinite(v) || v < 0) return std::nullopt;
+  return v;
+}
+
+}  // namespace
+
+RateLimitHeaders parse_rate_limit_headers(const HttpResponse& r, std::int64_t now_epoch_ms) {
+  RateLimitHeaders h;
+  if (auto v = r.header("x-ratelimit-limit-requests"); v)
+    if (auto n = parse_number(*v)) h.limit = static_cast<std::uint64_t>(*n);
+  if (auto v = r.header("x-ratelimit-remaining-requests"); v)
+    if (auto n = parse_number(*v)) h.remaining = static_cast<std::uint64_t>(*n);
+  if (auto v = r.header("x-ratelimit-reset-requests"); v) {
+    if (auto n = parse_number(*v)) {
+      // The docs say "Unix timestamp"; the wire has shown 13-digit milliseconds. Go by magnitude.
+      double ms;
+      if (*n >= 1e12) ms = *n - static_cast<double>(now_epoch_ms);
+      else if (*n >= 1e9) ms = *n * 1000.0 - static_cast<double>(now_epoch_ms);
+      else ms = *n * 1000.0;
+      h.reset_in = milliseconds(static_cast<std::int64_t>(std::clamp(ms, 0.0, 3600e3)));
+    }
+  }
+  if (auto v = r.header("retry-after"); v)
+    if (auto n = parse_number(*v)) h.retry_after = milliseconds(static_cast<std::int64_t>(std::min(*n, 3600.0) * 1000));
+  return h;
+}
+
+std::string to_string(PacingHold h) {
+  switch (h) {
+    case PacingHold::none: return "none";
+    case PacingHold::rate: return "rate";
+    case PacingHold::quota_reset: return "quota reset";
+    case PacingHold::rate_limited: return "429";
+    case PacingHold::failure_budget: return "failure budget";
+    case PacingHold::failure_lock: return "failure lock";
+  }
+  return "none";
+}
+
+Pacer::Pacer(PacingSettings settings, PacingClock::time_point now) : settings_(settings), last_refill_(now) {
+  if (settings_.burst < 1) settings_.burst = 1;
+  if (settings_.requests_per_minute > 0) set_rate(settings_.requests_per_minute);
+  tokens_ = settings_.burst;
+}
+
+void Pacer::set_rate(double per_minute) { rate_per_minute_ = std::max(per_minute, 0.1); }
+
+void Pacer::refill(PacingClock::time_point now) {
+  if (now <= last_refill_) return;
+  const double elapsed_min = std::chrono::duration<double>(now - last_refill_).count() / 60.0;
+  tokens_ = std::min<double>(settings_.burst, tokens_ + elapsed_min * rate_per_minute_);
+  last_refill_ = now;
+}
+
+void Pacer::forget_old(PacingClock::time_point now) {
+  while (!starts_.empty() && starts_.front() <= now - kMinute) starts_.pop_front();
+  while (!failures_.empty() && failures_.front() <= now - settings_.failure_window) failures_.pop_front();
+}
+
+void Pacer::block_until(PacingClock::time_point t, PacingHold why) {
+  if (t > blocked_until_) {
+    blocked_until_ = t;
+    blocked_why_ = why;
+  }
+}
+
+std::optional<PacingClock::time_point> Pacer::try_start(PacingClock::time_point now) {
+  forget_old(now);
+  if (now < blocked_until_) return blocked_until_;
+  // Failure budget: keep our own non-2xx count in the window below the API's lock threshold.
+  if (settings_.max_failures > 0 && failures_.size() >= settings_.max_failures)
+    return failures_.front() + settings_.failure_window;
+  // Never start a minute faster than the API's stated limit.
+  if (window_limit_ && *window_limit_ > 0 && starts_.size() >= *window_limit_) return starts_.front() + kMinute;
+  if (rate_per_minute_ > 0) {
+    refill(now);
+    if (tokens_ < 1.0) {
+      const double missing = 1.0 - tokens_;
+      const auto wait = std::chrono::duration<double>(missing / rate_per_minute_ * 60.0);
+      return now + std::max(std::chrono::duration_cast<PacingClock::duration>(wait), PacingClock::duration(1));
+    }
+    tokens_ -= 1.0;
+  }
+  starts_.push_back(now);
+  return std::nullopt;
+}
+
+void Pacer::on_answer(PacingClock::time_point now, int status, const RateLimitHeaders& h, bool failure_lock,
+                      bool request_sent) {
+  forget_old(now);
+  const bool success = status >= 200 && status < 300;
+  if (!success && (status != 0 || request_sent)) failures_.push_back(now);
+
+  if (h.limit && *h.limit > 0) {
+    window_limit_ = *h.limit;
+    if (settings_.requests_per_minute <= 0 && (!learned_ || std::abs(rate_per_minute_ - *h.limit) > 0.5)) {
+      // Learn the rate from the headers; refill from here so the change is smooth.
+      refill(now);
+      set_rate(static_cast<double>(*h.limit));
+      learned_ = true;
+    }
+  }
+  if (h.remaining && *h.remaining == 0) {
+    block_until(now + h.reset_in.value_or(milliseconds(1000)), PacingHold::quota_reset);
+  }
+  if (status == 429) {
+    milliseconds wait = h.retry_after ? *h.retry_after : h.reset_in.value_or(milliseconds(0));
+    PacingHold why = PacingHold::rate_limited;
+    if (failure_lock) {
+      wait = std::max(wait, settings_.failure_lock_wait);
+      why = PacingHold::failure_lock;
+    }
+    if (wait.count() <= 0) wait = milliseconds(1000);
+    block_until(now + wait, why);
+    // No quota headers to go by: adapt. Halve the rate (at most once per second so that a
+    // burst of 429s from requests already in flight counts as one signal).
+    if (!learned_ && settings_.requests_per_minute <= 0 && now - last_decrease_ >= std::chrono::seconds(1)) {
+      double observed = starts_.empty() ? 60.0 : static_cast<double>(starts_.size());
+      double base = rate_per_minute_ > 0 ? rate_per_minute_ : observed;
+      refill(now);
+      set_rate(std::max(1.0, base / 2.0));
+      tokens_ = std::min(tokens_, 0.0);
+      last_decrease_ = now;
+    }
+  } else if (success && !learned_ && settings_.requests_per_minute <= 0 && rate_per_minute_ > 0) {
+    // Additive increase: one more request per minute for each success.
+    refill(now);
+    set_rate(rate_per_minute_ + 1.0);
+  }
+}
+
+PacingHold Pacer::hold(PacingClock::time_point now) const {
+  if (now < blocked_until_) return blocked_why_;
+  if (settings_.max_failures > 0 && failures_.size() >= settings_.max_failures &&
+      failures_.front() + settings_.failure_window > now)
+    return PacingHold::failure_budget;
+  return PacingHold::none;
+}
+
+std::chrono::milliseconds Pacer::blocked_for(PacingClock::time_point now) const {
+  auto until = blocked_until_;
+  if (settings_.max_failures > 0 && failures_.size() >= settings_.max_failures)
+    until = std::max(until, failures_.front() + settings_.failure_window);
+  if (until <= now) return milliseconds(0);
+  return std::chrono::duration_cast<milliseconds>(until - now);
+}
+
+std::string Pacer::describe(PacingClock::time_point now) const {
+  std::string s = rate_per_minute_ > 0 ? std::to_string(static_cast<long>(std::lround(rate_per_minute_))) + "/min"
+                                       : std::string("unpaced");
+  auto blocked = blocked_for(now);
+  if (blocked.count() > 0) {
+    s += ", waiting " + std::to_string((blocked.count() + 999) / 1000) + " s (" + to_string(hold(now)) + ")";
+  }
+  return s;
+}
+
+}  // namespace venice_batch

@@ -116,4 +116,12 @@ boost::system::result<void> write_file_atomically(const std::filesystem::path& p
                       durable);
 }
 
+void append_text_line(const std::filesystem::path& path, std::string_view line) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) return;
+  auto ignored = write_all_and_sync(fd, reinterpret_cast<const std::uint8_t*>(line.data()), line.size(), false);
+  (void)ignored;
+  ::close(fd);
+}
+
 }  // namespace venice_batch

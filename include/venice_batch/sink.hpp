@@ -49,4 +49,8 @@ class OutputSink {
 boost::system::result<void> write_file_atomically(const std::filesystem::path& path, std::string_view text,
                                                   bool durable);
 
+/// Appends `line` to `path` with one write(2) (creating the file). Errors are ignored: for
+/// side outputs such as timeline.jsonl that must never stop a run.
+void append_text_line(const std::filesystem::path& path, std::string_view line);
+
 }  // namespace venice_batch

@@ -1,0 +1,145 @@
+#include <gtest/gtest.h>
+
+#include "venice_batch/pacing.hpp"
+
+using namespace venice_batch;
+using namespace std::chrono_literals;
+
+namespace {
+
+HttpResponse with_headers(std::vector<std::pair<std::string, std::string>> h) {
+  HttpResponse r;
+  r.status = 200;
+  r.headers = std::move(h);
+  return r;
+}
+
+// Counts how many requests the pacer lets start in [t0, t0 + span) when asked as often as it allows.
+int starts_within(Pacer& p, PacingClock::time_point t0, PacingClock::duration span) {
+  int n = 0;
+  auto t = t0;
+  while (t < t0 + span) {
+    auto again = p.try_start(t);
+    if (!again) {
+      ++n;
+      continue;
+    }
+    t = *again;
+  }
+  return n;
+}
+
+}  // namespace
+
+TEST(PacingTest, ResetHeaderIsReadByMagnitude) {
+  const std::int64_t now_ms = 1'700'000'000'000;
+  auto ms13 = parse_rate_limit_headers(with_headers({{"x-ratelimit-reset-requests", "1700000012000"}}), now_ms);
+  ASSERT_TRUE(ms13.reset_in);
+  EXPECT_EQ(ms13.reset_in->count(), 12000);
+  auto s10 = parse_rate_limit_headers(with_headers({{"x-ratelimit-reset-requests", "1700000030"}}), now_ms);
+  EXPECT_EQ(s10.reset_in->count(), 30000);
+  auto rel = parse_rate_limit_headers(with_headers({{"x-ratelimit-reset-requests", "7"}}), now_ms);
+  EXPECT_EQ(rel.reset_in->count(), 7000);
+  auto past = parse_rate_limit_headers(with_headers({{"x-ratelimit-reset-requests", "1699999990000"}}), now_ms);
+  EXPECT_EQ(past.reset_in->count(), 0);
+}
+
+TEST(PacingTest, FailureBudgetHeadersAreNotTheRequestQuota) {
+  auto h = parse_rate_limit_headers(
+      with_headers({{"x-ratelimit-remaining", "0"}, {"x-ratelimit-resets", "30"}, {"x-ratelimit-limit", "20"}}), 0);
+  EXPECT_FALSE(h.remaining);
+  EXPECT_FALSE(h.limit);
+  EXPECT_FALSE(h.reset_in);
+}
+
+TEST(PacingTest, ConfiguredRateCapsStartsPerMinute) {
+  const auto t0 = PacingClock::time_point{} + 1h;
+  PacingSettings s;
+  s.requests_per_minute = 120;
+  s.burst = 1;
+  Pacer p(s, t0);
+  EXPECT_EQ(starts_within(p, t0, 60s), 120);
+}
+
+TEST(PacingTest, BurstLetsAccumulatedTokensGoBackToBack) {
+  const auto t0 = PacingClock::time_point{} + 1h;
+  PacingSettings s;
+  s.requests_per_minute = 60;
+  s.burst = 5;
+  Pacer p(s, t0);
+  for (int i = 0; i < 5; ++i) EXPECT_FALSE(p.try_start(t0)) << i;
+  EXPECT_TRUE(p.try_start(t0));
+}
+
+TEST(PacingTest, LearnsRateFromHeadersAndNeverExceedsStatedLimitPerMinute) {
+  const auto t0 = PacingClock::time_point{} + 1h;
+  Pacer p(PacingSettings{}, t0);
+  EXPECT_EQ(p.current_rate(), 0);
+  p.on_answer(t0, 200, RateLimitHeaders{20, 19, 60000ms, std::nullopt}, false, true);
+  EXPECT_DOUBLE_EQ(p.current_rate(), 20);
+  // Over any 60 s window the number of starts stays within the stated 20.
+  EXPECT_LE(starts_within(p, t0, 60s), 20);
+}
+
+TEST(PacingTest, RemainingZeroHoldsEverythingUntilReset) {
+  const auto t0 = PacingClock::time_point{} + 1h;
+  Pacer p(PacingSettings{}, t0);
+  p.on_answer(t0, 200, RateLimitHeaders{100, 0, 12000ms, std::nullopt}, false, true);
+  auto again = p.try_start(t0 + 1s);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(*again, t0 + 12s);
+  EXPECT_EQ(p.hold(t0 + 1s), PacingHold::quota_reset);
+  EXPECT_NE(p.describe(t0 + 1s).find("waiting 11 s"), std::string::npos) << p.describe(t0 + 1s);
+}
+
+TEST(PacingTest, RetryAfterOn429BlocksAllSending) {
+  const auto t0 = PacingClock::time_point{} + 1h;
+  Pacer p(PacingSettings{}, t0);
+  p.on_answer(t0, 429, RateLimitHeaders{std::nullopt, std::nullopt, std::nullopt, 30000ms}, false, true);
+  EXPECT_EQ(p.try_start(t0 + 10s).value(), t0 + 30s);
+  EXPECT_FALSE(p.try_start(t0 + 30s));
+}
+
+TEST(PacingTest, FailureLockWaitsAtLeastThirtySeconds) {
+  const auto t0 = PacingClock::time_point{} + 1h;
+  Pacer p(PacingSettings{}, t0);
+  p.on_answer(t0, 429, RateLimitHeaders{std::nullopt, std::nullopt, 2000ms, std::nullopt}, true, true);
+  EXPECT_EQ(p.try_start(t0 + 1s).value(), t0 + 30s);
+  EXPECT_EQ(p.hold(t0 + 1s), PacingHold::failure_lock);
+}
+
+TEST(PacingTest, PausesBeforeOwnFailuresReachTheApiLockThreshold) {
+  const auto t0 = PacingClock::time_point{} + 1h;
+  PacingSettings s;
+  s.max_failures = 15;
+  Pacer p(s, t0);
+  for (int i = 0; i < 14; ++i) p.on_answer(t0 + std::chrono::seconds(i), 500, {}, false, true);
+  EXPECT_FALSE(p.try_start(t0 + 14s));
+  p.on_answer(t0 + 14s, 503, {}, false, true);
+  // 15 failures in the window: hold until the oldest leaves the 30 s window.
+  auto again = p.try_start(t0 + 15s);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(*again, t0 + 30s);
+  EXPECT_FALSE(p.try_start(t0 + 30s));
+}
+
+TEST(PacingTest, NetworkFailureBeforeSendingDoesNotCountAsApiFailure) {
+  const auto t0 = PacingClock::time_point{} + 1h;
+  PacingSettings s;
+  s.max_failures = 2;
+  Pacer p(s, t0);
+  for (int i = 0; i < 5; ++i) p.on_answer(t0, 0, {}, false, false);
+  EXPECT_FALSE(p.try_start(t0));
+}
+
+TEST(PacingTest, WithoutHeadersAdaptsMultiplicativelyDownAndAdditivelyUp) {
+  const auto t0 = PacingClock::time_point{} + 1h;
+  Pacer p(PacingSettings{}, t0);
+  for (int i = 0; i < 40; ++i) EXPECT_FALSE(p.try_start(t0 + std::chrono::milliseconds(i * 100)));
+  p.on_answer(t0 + 4s, 429, {}, false, true);
+  const double after_429 = p.current_rate();
+  EXPECT_GT(after_429, 0);
+  EXPECT_LE(after_429, 30);  // halved from what was observed (40 in the last minute)
+  p.on_answer(t0 + 10s, 200, {}, false, true);
+  EXPECT_DOUBLE_EQ(p.current_rate(), after_429 + 1);
+}

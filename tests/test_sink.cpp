@@ -1,0 +1,62 @@
+#include <gtest/gtest.h>
+
+#include <sys/stat.h>
+
+#include "test_support.hpp"
+#include "venice_batch/sink.hpp"
+
+using namespace venice_batch;
+using test_support::TempDir;
+
+TEST(SinkTest, FileNameIsIdVariantAndExtension) {
+  EXPECT_EQ(image_file_name("cat-01", 0, ImageFormat::webp), "cat-01_0.webp");
+  EXPECT_EQ(image_file_name("x", 3, ImageFormat::jpeg), "x_3.jpg");
+  EXPECT_EQ(image_file_name("00000042", 1, ImageFormat::png), "00000042_1.png");
+}
+
+TEST(SinkTest, WritesImageUnderFinalNameWithNoTempLeft) {
+  TempDir dir;
+  OutputSink sink(dir.path() / "out", true);
+  std::vector<std::uint8_t> bytes(100000, 7);
+  ASSERT_TRUE(sink.write_image("a_0.png", bytes));
+  EXPECT_EQ(std::filesystem::file_size(dir.path() / "out/images/a_0.png"), bytes.size());
+  std::size_t entries = 0;
+  for (auto& e : std::filesystem::directory_iterator(dir.path() / "out/images")) {
+    ++entries;
+    EXPECT_FALSE(is_temp_file_name(e.path().filename().string()));
+  }
+  EXPECT_EQ(entries, 1u);
+}
+
+TEST(SinkTest, RemovesStaleTempFilesButNotImages) {
+  TempDir dir;
+  OutputSink sink(dir.path(), false);
+  test_support::write_file(dir.path() / "images/.a_0.png.tmp-123-0", "partial");
+  test_support::write_file(dir.path() / "images/a_1.png", "whole");
+  EXPECT_EQ(sink.remove_stale_temp_files(), 1u);
+  EXPECT_TRUE(std::filesystem::exists(dir.path() / "images/a_1.png"));
+}
+
+TEST(SinkTest, UnwritableDirectoryIsReportedUpFront) {
+  if (::geteuid() == 0) {
+    // root ignores permission bits: use a path under a regular file instead.
+    TempDir dir;
+    test_support::write_file(dir.path() / "file", "x");
+    EXPECT_THROW(OutputSink(dir.path() / "file/out", true), std::runtime_error);
+    return;
+  }
+  TempDir dir;
+  std::filesystem::create_directories(dir.path() / "ro/images");
+  ::chmod((dir.path() / "ro/images").c_str(), 0500);
+  EXPECT_THROW(OutputSink(dir.path() / "ro", true), std::runtime_error);
+}
+
+TEST(SinkTest, FailedWriteLeavesNoFinalName) {
+  TempDir dir;
+  OutputSink sink(dir.path(), false);
+  std::filesystem::remove_all(dir.path() / "images");  // vanishes mid-run
+  std::vector<std::uint8_t> bytes(10, 1);
+  auto r = sink.write_image("a_0.png", bytes);
+  EXPECT_FALSE(r);
+  EXPECT_FALSE(std::filesystem::exists(dir.path() / "images/a_0.png"));
+}
