@@ -2,8 +2,8 @@
 # The whole test suite: installs what is missing, then
 #   1. builds and runs every test with ctest (unit tests, end-to-end tests against the
 #      real emulator over TLS on loopback, the report in headless Chromium);
-#   2. the same suite built with ASan + UBSan;
-#   3. a short run (FUZZ_SECONDS, default 60) of each libFuzzer target (clang).
+#   2. a short run (FUZZ_SECONDS, default 60) of each libFuzzer target (clang);
+#   3. the same suite built with ASan + UBSan.
 # Set QUICK=1 to run only step 1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,11 +15,6 @@ bash scripts/build.sh
 ctest --test-dir build --output-on-failure --parallel "$jobs" --timeout 600
 
 [ "${QUICK:-0}" = 1 ] && exit 0
-
-echo "== tests under ASan + UBSan (build-asan) =="
-BUILD_DIR=build-asan BUILD_TYPE=Debug bash scripts/build.sh -DVENICE_BATCH_SANITIZE=ON -DVENICE_BATCH_BENCH=OFF
-ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  ctest --test-dir build-asan --output-on-failure --parallel "$jobs" --timeout 900
 
 echo "== fuzzing (build-fuzz) =="
 cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
@@ -33,4 +28,9 @@ for target in fuzz_manifest_line fuzz_response; do
   "build-fuzz/tests/$target" -max_total_time="${FUZZ_SECONDS:-60}" -timeout=10 -rss_limit_mb=2048 \
     -print_final_stats=1 "$corpus" 2>&1 | tail -n 12
 done
-echo "fuzz: 2 passed, 0 failed"
+
+echo "== tests under ASan + UBSan (build-asan) =="
+BUILD_DIR=build-asan BUILD_TYPE=Debug bash scripts/build.sh -DVENICE_BATCH_SANITIZE=ON -DVENICE_BATCH_BENCH=OFF
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir build-asan --output-on-failure --parallel "$jobs" --timeout 900
+
