@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "venice_batch/bench.hpp"
 #include "venice_batch/config.hpp"
 #include "venice_batch/run.hpp"
 
@@ -20,6 +21,31 @@ constexpr const char* kExitStatuses =
     "  3    run stopped early: key refused (401), balance exhausted (402), certificate refused,\n"
     "       or the out dir became unwritable (disk full); run the same command again to resume\n"
     "  130  interrupted by SIGINT;  143  terminated by SIGTERM (resumable)\n";
+
+// "90s", "5m", "1h", "250ms", or a plain number of seconds.
+std::chrono::milliseconds parse_duration(const std::string& text) {
+  std::size_t used = 0;
+  double v = std::stod(text, &used);
+  std::string unit = text.substr(used);
+  double ms;
+  if (unit.empty() || unit == "s") ms = v * 1000;
+  else if (unit == "ms") ms = v;
+  else if (unit == "m") ms = v * 60000;
+  else if (unit == "h") ms = v * 3600000;
+  else throw std::invalid_argument("unknown unit '" + unit + "' (use ms, s, m or h)");
+  if (!(ms >= 0)) throw std::invalid_argument("negative duration");
+  return std::chrono::milliseconds(static_cast<long long>(ms));
+}
+
+// "20", "20/s", "120/m": requests per second.
+double parse_rate(const std::string& text) {
+  std::size_t used = 0;
+  double v = std::stod(text, &used);
+  std::string unit = text.substr(used);
+  if (unit.empty() || unit == "/s") return v;
+  if (unit == "/m" || unit == "/min") return v / 60.0;
+  throw std::invalid_argument("unknown rate unit '" + unit + "' (use /s or /m)");
+}
 
 }  // namespace
 
@@ -60,6 +86,34 @@ int main(int argc, char** argv) {
   run_cmd->add_flag("--quiet,-q", run.quiet, "Print only errors and the final summary");
   run_cmd->footer(kExitStatuses);
 
+  vb::BenchOptions bench;
+  std::string bench_duration, bench_rate, bench_warmup = "0s", bench_out, bench_json, bench_config, bench_manifest;
+  std::uint64_t bench_requests = 0;
+  unsigned bench_concurrency = 0;
+  std::string bench_base_url, bench_ca;
+  double bench_timeout = 0;
+  auto* bench_cmd = app.add_subcommand(
+      "bench", "Load-test the API (or the emulator): closed loop (--concurrency) or open loop (--rate), jobs cycling through the manifest");
+  bench_cmd->add_option("--manifest", bench_manifest, "JSONL manifest whose jobs are sent in turn")
+      ->required()
+      ->check(CLI::ExistingFile);
+  auto* dur = bench_cmd->add_option("--duration", bench_duration, "How long to measure: 60s, 5m, ...");
+  auto* req = bench_cmd->add_option("--requests", bench_requests, "How many requests to measure");
+  dur->excludes(req);
+  auto* conc = bench_cmd->add_option("--concurrency", bench_concurrency, "Closed loop: requests in flight")
+                   ->check(CLI::Range(1u, 4096u));
+  auto* rate = bench_cmd->add_option("--rate", bench_rate,
+                                     "Open loop: constant arrival rate, R/s or R/m; latency counts from each request's intended start");
+  conc->excludes(rate);
+  bench_cmd->add_option("--warmup", bench_warmup, "Requests finishing within this time are not measured (default 0s)");
+  bench_cmd->add_flag("--discard-images", bench.discard_images, "Decode and check images but write none");
+  bench_cmd->add_option("--out", bench_out, "Directory for the images (unless --discard-images)");
+  bench_cmd->add_option("--json", bench_json, "Also write the results as JSON to this file");
+  bench_cmd->add_option("--config", bench_config, "JSON config overlaid on the built-in one")->check(CLI::ExistingFile);
+  bench_cmd->add_option("--base-url", bench_base_url, "API root (env VENICE_BASE_URL)");
+  bench_cmd->add_option("--ca-file", bench_ca, "Extra trusted CA certificate (PEM)")->check(CLI::ExistingFile);
+  bench_cmd->add_option("--timeout", bench_timeout, "Whole-request timeout in seconds")->check(CLI::PositiveNumber);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -88,6 +142,27 @@ int main(int argc, char** argv) {
       run.out_dir = out_dir;
       if (const char* key = std::getenv("VENICE_API_KEY")) run.api_key = key;
       return vb::run_batch(run, std::cerr);
+    }
+    if (bench_cmd->parsed()) {
+      bench.config = vb::load_config(bench_config);
+      if (bench_cmd->count("--base-url")) bench.config.base_url = bench_base_url;
+      if (bench_cmd->count("--ca-file")) bench.config.ca_file = bench_ca;
+      if (bench_cmd->count("--timeout"))
+        bench.config.request_timeout = std::chrono::milliseconds(static_cast<long long>(bench_timeout * 1000));
+      bench.manifest = bench_manifest;
+      bench.out_dir = bench_out;
+      bench.json_file = bench_json;
+      bench.concurrency = bench_concurrency;
+      try {
+        if (!bench_duration.empty()) bench.duration = parse_duration(bench_duration);
+        if (bench_cmd->count("--requests")) bench.requests = bench_requests;
+        if (!bench_rate.empty()) bench.rate_per_second = parse_rate(bench_rate);
+        bench.warmup = parse_duration(bench_warmup);
+      } catch (const std::exception& e) {
+        throw vb::ConfigError(std::string("bench: ") + e.what());
+      }
+      if (const char* key = std::getenv("VENICE_API_KEY")) bench.api_key = key;
+      return vb::run_bench(bench, std::cout);
     }
   } catch (const vb::ConfigError& e) {
     std::cerr << "venice-batch: " << e.what() << "\n";
