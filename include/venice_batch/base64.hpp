@@ -1,7 +1,7 @@
 // Strict, fast standard base64 (RFC 4648 alphabet, '=' padding), the hot kernel
 // of response decoding: a 4-variant PNG response is tens of MB of base64.
 // Decoding never produces garbage: any input that is not canonical padded base64
-// is an error value, with the offset of the first offending character.
+// is an error value saying what is wrong with it.
 #pragma once
 
 #include <cstddef>
