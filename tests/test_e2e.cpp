@@ -70,14 +70,14 @@ TEST(EndToEndTest, ManifestOf200JobsProducesEveryImageAndOneResultLineEach) {
   std::set<std::string> ids, files_seen;
   for (const auto& line : lines) {
     simdjson::dom::element doc = parser.parse(line);
-    std::string id(std::string_view(doc["id"]));
+    std::string id{std::string_view(doc["id"])};
     EXPECT_TRUE(ids.insert(id).second) << "duplicate " << id;
     EXPECT_EQ(std::string_view(doc["status"]), "ok") << line;
     const int i = std::stoi(id.substr(4));
     simdjson::dom::array files = doc["files"];
     EXPECT_EQ(files.size(), static_cast<std::size_t>(1 + i % 4)) << line;
     for (auto f : files) {
-      std::string rel(std::string_view(f["path"]));
+      std::string rel{std::string_view(f["path"])};
       files_seen.insert(rel);
       auto bytes = read_bytes(work.path() / "out" / rel);
       EXPECT_EQ(bytes.size(), uint64_t(f["bytes"]));
@@ -136,7 +136,9 @@ TEST(EndToEndTest, WrongKeyRecords401StopsAndNeverLeaksTheKey) {
   EXPECT_EQ(r.out.find(wrong), std::string::npos);
   EXPECT_EQ(r.err.find(wrong), std::string::npos);
   for (auto& e : std::filesystem::recursive_directory_iterator(work.path() / "out")) {
-    if (e.is_regular_file()) EXPECT_EQ(test_support::read_file(e.path()).find(wrong), std::string::npos) << e.path();
+    if (e.is_regular_file()) {
+      EXPECT_EQ(test_support::read_file(e.path()).find(wrong), std::string::npos) << e.path();
+    }
   }
 }
 

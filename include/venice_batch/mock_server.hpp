@@ -14,6 +14,31 @@
 
 namespace venice_batch {
 
+/// Faults the emulator injects, to test what the client does with each. A request takes the
+/// fault at its position in `schedule` (1-based request count) if there is one, otherwise each
+/// probability in turn. Fault names: ok, 429, 500, 503, close (connection closed mid-body),
+/// short (body shorter than its Content-Length, clean TLS close), stall (no answer for
+/// `stall`), invalid_json, invalid_base64, 401, 402, lock (the failure lock's 429).
+struct MockFaults {
+  std::vector<std::string> schedule;
+  double p_429 = 0, p_500 = 0, p_503 = 0, p_close = 0, p_short = 0, p_stall = 0, p_invalid_json = 0,
+         p_invalid_base64 = 0, p_401 = 0, p_402 = 0;
+  std::chrono::milliseconds stall{300000};
+  std::chrono::milliseconds reset_after_429{1000};  ///< x-ratelimit-reset-requests of an injected 429
+  /// Real per-minute limit like the API's: counts requests in fixed 60 s windows, sets the
+  /// x-ratelimit-*-requests headers on every answer, answers 429 past the limit. 0: off
+  /// (the headers then state a generous limit).
+  unsigned requests_per_minute = 0;
+  /// The API's failure lock: more than `lock_threshold` non-2xx answers in 30 s and every
+  /// request gets 429 "Too many failed attempts" for 30 s.
+  bool failure_lock = false;
+  unsigned lock_threshold = 20;
+  std::chrono::milliseconds lock_duration{30000};
+};
+
+/// Parses a fault schedule such as "ok,500,429x3,close" (x N repeats). Throws std::invalid_argument.
+std::vector<std::string> parse_fault_schedule(const std::string& text);
+
 struct MockOptions {
   std::string api_key = "mock-key";  ///< the only Bearer token accepted
   std::string bind_address = "127.0.0.1";
@@ -27,6 +52,8 @@ struct MockOptions {
   /// Added latency per generate request, uniformly random in [min, max].
   std::chrono::milliseconds latency_min{0}, latency_max{0};
   unsigned threads = 1;              ///< io threads
+  bool track_prompts = false;        ///< count requests per prompt in MockStats::by_prompt
+  MockFaults faults;
 };
 
 /// Counters the tests and benchmarks read back (also served as JSON at GET /__mock/stats).
@@ -35,6 +62,10 @@ struct MockStats {
   std::map<int, std::uint64_t> by_status; ///< responses by HTTP status
   std::uint64_t images = 0;               ///< images served
   std::uint64_t connections = 0;          ///< TCP connections accepted
+  std::map<std::string, std::uint64_t> faults;  ///< injected faults by name
+  std::uint64_t locked = 0;               ///< requests refused by the failure lock
+  /// Generate requests per prompt (when track_prompts): shows a job that was requested twice.
+  std::map<std::string, std::uint64_t> by_prompt;
 };
 
 class MockServer {
