@@ -489,7 +489,7 @@ void BatchRun::finish_worker() {
 }
 
 net::awaitable<void> BatchRun::signal_loop() {
-  for (;;) {
+  while (live_workers_ > 0) {
     auto [ec, signo] = co_await signals_.async_wait(use_tuple);
     if (ec) co_return;
     if (signal_status_ == 0) {
@@ -527,7 +527,7 @@ void BatchRun::write_snapshots(bool final_snapshot) {
 net::awaitable<void> BatchRun::tick_loop() {
   auto last_snapshot = Clock::now();
   auto last_sync = Clock::now();
-  for (;;) {
+  while (live_workers_ > 0) {
     ticker_timer_.expires_after(progress_->tick_interval());
     auto [ec] = co_await ticker_timer_.async_wait(use_tuple);
     if (ec || live_workers_ == 0) co_return;
@@ -595,12 +595,14 @@ int BatchRun::execute() {
       }
     }
   };
+  // The signal and tick loops first: if every job is already done the workers finish at
+  // once, and their end must find those loops' waits pending to cancel them.
+  net::co_spawn(io_, signal_loop(), on_done);
+  net::co_spawn(io_, tick_loop(), on_done);
   for (unsigned i = 0; i < n; ++i) {
     workers_.push_back(std::make_unique<Worker>(io_));
     net::co_spawn(io_, worker_loop(*workers_.back()), on_done);
   }
-  net::co_spawn(io_, signal_loop(), on_done);
-  net::co_spawn(io_, tick_loop(), on_done);
   io_.run();
   cpu_.join();
 
