@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-BUILD_TYPE=Release bash scripts/build.sh
+bash scripts/build.sh
 
 out=${1:-runs/demo}
 work=$(mktemp -d /tmp/venice-demo-XXXXXX)

@@ -68,7 +68,8 @@ SelfSignedCert make_self_signed_cert(const std::vector<std::string>& hosts, int 
   for (const auto& h : hosts) {
     boost::system::error_code ec;
     boost::asio::ip::make_address(h, ec);
-    san += (san.empty() ? "" : ",") + std::string(ec ? "DNS:" : "IP:") + h;
+    if (!san.empty()) san.append(",");
+    san.append(ec ? "DNS:" : "IP:").append(h);
   }
   add_extension(cert.get(), NID_subject_alt_name, san);
   add_extension(cert.get(), NID_basic_constraints, "critical,CA:TRUE");
