@@ -1,0 +1,68 @@
+#include <gtest/gtest.h>
+
+#include "venice_batch/image_encode.hpp"
+#include "venice_batch/image_format.hpp"
+#include "venice_batch/tls_cert.hpp"
+
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+using namespace venice_batch;
+
+TEST(ImageFormatTest, NamesExtensionsAndMimeTypes) {
+  EXPECT_EQ(parse_image_format("jpeg"), ImageFormat::jpeg);
+  EXPECT_FALSE(parse_image_format("jpg"));
+  EXPECT_FALSE(parse_image_format("WEBP"));
+  EXPECT_EQ(file_extension(ImageFormat::jpeg), "jpg");
+  EXPECT_EQ(content_type(ImageFormat::webp), "image/webp");
+  EXPECT_EQ(format_from_content_type("Image/PNG; charset=binary"), ImageFormat::png);
+  EXPECT_FALSE(format_from_content_type("application/json"));
+}
+
+TEST(ImageFormatTest, RealEncodedImagesAreSniffedAndMeasured) {
+  for (auto f : {ImageFormat::webp, ImageFormat::png, ImageFormat::jpeg}) {
+    for (auto [w, h] : {std::pair{64u, 48u}, std::pair{333u, 17u}, std::pair{1280u, 720u}}) {
+      auto bytes = encode_test_image(f, w, h, 1);
+      ASSERT_EQ(sniff_image_format(bytes), f) << to_string(f);
+      auto size = probe_image_size(bytes);
+      ASSERT_TRUE(size) << to_string(f);
+      EXPECT_EQ(size->width, w) << to_string(f);
+      EXPECT_EQ(size->height, h) << to_string(f);
+    }
+  }
+}
+
+TEST(ImageFormatTest, TextAndTruncatedHeadersAreNotImages) {
+  std::vector<std::uint8_t> text = {'{', '"', 'e', 'r', 'r', 'o', 'r', '"', '}', ' ', ' ', ' '};
+  EXPECT_FALSE(sniff_image_format(text));
+  std::vector<std::uint8_t> riff = {'R', 'I', 'F', 'F', 0, 0, 0, 0, 'W', 'A', 'V', 'E'};
+  EXPECT_FALSE(sniff_image_format(riff));
+  auto png = encode_test_image(ImageFormat::png, 10, 10, 0);
+  png.resize(12);
+  EXPECT_EQ(sniff_image_format(png), ImageFormat::png);
+  EXPECT_FALSE(probe_image_size(png));
+}
+
+TEST(ImageFormatTest, WebpOfAGenerationSizeIsRealistic) {
+  auto bytes = encode_test_image(ImageFormat::webp, 1024, 1024, 0);
+  // Real 1024x1024 generations are a few hundred KB; a flat test image would be a few KB.
+  EXPECT_GT(bytes.size(), 100u * 1024);
+}
+
+TEST(TlsCertTest, CertificateListsDnsNamesAndIpAddresses) {
+  auto cert = make_self_signed_cert({"localhost", "127.0.0.1"});
+  BIO* bio = BIO_new_mem_buf(cert.cert_pem.data(), static_cast<int>(cert.cert_pem.size()));
+  X509* x = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
+  BIO_free(bio);
+  ASSERT_NE(x, nullptr);
+  EXPECT_EQ(X509_check_host(x, "localhost", 0, 0, nullptr), 1);
+  EXPECT_EQ(X509_check_ip_asc(x, "127.0.0.1", 0), 1);
+  EXPECT_NE(X509_check_host(x, "example.com", 0, 0, nullptr), 1);
+  BIO* kbio = BIO_new_mem_buf(cert.key_pem.data(), static_cast<int>(cert.key_pem.size()));
+  EVP_PKEY* key = PEM_read_bio_PrivateKey(kbio, nullptr, nullptr, nullptr);
+  BIO_free(kbio);
+  ASSERT_NE(key, nullptr);
+  EXPECT_EQ(X509_check_private_key(x, key), 1);
+  EVP_PKEY_free(key);
+  X509_free(x);
+}
