@@ -299,6 +299,7 @@ net::awaitable<void> BatchRun::process(Worker& w, JobSpec job, Clock::time_point
   const ExpectedImages expected{job.format, job.variants, job.return_binary};
   const auto job_start = Clock::now();
   rec.timing.admission_concurrency_ms = ms_between(picked_at, job_start);
+  metrics_.record(Phase::admission_concurrency, std::chrono::duration_cast<std::chrono::microseconds>(job_start - picked_at).count());
   milliseconds next_wait{0};
   bool done = false;
 

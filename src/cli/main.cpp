@@ -1,5 +1,6 @@
 // venice-batch: the command line. Parses options (CLI11), layers them over the
 // config, and hands over to the library. Nothing here that a test needs.
+#include <csignal>
 #include <cstdlib>
 #include <iostream>
 
@@ -50,6 +51,9 @@ double parse_rate(const std::string& text) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A file-size limit must surface as a write error (EFBIG) that stops the run cleanly, like a
+  // full disk (ENOSPC), not as a signal that kills it between an image and its journal line.
+  std::signal(SIGXFSZ, SIG_IGN);
   CLI::App app{"venice-batch: turns a JSONL manifest of prompts into images with Venice's image API.\n"
                "The API key is read from VENICE_API_KEY and is never printed or written anywhere."};
   app.set_version_flag("--version", std::string("venice-batch ") + VENICE_BATCH_VERSION);
