@@ -124,7 +124,9 @@ void Pacer::on_answer(PacingClock::time_point now, int status, const RateLimitHe
     milliseconds wait = h.retry_after ? *h.retry_after : h.reset_in.value_or(milliseconds(0));
     PacingHold why = PacingHold::rate_limited;
     if (failure_lock) {
-      wait = std::max(wait, settings_.failure_lock_wait);
+      // The lock is about failures, not the request quota: its wait is its own (>= 30 s), and the
+      // quota's reset time says nothing about it.
+      wait = std::max(h.retry_after.value_or(milliseconds(0)), settings_.failure_lock_wait);
       why = PacingHold::failure_lock;
     }
     if (wait.count() <= 0) wait = milliseconds(1000);

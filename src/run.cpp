@@ -417,7 +417,8 @@ net::awaitable<void> BatchRun::process(Worker& w, JobSpec job, Clock::time_point
           retryable = true;
           if (status == 429) {
             min_wait = limits.retry_after ? *limits.retry_after : limits.reset_in.value_or(milliseconds(0));
-            if (api.failure_lock) min_wait = std::max(min_wait, milliseconds(30000));
+            if (api.failure_lock)
+              min_wait = std::max(limits.retry_after.value_or(milliseconds(0)), milliseconds(30000));
           }
         }
       }

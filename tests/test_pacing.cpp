@@ -143,3 +143,11 @@ TEST(PacingTest, WithoutHeadersAdaptsMultiplicativelyDownAndAdditivelyUp) {
   p.on_answer(t0 + 10s, 200, {}, false, true);
   EXPECT_DOUBLE_EQ(p.current_rate(), after_429 + 1);
 }
+
+TEST(PacingTest, FailureLockIgnoresTheRequestQuotaResetTime) {
+  const auto t0 = PacingClock::time_point{} + 1h;
+  Pacer p(PacingSettings{}, t0);
+  // The quota window resets in 55 s; the lock lasts 30 s: wait for the lock, not the window.
+  p.on_answer(t0, 429, RateLimitHeaders{100, 50, 55000ms, std::nullopt}, true, true);
+  EXPECT_EQ(p.try_start(t0 + 1s).value(), t0 + 30s);
+}
