@@ -25,7 +25,9 @@ HttpResponse make_response(int variants) {
   std::string body = R"({"id":"generate-image-1","images":[)";
   for (int i = 0; i < variants; ++i) {
     if (i) body += ",";
-    body += "\"" + base64::encode(fake_webp(350 * 1024, static_cast<std::uint32_t>(i))) + "\"";
+    body += '"';
+    body += base64::encode(fake_webp(350 * 1024, static_cast<std::uint32_t>(i)));
+    body += '"';
   }
   body += R"(],"timing":{"inferenceDuration":812,"inferencePreprocessingTime":3,"inferenceQueueTime":41,"total":860},)"
           R"("request":{"success":true,"data":{"model":"z-image-turbo","prompt":"a cat","width":1024,"height":1024}}})";
