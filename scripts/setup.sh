@@ -12,6 +12,7 @@ packages=(
   libpng-dev libjpeg-dev libwebp-dev
   clang libclang-rt-14-dev
   tmux python3
+  chromium
 )
 
 missing=()

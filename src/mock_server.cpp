@@ -341,9 +341,10 @@ struct MockServer::Impl {
     if (fault == "402") co_return answer(402, error_body("Insufficient USD or Diem balance to complete request"));
 
     // Added latency, on a timer: never blocks the thread.
+    milliseconds wait{0};
     if (options.latency_max.count() > 0) {
       const auto lo = options.latency_min.count(), hi = std::max(options.latency_max.count(), lo);
-      const auto wait = milliseconds(lo + static_cast<std::int64_t>(uniform01() * static_cast<double>(hi - lo)));
+      wait = milliseconds(lo + static_cast<std::int64_t>(uniform01() * static_cast<double>(hi - lo)));
       net::steady_timer t(co_await net::this_coro::executor);
       t.expires_after(wait);
       co_await t.async_wait(use_tuple);
@@ -385,10 +386,13 @@ struct MockServer::Impl {
       }
       body += '"';
     }
-    const int inference = 600 + static_cast<int>(uniform01() * 400);
+    // The server's own timing tells the truth about this emulator: its added latency, split
+    // into queue (a tenth), preprocessing (a twentieth) and inference (the rest).
+    const auto total = wait.count();
+    const auto queue = total / 10, pre = total / 20, inference = total - queue - pre;
     body += "],\"timing\":{\"inferenceDuration\":" + std::to_string(inference) +
-            ",\"inferencePreprocessingTime\":3,\"inferenceQueueTime\":" + std::to_string(static_cast<int>(uniform01() * 50)) +
-            ",\"total\":" + std::to_string(inference + 60) + "},\"request\":{\"success\":true,\"data\":" +
+            ",\"inferencePreprocessingTime\":" + std::to_string(pre) + ",\"inferenceQueueTime\":" + std::to_string(queue) +
+            ",\"total\":" + std::to_string(total) + "},\"request\":{\"success\":true,\"data\":" +
             simdjson::minify(obj) + "}}";
     if (fault == "invalid_json") body.resize(body.size() / 2);
     auto res = make(200, std::move(body), "application/json", version, keep);

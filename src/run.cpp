@@ -26,6 +26,7 @@
 #include "venice_batch/metrics.hpp"
 #include "venice_batch/pacing.hpp"
 #include "venice_batch/progress.hpp"
+#include "venice_batch/report.hpp"
 #include "venice_batch/response.hpp"
 #include "venice_batch/sink.hpp"
 
@@ -610,6 +611,11 @@ int BatchRun::execute() {
 
   write_snapshots(true);
   progress_->finish();
+  if (options_.write_report) {
+    std::string why;
+    if (auto report = write_report(sink_.out_dir(), &why)) log_ << "venice-batch: report: " << report->string() << "\n";
+    else log_ << "venice-batch: no report: " << why << "\n";
+  }
   print_summary();
   if (stop_status_ != 0) return stop_status_;
   if (signal_status_ != 0) return signal_status_;

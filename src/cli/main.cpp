@@ -8,6 +8,7 @@
 
 #include "venice_batch/bench.hpp"
 #include "venice_batch/config.hpp"
+#include "venice_batch/report.hpp"
 #include "venice_batch/run.hpp"
 
 namespace vb = venice_batch;
@@ -88,6 +89,7 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber);
   run_cmd->add_flag("--retry-failed", run.retry_failed, "Also retry jobs that failed for good in an earlier run");
   run_cmd->add_flag("--quiet,-q", run.quiet, "Print only errors and the final summary");
+  run_cmd->add_flag("--report", run.write_report, "Write <out>/report.html at the end of the run");
   run_cmd->footer(kExitStatuses);
 
   vb::BenchOptions bench;
@@ -118,6 +120,11 @@ int main(int argc, char** argv) {
   bench_cmd->add_option("--ca-file", bench_ca, "Extra trusted CA certificate (PEM)")->check(CLI::ExistingFile);
   bench_cmd->add_option("--timeout", bench_timeout, "Whole-request timeout in seconds")->check(CLI::PositiveNumber);
 
+  std::string report_dir;
+  auto* report_cmd = app.add_subcommand(
+      "report", "Write OUTDIR/report.html: summary, latency per phase, throughput over time, image gallery, failures");
+  report_cmd->add_option("OUTDIR", report_dir, "The out dir of a run")->required()->check(CLI::ExistingDirectory);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -146,6 +153,16 @@ int main(int argc, char** argv) {
       run.out_dir = out_dir;
       if (const char* key = std::getenv("VENICE_API_KEY")) run.api_key = key;
       return vb::run_batch(run, std::cerr);
+    }
+    if (report_cmd->parsed()) {
+      std::string why;
+      auto path = vb::write_report(report_dir, &why);
+      if (!path) {
+        std::cerr << "venice-batch: " << why << "\n";
+        return vb::exit_usage;
+      }
+      std::cout << path->string() << "\n";
+      return vb::exit_ok;
     }
     if (bench_cmd->parsed()) {
       bench.config = vb::load_config(bench_config);
