@@ -10,7 +10,7 @@ jobs=${1:-2000}
 concurrencies=${2:-1 16 64}
 durable=${3:-true}
 BUILD_DIR=build-bench BUILD_TYPE=Release bash scripts/build.sh >/dev/null
-work=$(mktemp -d /tmp/venice-e2e-XXXXXX)
+work=$(mktemp -d "${TMPDIR:-/tmp}/venice-e2e-XXXXXX")
 trap 'kill $mock_pid 2>/dev/null || true; rm -rf "$work"' EXIT
 python3 - "$work/m.jsonl" "$jobs" <<'PY'
 import json, sys
