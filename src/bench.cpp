@@ -309,9 +309,8 @@ void Bench::print(std::ostream& out) const {
   const double secs = std::chrono::duration<double>(measure_end_ - measure_start_).count();
   std::ostringstream s;
   s << std::fixed << std::setprecision(2);
-  s << "Summary (" << (o_.rate_per_second > 0 ? "open loop, " + std::to_string(o_.rate_per_second) + " req/s"
-                                               : "closed loop, concurrency " + std::to_string(o_.concurrency))
-    << "):\n";
+  if (o_.rate_per_second > 0) s << "Summary (open loop, " << o_.rate_per_second << " req/s):\n";
+  else s << "Summary (closed loop, concurrency " << o_.concurrency << "):\n";
   s << "  Measured:      " << secs << " s (after " << o_.warmup.count() / 1000.0 << " s warmup)\n";
   s << "  Requests:      " << measured_ << " (" << (secs > 0 ? measured_ / secs : 0) << "/s)";
   if (dropped_) s << ", " << dropped_ << " not started (in-flight cap)";
