@@ -39,10 +39,14 @@ std::uint64_t LatencyHistogram::value_at_percentile(double p) const noexcept {
   // Rank of the value (1-based), as the sorted-array definition: ceil(p/100 * n), at least 1.
   auto rank = static_cast<std::uint64_t>(std::ceil(p / 100.0 * static_cast<double>(count_)));
   rank = std::clamp<std::uint64_t>(rank, 1, count_);
+  if (rank == count_) return max_;  // the top value is kept exactly
   std::uint64_t seen = 0;
   for (std::size_t b = 0; b < kBuckets; ++b) {
     seen += counts_[b];
-    if (seen >= rank) return std::clamp(representative(b), min(), max_);
+    if (seen >= rank) {
+      if (b == kBuckets - 1) return max_;  // the overflow bucket has no representative value
+      return std::clamp(representative(b), min(), max_);
+    }
   }
   return max_;
 }

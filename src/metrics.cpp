@@ -1,5 +1,7 @@
 #include "venice_batch/metrics.hpp"
 
+#include <cstdio>
+
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
@@ -106,7 +108,9 @@ std::string RunMetrics::to_prometheus() const {
   auto line = [&](std::string_view name, std::string_view labels, double v) {
     out.append(name);
     if (!labels.empty()) out.append("{").append(labels).append("}");
-    out.append(" ").append(std::to_string(v)).append("\n");
+    char num[32];
+    std::snprintf(num, sizeof num, "%.15g", v);
+    out.append(" ").append(num).append("\n");
   };
   auto help = [&](std::string_view name, std::string_view type, std::string_view text) {
     out.append("# HELP ").append(name).append(" ").append(text).append("\n");
@@ -142,7 +146,7 @@ std::string RunMetrics::to_prometheus() const {
     if (h.count() == 0) continue;
     const std::string phase = "phase=\"" + std::string(kPhaseNames[i]) + "\"";
     for (double q : {0.5, 0.9, 0.99, 0.999})
-      line("venice_batch_phase_seconds", phase + ",quantile=\"" + std::to_string(q).substr(0, 5) + "\"",
+      line("venice_batch_phase_seconds", phase + ",quantile=\"" + (q == 0.5 ? "0.5" : q == 0.9 ? "0.9" : q == 0.99 ? "0.99" : "0.999") + "\"",
            static_cast<double>(h.value_at_percentile(q * 100)) / 1e6);
     line("venice_batch_phase_seconds_count", phase, static_cast<double>(h.count()));
     line("venice_batch_phase_seconds_sum", phase, h.mean() * static_cast<double>(h.count()) / 1e6);

@@ -96,8 +96,22 @@ std::map<std::string, Line> final_state(const std::filesystem::path& out) {
   return m;
 }
 
+// The API key appears in no file under the out dir, whatever failed.
+void expect_no_key(const std::filesystem::path& out, const test_support::ProcessResult* r = nullptr) {
+  for (auto& e : std::filesystem::recursive_directory_iterator(out)) {
+    if (e.is_regular_file()) {
+      EXPECT_EQ(test_support::read_file(e.path()).find(kKey), std::string::npos) << "key written to " << e.path();
+    }
+  }
+  if (r) {
+    EXPECT_EQ(r->err.find(kKey), std::string::npos) << "key printed";
+    EXPECT_EQ(r->out.find(kKey), std::string::npos) << "key printed";
+  }
+}
+
 // Every file under images/ is a complete image with a final name, and listed in the journal.
 void expect_clean_images(const std::filesystem::path& out) {
+  expect_no_key(out);
   std::set<std::string> listed;
   for (auto& [id, l] : final_state(out))
     for (auto& f : l.files) listed.insert(f);
@@ -163,6 +177,8 @@ TEST(FaultTest, ConnectionClosedMidBodyIsRetried) {
   Fixture fx(schedule("close,close"));
   auto r = fx.run(fx.manifest(3));
   ASSERT_EQ(r.exit_status, 0) << r.err;
+  EXPECT_EQ(results(fx.out()).size(), 3u) << "one journal line per job";
+  expect_no_key(fx.out(), &r);
   auto s = final_state(fx.out());
   std::multiset<std::string> causes;
   for (auto& [id, l] : s) {
@@ -224,6 +240,7 @@ TEST(FaultTest, PaymentRequiredStopsTheRunAtOnceAndStaysResumable) {
   Fixture fx(schedule("402"));
   auto r = fx.run(fx.manifest(20), {"--concurrency", "1"});
   EXPECT_EQ(r.exit_status, 3) << r.err;
+  expect_no_key(fx.out(), &r);
   EXPECT_NE(r.err.find("402"), std::string::npos) << r.err;
   EXPECT_EQ(fx.server->stats().requests, 1u) << "requests sent after the 402";
   auto again = fx.run(fx.dir / "m.jsonl");
