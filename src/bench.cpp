@@ -76,7 +76,7 @@ net::awaitable<DecodeOutcome> decode_response(HttpResponse response, ExpectedIma
 class Bench {
  public:
   Bench(const BenchOptions& o, std::vector<JobSpec> jobs)
-      : o_(o), jobs_(std::move(jobs)), pool_(io_.get_executor(), HttpEndpoint::from_base_url(o.config.base_url), settings(o)),
+      : o_(o), jobs_(std::move(jobs)), pool_(io_.get_executor(), HttpEndpoint::from_base_url(o.config.base_url), pool_settings_from(o.config, " (bench)")),
         stop_timer_(io_), signals_(io_, SIGINT, SIGTERM) {
     if (!o.discard_images) sink_ = std::make_unique<OutputSink>(o.out_dir, false);
     authorization_ = "Bearer " + o.api_key;
@@ -88,16 +88,6 @@ class Bench {
   std::uint64_t succeeded() const { return ok_; }
 
  private:
-  static HttpPoolSettings settings(const BenchOptions& o) {
-    HttpPoolSettings s;
-    s.connect_timeout = o.config.connect_timeout;
-    s.tls_timeout = o.config.tls_timeout;
-    s.request_timeout = o.config.request_timeout;
-    s.max_body_bytes = o.config.max_response_bytes;
-    s.ca_file = o.config.ca_file;
-    s.user_agent = std::string("venice-batch/") + VENICE_BATCH_VERSION + " (bench)";
-    return s;
-  }
   bool should_issue() const {
     if (stopping_) return false;
     if (o_.requests && issued_measured_ >= *o_.requests) return false;
@@ -169,12 +159,7 @@ net::awaitable<void> Bench::one_request(std::uint64_t seq, Clock::time_point int
     image_bytes_ += decoded.image_bytes;
     metrics_.record(Phase::decode, decoded.decode_us);
     if (sink_) metrics_.record(Phase::write_files, decoded.write_us);
-    if (decoded.timing) {
-      metrics_.record(Phase::server_queue, static_cast<std::int64_t>(decoded.timing->queue_ms * 1000));
-      metrics_.record(Phase::server_preprocessing, static_cast<std::int64_t>(decoded.timing->preprocessing_ms * 1000));
-      metrics_.record(Phase::server_inference, static_cast<std::int64_t>(decoded.timing->inference_ms * 1000));
-      metrics_.record(Phase::server_total, static_cast<std::int64_t>(decoded.timing->total_ms * 1000));
-    }
+    if (decoded.timing) metrics_.record_server_timing(*decoded.timing);
   } else {
     ++failed_;
     if (!ex.response) ++errors_[std::string(to_string(ex.error))];

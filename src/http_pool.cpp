@@ -72,6 +72,17 @@ std::string_view to_string(TransportError e) {
   return "unknown";
 }
 
+HttpPoolSettings pool_settings_from(const Config& c, std::string_view user_agent_suffix) {
+  HttpPoolSettings s;
+  s.connect_timeout = c.connect_timeout;
+  s.tls_timeout = c.tls_timeout;
+  s.request_timeout = c.request_timeout;
+  s.max_body_bytes = c.max_response_bytes;
+  s.ca_file = c.ca_file;
+  s.user_agent = std::string("venice-batch/") + VENICE_BATCH_VERSION + std::string(user_agent_suffix);
+  return s;
+}
+
 HttpEndpoint HttpEndpoint::from_base_url(std::string_view base_url) {
   auto url = boost::urls::parse_absolute_uri(base_url);
   if (!url) throw std::invalid_argument("base URL '" + std::string(base_url) + "' is not an absolute URL");

@@ -56,6 +56,13 @@ void RunMetrics::record(Phase phase, std::int64_t micros) {
   if (phase == Phase::attempt_total) interval_latency_.record(v);
 }
 
+void RunMetrics::record_server_timing(const ServerTiming& t) {
+  record(Phase::server_queue, static_cast<std::int64_t>(t.queue_ms * 1000));
+  record(Phase::server_preprocessing, static_cast<std::int64_t>(t.preprocessing_ms * 1000));
+  record(Phase::server_inference, static_cast<std::int64_t>(t.inference_ms * 1000));
+  record(Phase::server_total, static_cast<std::int64_t>(t.total_ms * 1000));
+}
+
 double RunMetrics::elapsed_seconds() const {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
 }

@@ -155,6 +155,19 @@ std::string detailed_error_body(const std::vector<FieldIssue>& issues) {
   return buf.GetString();
 }
 
+// The completion handler of every co_spawn here: a coroutine that ends with an exception is
+// reported, never silently dropped.
+auto log_failure(const char* what) {
+  return [what](std::exception_ptr e) {
+    if (!e) return;
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      std::fprintf(stderr, "venice-mock: %s failed: %s\n", what, ex.what());
+    }
+  };
+}
+
 }  // namespace
 
 std::vector<std::string> parse_fault_schedule(const std::string& text) {
@@ -359,13 +372,7 @@ struct MockServer::Impl {
     }
     if (ask.binary) {
       const auto& b = images[0]->bytes;
-      auto res = make(200, std::string(b.begin(), b.end()), content_type(ask.format), version, keep);
-      std::lock_guard lock(mutex);
-      add_rate_headers(res, false);
-      res.set("x-venice-is-blurred", "false");
-      res.set("x-venice-is-content-violation", "false");
-      count(200);
-      co_return res;
+      co_return success(make(200, std::string(b.begin(), b.end()), content_type(ask.format), version, keep));
     }
     std::string body;
     std::size_t size = 512 + req.body().size();
@@ -395,13 +402,17 @@ struct MockServer::Impl {
             ",\"total\":" + std::to_string(total) + "},\"request\":{\"success\":true,\"data\":" +
             simdjson::minify(obj) + "}}";
     if (fault == "invalid_json") body.resize(body.size() / 2);
-    auto res = make(200, std::move(body), "application/json", version, keep);
+    co_return success(make(200, std::move(body), "application/json", version, keep));
+  }
+
+  // The headers and counting every 200 gets.
+  Response success(Response res) {
     std::lock_guard lock(mutex);
     add_rate_headers(res, false);
     res.set("x-venice-is-blurred", "false");
     res.set("x-venice-is-content-violation", "false");
     count(200);
-    co_return res;
+    return res;
   }
 
   std::string stats_json() {
@@ -501,15 +512,7 @@ struct MockServer::Impl {
         std::erase_if(sessions, [](const auto& w) { return w.expired(); });
         sessions.push_back(stream);
       }
-      net::co_spawn(acceptor->get_executor(), session(stream), [](std::exception_ptr e) {
-        if (e) {
-          try {
-            std::rethrow_exception(e);
-          } catch (const std::exception& ex) {
-            std::fprintf(stderr, "venice-mock: session error: %s\n", ex.what());
-          }
-        }
-      });
+      net::co_spawn(acceptor->get_executor(), session(stream), log_failure("session"));
     }
   }
 };
@@ -545,15 +548,7 @@ void MockServer::start() {
   s.acceptor->bind(ep);
   s.acceptor->listen(net::socket_base::max_listen_connections);
   s.bound_port = s.acceptor->local_endpoint().port();
-  net::co_spawn(s.io, s.listen(), [](std::exception_ptr e) {
-    if (e) {
-      try {
-        std::rethrow_exception(e);
-      } catch (const std::exception& ex) {
-        std::fprintf(stderr, "venice-mock: listener stopped: %s\n", ex.what());
-      }
-    }
-  });
+  net::co_spawn(s.io, s.listen(), log_failure("listener"));
   for (unsigned i = 0; i < std::max(1u, o.threads); ++i) s.threads.emplace_back([&s] { s.io.run(); });
 }
 

@@ -137,7 +137,7 @@ class BatchRun {
         config_(options.config),
         log_(log),
         sink_(options.out_dir, config_.durable_writes),
-        pool_(io_.get_executor(), HttpEndpoint::from_base_url(config_.base_url), pool_settings(config_)),
+        pool_(io_.get_executor(), HttpEndpoint::from_base_url(config_.base_url), pool_settings_from(config_)),
         pacer_(pacing_settings(config_), Clock::now()),
         grace_timer_(io_),
         ticker_timer_(io_),
@@ -153,16 +153,6 @@ class BatchRun {
   int execute();
 
  private:
-  static HttpPoolSettings pool_settings(const Config& c) {
-    HttpPoolSettings s;
-    s.connect_timeout = c.connect_timeout;
-    s.tls_timeout = c.tls_timeout;
-    s.request_timeout = c.request_timeout;
-    s.max_body_bytes = c.max_response_bytes;
-    s.ca_file = c.ca_file;
-    s.user_agent = std::string("venice-batch/") + VENICE_BATCH_VERSION;
-    return s;
-  }
   static PacingSettings pacing_settings(const Config& c) {
     PacingSettings p;
     p.requests_per_minute = c.requests_per_minute;
@@ -376,12 +366,7 @@ net::awaitable<void> BatchRun::process(Worker& w, JobSpec job, Clock::time_point
         rec.timing.decode_ms = p.decode_us / 1000.0;
         rec.server_id = p.server_id;
         rec.server_timing = p.server_timing;
-        if (p.server_timing) {
-          metrics_.record(Phase::server_queue, static_cast<std::int64_t>(p.server_timing->queue_ms * 1000));
-          metrics_.record(Phase::server_preprocessing, static_cast<std::int64_t>(p.server_timing->preprocessing_ms * 1000));
-          metrics_.record(Phase::server_inference, static_cast<std::int64_t>(p.server_timing->inference_ms * 1000));
-          metrics_.record(Phase::server_total, static_cast<std::int64_t>(p.server_timing->total_ms * 1000));
-        }
+        if (p.server_timing) metrics_.record_server_timing(*p.server_timing);
         if (p.ok) {
           metrics_.record(Phase::write_files, p.write_us);
           rec.timing.write_files_ms = p.write_us / 1000.0;

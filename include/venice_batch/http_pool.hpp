@@ -16,6 +16,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 
+#include "venice_batch/config.hpp"
 #include "venice_batch/http_response.hpp"
 
 namespace venice_batch {
@@ -38,6 +39,9 @@ struct HttpPoolSettings {
   std::string ca_file;                                ///< extra trusted CA; system store always used
   std::string user_agent;
 };
+
+/// The pool's settings from the run's config; `user_agent_suffix` is appended to "venice-batch/<version>".
+HttpPoolSettings pool_settings_from(const Config& config, std::string_view user_agent_suffix = "");
 
 /// Why an exchange produced no response. Everything but certificate_rejected is worth retrying.
 enum class TransportError {

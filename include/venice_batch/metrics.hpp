@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include "venice_batch/histogram.hpp"
+#include "venice_batch/response.hpp"
 
 namespace venice_batch {
 
@@ -52,6 +53,8 @@ class RunMetrics {
   RunMetrics();
 
   void record(Phase phase, std::int64_t micros);
+  /// Records the server's own `timing` (milliseconds) into the four server phases.
+  void record_server_timing(const ServerTiming& t);
   const LatencyHistogram& histogram(Phase phase) const { return phases_[static_cast<std::size_t>(phase)]; }
   MetricsCounters& counters() { return counters_; }
   const MetricsCounters& counters() const { return counters_; }
