@@ -34,43 +34,11 @@ constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
 
 std::int64_t micros(Clock::duration d) { return std::chrono::duration_cast<std::chrono::microseconds>(d).count(); }
 
-struct DecodeOutcome {
-  bool ok = false;
-  std::string error;
-  std::optional<ServerTiming> timing;
-  std::uint64_t images = 0, image_bytes = 0;
-  std::int64_t decode_us = 0, write_us = 0;
-};
-
-// CPU pool: decode and check; write unless discarding. Plain function, parameters by value.
-net::awaitable<DecodeOutcome> decode_response(HttpResponse response, ExpectedImages expected, std::string name_prefix,
-                                              const OutputSink* sink) {
+// Runs on the CPU pool: decode and check; write unless discarding. Parameters by value.
+net::awaitable<StoredResponse> decode_response(HttpResponse response, ExpectedImages expected, std::string name_prefix,
+                                               const OutputSink* sink) {
   thread_local ResponseDecoder decoder;
-  DecodeOutcome out;
-  const auto t0 = Clock::now();
-  auto r = decoder.decode(response, expected);
-  const auto t1 = Clock::now();
-  out.decode_us = micros(t1 - t0);
-  if (!r) {
-    out.error = r.error().message();
-    co_return out;
-  }
-  out.timing = r->timing;
-  unsigned k = 0;
-  for (const auto& img : r->images) {
-    ++out.images;
-    out.image_bytes += img.bytes.size();
-    if (sink) {
-      auto w = sink->write_image(image_file_name(name_prefix, k++, img.format), img.bytes);
-      if (!w) {
-        out.error = "write failed: " + w.error().message();
-        co_return out;
-      }
-    }
-  }
-  out.write_us = micros(Clock::now() - t1);
-  out.ok = true;
-  co_return out;
+  co_return decode_and_store(decoder, response, expected, name_prefix, sink);
 }
 
 class Bench {
@@ -123,7 +91,7 @@ net::awaitable<void> Bench::one_request(std::uint64_t seq, Clock::time_point int
   const auto sent = Clock::now();
   ++in_flight_;
   HttpExchange ex = co_await pool_.post("/image/generate", job.body, authorization_);
-  DecodeOutcome decoded;
+  StoredResponse decoded;
   if (ex.response && ex.response->status == 200) {
     decoded = co_await net::co_spawn(cpu_.get_executor(),
                                      decode_response(std::move(*ex.response), {job.format, job.variants, job.return_binary},
@@ -159,12 +127,12 @@ net::awaitable<void> Bench::one_request(std::uint64_t seq, Clock::time_point int
     image_bytes_ += decoded.image_bytes;
     metrics_.record(Phase::decode, decoded.decode_us);
     if (sink_) metrics_.record(Phase::write_files, decoded.write_us);
-    if (decoded.timing) metrics_.record_server_timing(*decoded.timing);
+    if (decoded.server_timing) metrics_.record_server_timing(*decoded.server_timing);
   } else {
     ++failed_;
     if (!ex.response) ++errors_[std::string(to_string(ex.error))];
     else if (status != 200) ++errors_["http_" + std::to_string(status)];
-    else ++errors_[decoded.error];
+    else ++errors_[decoded.error_kind];
   }
 }
 

@@ -57,68 +57,12 @@ std::string prompt_excerpt(const std::string& prompt) {
   return prompt.substr(0, cut) + "…";
 }
 
-// What the CPU pool hands back after decoding a 200 and writing its images.
-struct Processed {
-  bool ok = false;
-  bool content_violation = false;
-  std::string error_kind, error_message;
-  bool retryable = false;
-  bool write_failed = false;  // the disk, not the response: the run must stop
-  std::vector<FileRecord> files;
-  std::string server_id;
-  std::optional<ServerTiming> server_timing;
-  std::int64_t decode_us = 0, write_us = 0;
-  std::uint64_t image_bytes = 0;
-};
-
-// Runs on the CPU pool: parse + base64 decode + magic check, then atomic writes.
-// A plain function taking its parameters by value (GCC 12 and coroutine lambdas don't mix).
-net::awaitable<Processed> decode_and_write(HttpResponse response, ExpectedImages expected, std::string id,
-                                           const OutputSink* sink) {
+// Runs on the CPU pool. A plain function taking its parameters by value (GCC 12 and
+// coroutine lambdas don't mix).
+net::awaitable<StoredResponse> decode_and_write(HttpResponse response, ExpectedImages expected, std::string id,
+                                                const OutputSink* sink) {
   thread_local ResponseDecoder decoder;
-  Processed out;
-  const auto t0 = Clock::now();
-  auto decoded = decoder.decode(response, expected);
-  const auto t1 = Clock::now();
-  out.decode_us = std::chrono::duration_cast<std::chrono::microseconds>(t1 - t0).count();
-  if (!decoded) {
-    const auto e = static_cast<ResponseError>(decoded.error().value());
-    out.error_kind = decoded.error().category() == response_error_category()
-                         ? (e == ResponseError::invalid_json     ? "invalid_json"
-                            : e == ResponseError::missing_images ? "missing_images"
-                            : e == ResponseError::invalid_base64 ? "invalid_base64"
-                            : e == ResponseError::not_an_image   ? "not_an_image"
-                                                                 : "wrong_format")
-                         : "decode_error";
-    out.error_message = decoded.error().message();
-    out.retryable = e != ResponseError::wrong_format;
-    co_return out;
-  }
-  out.server_id = std::move(decoded->server_id);
-  out.server_timing = decoded->timing;
-  if (decoded->content_violation) {
-    // The API's placeholder (blacked out / PNG) is no dataset image: nothing is written.
-    out.content_violation = true;
-    co_return out;
-  }
-  unsigned k = 0;
-  for (const auto& image : decoded->images) {
-    const std::string name = image_file_name(id, k++, image.format);
-    auto written = sink->write_image(name, image.bytes);
-    if (!written) {
-      out.write_failed = true;
-      out.error_kind = "write_failed";
-      out.error_message = "cannot write " + (sink->images_dir() / name).string() + ": " + written.error().message();
-      out.retryable = true;
-      out.files.clear();
-      co_return out;
-    }
-    out.files.push_back({"images/" + name, image.bytes.size(), image.format});
-    out.image_bytes += image.bytes.size();
-  }
-  out.write_us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t1).count();
-  out.ok = true;
-  co_return out;
+  co_return decode_and_store(decoder, response, expected, id, sink);
 }
 
 bool is_retryable_status(int status) {
@@ -360,7 +304,7 @@ net::awaitable<void> BatchRun::process(Worker& w, JobSpec job, Clock::time_point
       const auto limits = parse_rate_limit_headers(response, epoch_ms_now());
       if (status == 200) {
         pacer_.on_answer(Clock::now(), status, limits, false, true);
-        Processed p = co_await net::co_spawn(
+        StoredResponse p = co_await net::co_spawn(
             cpu_.get_executor(), decode_and_write(std::move(response), expected, job.id, &sink_), net::use_awaitable);
         metrics_.record(Phase::decode, p.decode_us);
         rec.timing.decode_ms = p.decode_us / 1000.0;

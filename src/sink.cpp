@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <stdexcept>
 
 #include <fcntl.h>
@@ -106,6 +107,56 @@ std::size_t OutputSink::remove_stale_temp_files() const {
     }
   }
   return removed;
+}
+
+StoredResponse decode_and_store(ResponseDecoder& decoder, const HttpResponse& response, const ExpectedImages& expected,
+                                std::string_view file_prefix, const OutputSink* sink) {
+  using Clock = std::chrono::steady_clock;
+  auto micros = [](Clock::duration d) { return std::chrono::duration_cast<std::chrono::microseconds>(d).count(); };
+  StoredResponse out;
+  const auto t0 = Clock::now();
+  auto decoded = decoder.decode(response, expected);
+  const auto t1 = Clock::now();
+  out.decode_us = micros(t1 - t0);
+  if (!decoded) {
+    const auto e = static_cast<ResponseError>(decoded.error().value());
+    switch (e) {
+      case ResponseError::invalid_json: out.error_kind = "invalid_json"; break;
+      case ResponseError::missing_images: out.error_kind = "missing_images"; break;
+      case ResponseError::invalid_base64: out.error_kind = "invalid_base64"; break;
+      case ResponseError::not_an_image: out.error_kind = "not_an_image"; break;
+      case ResponseError::wrong_format: out.error_kind = "wrong_format"; break;
+    }
+    out.error_message = decoded.error().message();
+    out.retryable = e != ResponseError::wrong_format;
+    return out;
+  }
+  out.server_id = std::move(decoded->server_id);
+  out.server_timing = decoded->timing;
+  if (decoded->content_violation) {
+    out.content_violation = true;
+    return out;
+  }
+  unsigned k = 0;
+  for (const auto& image : decoded->images) {
+    ++out.images;
+    out.image_bytes += image.bytes.size();
+    const std::string name = image_file_name(file_prefix, k++, image.format);
+    if (!sink) continue;
+    auto written = sink->write_image(name, image.bytes);
+    if (!written) {
+      out.write_failed = true;
+      out.retryable = true;
+      out.error_kind = "write_failed";
+      out.error_message = "cannot write " + (sink->images_dir() / name).string() + ": " + written.error().message();
+      out.files.clear();
+      return out;
+    }
+    out.files.push_back({"images/" + name, image.bytes.size(), image.format});
+  }
+  out.write_us = micros(Clock::now() - t1);
+  out.ok = true;
+  return out;
 }
 
 boost::system::result<void> write_file_atomically(const std::filesystem::path& path, std::string_view text, bool durable) {

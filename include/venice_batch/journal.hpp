@@ -16,6 +16,7 @@
 
 #include "venice_batch/image_format.hpp"
 #include "venice_batch/response.hpp"
+#include "venice_batch/sink.hpp"
 
 namespace venice_batch {
 
@@ -23,12 +24,6 @@ namespace venice_batch {
 enum class JobStatus { ok, failed, invalid, content_violation };
 std::string_view to_string(JobStatus s);
 std::optional<JobStatus> parse_job_status(std::string_view s);
-
-struct FileRecord {
-  std::string path;  ///< relative to the out dir, e.g. "images/cat_0.webp"
-  std::uint64_t bytes = 0;
-  ImageFormat format = ImageFormat::webp;
-};
 
 /// One attempt at a job: what happened and how long the client waited before the next.
 struct AttemptRecord {

@@ -8,13 +8,22 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <boost/system/error_code.hpp>
 #include <boost/system/result.hpp>
 
 #include "venice_batch/image_format.hpp"
+#include "venice_batch/response.hpp"
 
 namespace venice_batch {
+
+/// An image file written for a job.
+struct FileRecord {
+  std::string path;  ///< relative to the out dir, e.g. "images/cat_0.webp"
+  std::uint64_t bytes = 0;
+  ImageFormat format = ImageFormat::webp;
+};
 
 /// "<id>_<k>.<ext>": the final file name of variant k (0-based) of job `id`.
 std::string image_file_name(std::string_view id, unsigned k, ImageFormat format);
@@ -43,6 +52,26 @@ class OutputSink {
   std::filesystem::path images_dir_;
   bool durable_;
 };
+
+/// What became of one 200 response: decoded, checked, and its images written.
+struct StoredResponse {
+  bool ok = false;
+  bool content_violation = false;  ///< the API's placeholder: nothing written
+  bool write_failed = false;       ///< the disk failed, not the response: stop the run
+  bool retryable = false;
+  std::string error_kind, error_message;
+  std::vector<FileRecord> files;
+  std::string server_id;
+  std::optional<ServerTiming> server_timing;
+  std::uint64_t images = 0, image_bytes = 0;
+  std::int64_t decode_us = 0, write_us = 0;
+};
+
+/// Decodes `response` with `decoder` and writes its images as images/<file_prefix>_<k>.<ext>
+/// through `sink` (nullptr: decode and check only, write nothing). CPU and disk work: run it
+/// off the io thread, one decoder per thread.
+StoredResponse decode_and_store(ResponseDecoder& decoder, const HttpResponse& response, const ExpectedImages& expected,
+                                std::string_view file_prefix, const OutputSink* sink);
 
 /// Writes `text` to `path` atomically (temp + rename; fsync when `durable`). For snapshots
 /// such as metrics.json and report.html.
