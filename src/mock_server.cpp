@@ -229,6 +229,15 @@ struct MockServer::Impl {
     return img;
   }
 
+  // Starts a new 60 s quota window when the last one has ended. Call with the mutex held.
+  void roll_window() {
+    const auto now_ms = epoch_ms();
+    if (now_ms >= window_end_ms) {
+      window_end_ms = now_ms + 60000;
+      window_used = 0;
+    }
+  }
+
   // The fault for the request counted as `n` (1-based).
   std::string pick_fault(std::uint64_t n) {
     const auto& f = options.faults;
@@ -285,18 +294,12 @@ struct MockServer::Impl {
     const bool keep = req.keep_alive();
     std::string auth(req[http::field::authorization]);
     std::uint64_t n;
-    bool limited = false, locked = false;
+    bool locked = false, limited = false;
     {
       std::lock_guard lock(mutex);
       ++stats.requests;
       n = ++generate_count;
-      const auto now_ms = epoch_ms();
-      if (now_ms >= window_end_ms) {
-        window_end_ms = now_ms + 60000;
-        window_used = 0;
-      }
-      ++window_used;
-      if (options.faults.requests_per_minute && window_used > options.faults.requests_per_minute) limited = true;
+      roll_window();
       if (Clock::now() < locked_until) {
         locked = true;
         ++stats.locked;
@@ -316,10 +319,6 @@ struct MockServer::Impl {
       co_return answer(402, R"({"error":"Payment required","x402Version":1,"accepts":[{"scheme":"exact","network":"base"}]})");
     }
     if (auth != "Bearer " + options.api_key) co_return answer(401, error_body("Authentication failed"));
-    if (limited) {
-      auto res = answer(429, error_body("Rate limit exceeded for requests per minute"), true);
-      co_return res;
-    }
     auto ct = req[http::field::content_type];
     if (ct.substr(0, 16) != "application/json") co_return answer(415, error_body("Unsupported content type"));
 
@@ -331,10 +330,18 @@ struct MockServer::Impl {
     auto issues = validate_request(obj, {});
     if (!issues.empty()) co_return answer(400, detailed_error_body(issues));
     const Ask ask = read_ask(obj);
-    if (options.track_prompts) {
+    {
+      // Like the API, each variant counts against the per-minute limit as one image.
       std::lock_guard lock(mutex);
-      ++stats.by_prompt[ask.prompt];
+      if (options.track_prompts) ++stats.by_prompt[ask.prompt];
+      roll_window();
+      window_used += ask.binary ? 1 : static_cast<std::uint64_t>(ask.variants);
+      if (options.faults.requests_per_minute && window_used > options.faults.requests_per_minute) {
+        window_used -= ask.binary ? 1 : static_cast<std::uint64_t>(ask.variants);  // refused: not counted
+        limited = true;
+      }
     }
+    if (limited) co_return answer(429, error_body("Rate limit exceeded for requests per minute"), true);
 
     fault = pick_fault(n);
     if (fault != "ok") {

@@ -70,7 +70,10 @@ void Pacer::refill(PacingClock::time_point now) {
 }
 
 void Pacer::forget_old(PacingClock::time_point now) {
-  while (!starts_.empty() && starts_.front() <= now - kMinute) starts_.pop_front();
+  while (!starts_.empty() && starts_.front().first <= now - kMinute) {
+    window_used_ -= starts_.front().second;
+    starts_.pop_front();
+  }
   while (!failures_.empty() && failures_.front() <= now - settings_.failure_window) failures_.pop_front();
 }
 
@@ -81,24 +84,38 @@ void Pacer::block_until(PacingClock::time_point t, PacingHold why) {
   }
 }
 
-std::optional<PacingClock::time_point> Pacer::try_start(PacingClock::time_point now) {
+std::optional<PacingClock::time_point> Pacer::try_start(PacingClock::time_point now, unsigned cost) {
   forget_old(now);
+  cost = std::max(cost, 1u);
   if (now < blocked_until_) return blocked_until_;
   // Failure budget: keep our own non-2xx count in the window below the API's lock threshold.
   if (settings_.max_failures > 0 && failures_.size() >= settings_.max_failures)
     return failures_.front() + settings_.failure_window;
   // Never start a minute faster than the API's stated limit.
-  if (window_limit_ && *window_limit_ > 0 && starts_.size() >= *window_limit_) return starts_.front() + kMinute;
+  // A request costing more than the whole limit could never start: let it go alone in a window.
+  if (window_limit_ && *window_limit_ > 0 && window_used_ > 0 && window_used_ + cost > *window_limit_) {
+    // Wait until enough of the window's oldest starts have aged out.
+    std::uint64_t freed = 0;
+    for (const auto& [t, c] : starts_) {
+      freed += c;
+      if (window_used_ - freed + cost <= *window_limit_) return t + kMinute;
+    }
+    return starts_.back().first + kMinute;
+  }
   if (rate_per_minute_ > 0) {
     refill(now);
-    if (tokens_ < 1.0) {
-      const double missing = 1.0 - tokens_;
+    // Up to the bucket's size in tokens must be there; a costlier request leaves a debt that
+    // later requests wait out, so the long-run rate stays what it is.
+    const double need = std::min<double>(cost, settings_.burst);
+    if (tokens_ < need) {
+      const double missing = need - tokens_;
       const auto wait = std::chrono::duration<double>(missing / rate_per_minute_ * 60.0);
       return now + std::max(std::chrono::duration_cast<PacingClock::duration>(wait), PacingClock::duration(1));
     }
-    tokens_ -= 1.0;
+    tokens_ -= cost;
   }
-  starts_.push_back(now);
+  starts_.emplace_back(now, cost);
+  window_used_ += cost;
   return std::nullopt;
 }
 
@@ -134,7 +151,7 @@ void Pacer::on_answer(PacingClock::time_point now, int status, const RateLimitHe
     // No quota headers to go by: adapt. Halve the rate (at most once per second so that a
     // burst of 429s from requests already in flight counts as one signal).
     if (!learned_ && settings_.requests_per_minute <= 0 && now - last_decrease_ >= std::chrono::seconds(1)) {
-      double observed = starts_.empty() ? 60.0 : static_cast<double>(starts_.size());
+      double observed = starts_.empty() ? 60.0 : static_cast<double>(window_used_);
       double base = rate_per_minute_ > 0 ? rate_per_minute_ : observed;
       refill(now);
       set_rate(std::max(1.0, base / 2.0));

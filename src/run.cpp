@@ -109,7 +109,7 @@ class BatchRun {
   std::optional<JobSpec> next_job();
   net::awaitable<void> worker_loop(Worker& w);
   net::awaitable<void> process(Worker& w, JobSpec job, Clock::time_point picked_at);
-  net::awaitable<bool> admit(Worker& w);
+  net::awaitable<bool> admit(Worker& w, unsigned cost);
   net::awaitable<void> tick_loop();
   net::awaitable<void> signal_loop();
   void record(JobRecord& rec);
@@ -203,10 +203,10 @@ milliseconds BatchRun::backoff(unsigned attempt) {
   return milliseconds(static_cast<std::int64_t>(dist(rng_)));
 }
 
-net::awaitable<bool> BatchRun::admit(Worker& w) {
+net::awaitable<bool> BatchRun::admit(Worker& w, unsigned cost) {
   for (;;) {
     if (stopping_) co_return false;
-    auto again = pacer_.try_start(Clock::now());
+    auto again = pacer_.try_start(Clock::now(), cost);
     if (!again) co_return true;
     w.timer.expires_at(*again);
     co_await w.timer.async_wait(use_tuple);
@@ -244,7 +244,8 @@ net::awaitable<void> BatchRun::process(Worker& w, JobSpec job, Clock::time_point
       co_await w.timer.async_wait(use_tuple);
     }
     const auto admission_start = Clock::now();
-    if (!co_await admit(w)) break;  // stopping: the job stays for the next run
+    // Each variant counts against the API's per-minute limit as one image.
+    if (!co_await admit(w, static_cast<unsigned>(job.variants))) break;  // stopping: the job stays for the next run
     const auto sent_at = Clock::now();
     rec.timing.admission_rate_ms += ms_between(admission_start, sent_at);
     metrics_.record(Phase::admission_rate, std::chrono::duration_cast<std::chrono::microseconds>(sent_at - admission_start).count());

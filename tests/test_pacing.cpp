@@ -151,3 +151,33 @@ TEST(PacingTest, FailureLockIgnoresTheRequestQuotaResetTime) {
   p.on_answer(t0, 429, RateLimitHeaders{100, 50, 55000ms, std::nullopt}, true, true);
   EXPECT_EQ(p.try_start(t0 + 1s).value(), t0 + 30s);
 }
+
+TEST(PacingTest, EachVariantCountsAgainstTheLimitAsOneImage) {
+  const auto t0 = PacingClock::time_point{} + 1h;
+  Pacer p(PacingSettings{}, t0);
+  p.on_answer(t0, 200, RateLimitHeaders{20, 20, 60000ms, std::nullopt}, false, true);
+  // 4-variant requests against 20 images a minute: at most 5 such requests in any 60 s.
+  int started = 0;
+  auto t = t0;
+  while (t < t0 + 60s) {
+    auto again = p.try_start(t, 4);
+    if (!again) {
+      ++started;
+      continue;
+    }
+    t = *again;
+  }
+  EXPECT_EQ(started, 5);
+}
+
+TEST(PacingTest, RequestCostlierThanTheBurstStillStartsAndLeavesADebt) {
+  const auto t0 = PacingClock::time_point{} + 1h;
+  PacingSettings s;
+  s.requests_per_minute = 60;  // one token a second
+  s.burst = 1;
+  Pacer p(s, t0);
+  EXPECT_FALSE(p.try_start(t0, 4));              // starts on the one token it has
+  auto again = p.try_start(t0 + 1s, 1);          // then waits out the debt of 3
+  ASSERT_TRUE(again);
+  EXPECT_GE(*again, t0 + 3s);
+}

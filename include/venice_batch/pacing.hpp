@@ -54,9 +54,10 @@ class Pacer {
  public:
   Pacer(PacingSettings settings, PacingClock::time_point now);
 
-  /// If a request may start at `now`, records the start and returns nullopt; otherwise returns
-  /// the earliest time to ask again (nothing is recorded).
-  std::optional<PacingClock::time_point> try_start(PacingClock::time_point now);
+  /// If a request costing `cost` units may start at `now`, records the start and returns nullopt;
+  /// otherwise returns the earliest time to ask again (nothing is recorded). The API counts each
+  /// variant of a request as one image against the per-minute limit: a 4-variant request costs 4.
+  std::optional<PacingClock::time_point> try_start(PacingClock::time_point now, unsigned cost = 1);
 
   /// Feeds back one answer. `status` 0 means no HTTP answer (network failure): it counts
   /// against the failure budget only if the request was sent.
@@ -83,7 +84,8 @@ class Pacer {
   double tokens_ = 0;
   PacingClock::time_point last_refill_;
   std::optional<std::uint64_t> window_limit_;  ///< the API's stated per-minute limit
-  std::deque<PacingClock::time_point> starts_; ///< starts in the last 60 s (only while a limit is known)
+  std::deque<std::pair<PacingClock::time_point, unsigned>> starts_;  ///< (start, cost) in the last 60 s
+  std::uint64_t window_used_ = 0;              ///< sum of the costs in starts_
   std::deque<PacingClock::time_point> failures_;
   PacingClock::time_point blocked_until_{};
   PacingHold blocked_why_ = PacingHold::none;
