@@ -139,6 +139,13 @@ std::string to_json_line(const JobRecord& r) {
     w.Int64(a.wait_before_ms);
     key(w, "sent");
     w.Bool(a.request_sent);
+    num(w, "admission_rate_ms", a.admission_rate_ms);
+    num(w, "connect_ms", a.connect_ms);
+    num(w, "tls_ms", a.tls_ms);
+    num(w, "write_ms", a.write_ms);
+    num(w, "ttfb_ms", a.ttfb_ms);
+    num(w, "download_ms", a.download_ms);
+    num(w, "total_ms", a.total_ms);
     w.EndObject();
   }
   w.EndArray();

@@ -253,6 +253,7 @@ net::awaitable<void> BatchRun::process(Worker& w, JobSpec job, Clock::time_point
 
     AttemptRecord a;
     a.wait_before_ms = next_wait.count();
+    a.admission_rate_ms = ms_between(admission_start, sent_at);
     ++counters.attempts;
     if (attempt > 1) ++counters.retries;
     ++counters.in_flight;
@@ -267,6 +268,12 @@ net::awaitable<void> BatchRun::process(Worker& w, JobSpec job, Clock::time_point
     rec.timing.write_ms = t.write_us / 1000.0;
     rec.timing.ttfb_ms = t.ttfb_us / 1000.0;
     rec.timing.download_ms = t.download_us / 1000.0;
+    a.connect_ms = rec.timing.connect_ms;
+    a.tls_ms = rec.timing.tls_ms;
+    a.write_ms = rec.timing.write_ms;
+    a.ttfb_ms = rec.timing.ttfb_ms;
+    a.download_ms = rec.timing.download_ms;
+    a.total_ms = t.total_us / 1000.0;
     if (!t.reused_connection) {
       metrics_.record(Phase::connect, t.connect_us);
       metrics_.record(Phase::tls, t.tls_us);

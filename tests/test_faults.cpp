@@ -362,3 +362,30 @@ TEST(FaultTest, SigkillAtRandomMomentsNeverLosesOrRepeatsFinishedWork) {
   for (auto& [prompt, count] : requests_when_ok)
     EXPECT_EQ(stats.by_prompt[prompt], count) << "'" << prompt << "' was requested again after it was recorded ok";
 }
+
+TEST(FaultTest, SigtermStopsGracefullyWith143) {
+  Fixture fx(MockFaults{}, std::chrono::milliseconds(300));
+  auto child = test_support::ChildProcess(fx.args(fx.manifest(20), {"--concurrency", "2"}), {{"VENICE_API_KEY", kKey}});
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  child.kill(SIGTERM);
+  EXPECT_EQ(child.wait(), 143);
+  for (auto& [id, l] : final_state(fx.out())) EXPECT_EQ(l.status, "ok") << id;
+  expect_clean_images(fx.out());
+}
+
+TEST(FaultTest, RetryFailedRetriesJobsThatFailedForGood) {
+  Fixture fx(MockFaults{});
+  // A 400 from the API is a final failure: the emulator refuses a field the client passes through.
+  test_support::write_file(fx.dir / "config.json",
+                           R"({"allow_unknown_fields": true, "retry": {"max_attempts": 2, "base_delay_ms": 1}})");
+  test_support::write_file(fx.dir / "m.jsonl", "{\"id\":\"a\",\"prompt\":\"p\",\"x_field\":1}\n");
+  auto first = fx.run(fx.dir / "m.jsonl");
+  EXPECT_EQ(first.exit_status, 1);
+  EXPECT_EQ(fx.server->stats().requests, 1u);
+  auto again = fx.run(fx.dir / "m.jsonl");  // a final failure is not retried...
+  EXPECT_EQ(again.exit_status, 1);
+  EXPECT_EQ(fx.server->stats().requests, 1u);
+  auto forced = fx.run(fx.dir / "m.jsonl", {"--retry-failed"});  // ...unless asked
+  EXPECT_EQ(forced.exit_status, 1);
+  EXPECT_EQ(fx.server->stats().requests, 2u);
+}

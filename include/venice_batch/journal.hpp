@@ -31,6 +31,8 @@ struct AttemptRecord {
   std::string cause;              ///< "ok", "http_429", "timeout", "invalid_base64", ...
   std::int64_t wait_before_ms = 0;///< backoff / rate-limit wait before this attempt
   bool request_sent = false;      ///< may have been billed
+  double admission_rate_ms = 0;   ///< held by the pacer before it went out
+  double connect_ms = 0, tls_ms = 0, write_ms = 0, ttfb_ms = 0, download_ms = 0, total_ms = 0;
 };
 
 /// Client-side phase times of the final attempt plus the time spent queued, in milliseconds.
