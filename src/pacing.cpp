@@ -50,6 +50,7 @@ std::string to_string(PacingHold h) {
     case PacingHold::rate_limited: return "429";
     case PacingHold::failure_budget: return "failure budget";
     case PacingHold::failure_lock: return "failure lock";
+    case PacingHold::unreachable: return "API unreachable";
   }
   return "none";
 }
@@ -122,6 +123,7 @@ std::optional<PacingClock::time_point> Pacer::try_start(PacingClock::time_point 
 void Pacer::on_answer(PacingClock::time_point now, int status, const RateLimitHeaders& h, bool failure_lock,
                       bool request_sent) {
   forget_old(now);
+  if (status != 0) unreachable_in_a_row_ = 0;
   const bool success = status >= 200 && status < 300;
   if (!success && (status != 0 || request_sent)) failures_.push_back(now);
 
@@ -163,6 +165,11 @@ void Pacer::on_answer(PacingClock::time_point now, int status, const RateLimitHe
     refill(now);
     set_rate(rate_per_minute_ + 1.0);
   }
+}
+
+void Pacer::on_unreachable(PacingClock::time_point now) {
+  const unsigned n = std::min(++unreachable_in_a_row_, 7u);
+  block_until(now + std::min(milliseconds(1000LL << (n - 1)), milliseconds(60000)), PacingHold::unreachable);
 }
 
 PacingHold Pacer::hold(PacingClock::time_point now) const {

@@ -146,6 +146,7 @@ class BatchRun {
   int stop_status_ = 0;
   std::string stop_reason_;
   std::uint64_t skipped_failed_ = 0, changed_ = 0;
+  bool unreachable_noted_ = false;
   std::deque<std::pair<double, std::uint64_t>> recent_images_;  // (t, images) for the 10 s rate
 };
 
@@ -288,6 +289,19 @@ net::awaitable<void> BatchRun::process(Worker& w, JobSpec job, Clock::time_point
     bool retryable = false;
     milliseconds min_wait{0};
     JobError error;
+    if (!ex.response && !ex.request_sent &&
+        (ex.error == TransportError::connect_failed || ex.error == TransportError::resolve_failed) && !stopping_) {
+      // Nothing reached the API: not an attempt at the job. The pacer holds everyone back
+      // (backing off to 60 s) until the API answers again, and this job goes when it does.
+      ++counters.status_counts[0];
+      ++counters.retry_causes["unreachable"];
+      pacer_.on_unreachable(Clock::now());
+      if (!unreachable_noted_ && progress_) progress_->note("API unreachable (" + ex.error_message + "); waiting for it");
+      unreachable_noted_ = true;
+      next_wait = milliseconds(0);
+      --attempt;
+      continue;
+    }
     if (!ex.response) {
       a.cause = std::string(to_string(ex.error));
       ++counters.status_counts[0];
@@ -305,6 +319,7 @@ net::awaitable<void> BatchRun::process(Worker& w, JobSpec job, Clock::time_point
     } else {
       HttpResponse& response = *ex.response;
       const int status = response.status;
+      unreachable_noted_ = false;
       a.http_status = status;
       rec.http_status = status;
       ++counters.status_counts[status];

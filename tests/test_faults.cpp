@@ -389,3 +389,40 @@ TEST(FaultTest, RetryFailedRetriesJobsThatFailedForGood) {
   EXPECT_EQ(forced.exit_status, 1);
   EXPECT_EQ(fx.server->stats().requests, 2u);
 }
+
+TEST(FaultTest, AnOutageOfTheApiPausesTheRunInsteadOfFailingJobs) {
+  TempDir dir;
+  // A certificate and a port, then nothing listening there for a while.
+  MockOptions first;
+  first.api_key = kKey;
+  first.cert_dir = dir.path() / "cert";
+  std::uint16_t port;
+  {
+    MockServer probe(first);
+    probe.start();
+    port = probe.port();
+  }
+  std::string manifest;
+  for (int i = 0; i < 6; ++i) manifest += "{\"id\":\"o" + std::to_string(i) + "\",\"prompt\":\"p" + std::to_string(i) + "\"}\n";
+  test_support::write_file(dir / "m.jsonl", manifest);
+  test_support::write_file(dir / "config.json", kFastRetryConfig);
+  auto child = test_support::ChildProcess(
+      {VENICE_BATCH_EXE, "run", "--manifest", (dir / "m.jsonl").string(), "--out", (dir / "out").string(), "--base-url",
+       "https://127.0.0.1:" + std::to_string(port) + "/api/v1", "--ca-file", (dir / "cert/cert.pem").string(), "--config",
+       (dir / "config.json").string(), "--concurrency", "2"},
+      {{"VENICE_API_KEY", kKey}});
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));  // several connect failures
+  MockOptions back = first;
+  back.port = port;
+  back.cert_file = dir.path() / "cert/cert.pem";
+  back.key_file = dir.path() / "cert/key.pem";
+  MockServer server(back);
+  server.start();
+  EXPECT_EQ(child.wait(), 0);
+  auto s = final_state(dir.path() / "out");
+  ASSERT_EQ(s.size(), 6u);
+  for (auto& [id, l] : s) {
+    EXPECT_EQ(l.status, "ok") << id;
+    EXPECT_EQ(l.attempts.size(), 1u) << id << ": the outage used up attempts";
+  }
+}

@@ -181,3 +181,18 @@ TEST(PacingTest, RequestCostlierThanTheBurstStillStartsAndLeavesADebt) {
   ASSERT_TRUE(again);
   EXPECT_GE(*again, t0 + 3s);
 }
+
+TEST(PacingTest, UnreachableApiHoldsSendingWithGrowingWaitsUntilItAnswers) {
+  const auto t0 = PacingClock::time_point{} + 1h;
+  Pacer p(PacingSettings{}, t0);
+  p.on_unreachable(t0);
+  EXPECT_EQ(p.try_start(t0).value(), t0 + 1s);
+  p.on_unreachable(t0 + 1s);
+  EXPECT_EQ(p.try_start(t0 + 1s).value(), t0 + 3s);
+  EXPECT_EQ(p.hold(t0 + 2s), PacingHold::unreachable);
+  for (int i = 0; i < 20; ++i) p.on_unreachable(t0 + 3s);
+  EXPECT_EQ(p.try_start(t0 + 3s).value(), t0 + 63s) << "capped at 60 s";
+  p.on_answer(t0 + 63s, 200, {}, false, true);
+  p.on_unreachable(t0 + 64s);
+  EXPECT_EQ(p.try_start(t0 + 64s).value(), t0 + 65s) << "an answer resets the backoff";
+}

@@ -47,7 +47,7 @@ struct PacingSettings {
 };
 
 /// Why the pacer is holding requests back (for progress lines and the timeline).
-enum class PacingHold { none, rate, quota_reset, rate_limited, failure_budget, failure_lock };
+enum class PacingHold { none, rate, quota_reset, rate_limited, failure_budget, failure_lock, unreachable };
 std::string to_string(PacingHold h);
 
 class Pacer {
@@ -63,6 +63,11 @@ class Pacer {
   /// against the failure budget only if the request was sent.
   void on_answer(PacingClock::time_point now, int status, const RateLimitHeaders& headers, bool failure_lock,
                  bool request_sent);
+
+  /// The API could not be reached (connect or resolve failed, nothing sent). Holds all sending
+  /// for 1 s, doubling with each consecutive one up to 60 s; any answer ends it. An outage
+  /// pauses the run instead of failing every job in turn.
+  void on_unreachable(PacingClock::time_point now);
 
   /// The current rate cap in requests per minute (0: none yet).
   double current_rate() const { return rate_per_minute_; }
@@ -90,6 +95,7 @@ class Pacer {
   PacingClock::time_point blocked_until_{};
   PacingHold blocked_why_ = PacingHold::none;
   PacingClock::time_point last_decrease_{};
+  unsigned unreachable_in_a_row_ = 0;
 };
 
 }  // namespace venice_batch
