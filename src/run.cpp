@@ -238,6 +238,7 @@ net::awaitable<void> BatchRun::process(Worker& w, JobSpec job, Clock::time_point
   metrics_.record(Phase::admission_concurrency, std::chrono::duration_cast<std::chrono::microseconds>(job_start - picked_at).count());
   milliseconds next_wait{0};
   bool done = false;
+  bool counted_retrying = false;
 
   for (unsigned attempt = 1; attempt <= config_.retry.max_attempts && !done; ++attempt) {
     if (next_wait.count() > 0) {
@@ -379,6 +380,10 @@ net::awaitable<void> BatchRun::process(Worker& w, JobSpec job, Clock::time_point
     if (!done && attempt > 0) {
       if (retryable && attempt < config_.retry.max_attempts && !stopping_) {
         next_wait = std::max(backoff(attempt), min_wait);
+        if (!counted_retrying) {  // shown as "retrying" in the progress line until the job ends
+          counted_retrying = true;
+          ++counters.retrying;
+        }
         ++counters.retry_causes[a.cause];
         if (a.request_sent) ++counters.retries_maybe_billed;
       }
@@ -392,6 +397,7 @@ net::awaitable<void> BatchRun::process(Worker& w, JobSpec job, Clock::time_point
     rec.attempts.push_back(std::move(a));
   }
 
+  if (counted_retrying) --counters.retrying;
   if (rec.attempts.empty()) co_return;  // stopped before its first request: nothing to record
   if (!done) {
     rec.status = JobStatus::failed;
