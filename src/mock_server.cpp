@@ -462,7 +462,7 @@ struct MockServer::Impl {
     for (;;) {
       http::request_parser<http::string_body> parser;
       parser.body_limit(40u << 20);
-      tcp_stream.expires_after(std::chrono::seconds(60));  // idle keep-alive connections close
+      tcp_stream.expires_after(options.idle_timeout);  // idle keep-alive connections close
       auto [rec, n] = co_await http::async_read(*stream, buffer, parser, use_tuple);
       if (rec) break;
       auto req = parser.release();

@@ -52,6 +52,8 @@ struct MockOptions {
   /// Added latency per generate request, uniformly random in [min, max].
   std::chrono::milliseconds latency_min{0}, latency_max{0};
   unsigned threads = 1;              ///< io threads
+  /// An idle keep-alive connection is closed after this long (as servers do).
+  std::chrono::milliseconds idle_timeout{60000};
   bool track_prompts = false;        ///< count requests per prompt in MockStats::by_prompt
   MockFaults faults;
 };

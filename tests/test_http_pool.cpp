@@ -1,0 +1,128 @@
+// The HTTP client pool against the real emulator over TLS: keep-alive reuse, transparent
+// reconnection when the server closed an idle connection, and the emulator's auth answers.
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
+
+#include "test_support.hpp"
+#include "venice_batch/http_pool.hpp"
+#include "venice_batch/mock_server.hpp"
+
+using namespace venice_batch;
+using test_support::TempDir;
+
+namespace {
+
+struct PoolFixture {
+  explicit PoolFixture(std::chrono::milliseconds idle = std::chrono::milliseconds(60000)) {
+    MockOptions o;
+    o.api_key = "pool-key";
+    o.cert_dir = dir.path();
+    o.idle_timeout = idle;
+    mock = std::make_unique<MockServer>(o);
+    mock->start();
+    HttpPoolSettings s;
+    s.ca_file = mock->ca_file().string();
+    s.user_agent = "venice-batch-test";
+    s.request_timeout = std::chrono::seconds(10);
+    pool = std::make_unique<HttpClientPool>(io.get_executor(),
+                                            HttpEndpoint::from_base_url("https://127.0.0.1:" + std::to_string(mock->port()) + "/api/v1"), s);
+  }
+  HttpExchange post(std::string body, std::string auth = "Bearer pool-key") {
+    auto f = boost::asio::co_spawn(io, pool->post("/image/generate", std::move(body), std::move(auth)), boost::asio::use_future);
+    io.restart();
+    io.run();
+    return f.get();
+  }
+  TempDir dir;
+  std::unique_ptr<MockServer> mock;
+  boost::asio::io_context io;
+  std::unique_ptr<HttpClientPool> pool;
+};
+
+const std::string kBody = R"({"model":"m","prompt":"p","width":64,"height":64})";
+
+}  // namespace
+
+TEST(HttpPoolTest, BaseUrlIsParsedWithPortAndPrefix) {
+  auto ep = HttpEndpoint::from_base_url("https://api.venice.ai/api/v1/");
+  EXPECT_EQ(ep.host, "api.venice.ai");
+  EXPECT_EQ(ep.port, "443");
+  EXPECT_EQ(ep.path_prefix, "/api/v1");
+  auto local = HttpEndpoint::from_base_url("https://127.0.0.1:8443/x");
+  EXPECT_EQ(local.port, "8443");
+  EXPECT_THROW(HttpEndpoint::from_base_url("http://api.venice.ai/api/v1"), std::invalid_argument);
+  EXPECT_THROW(HttpEndpoint::from_base_url("not a url"), std::invalid_argument);
+}
+
+TEST(HttpPoolTest, KeepAliveConnectionIsReusedWithNoNewHandshake) {
+  PoolFixture fx;
+  auto first = fx.post(kBody);
+  ASSERT_TRUE(first.response) << first.error_message;
+  EXPECT_EQ(first.response->status, 200);
+  EXPECT_FALSE(first.timings.reused_connection);
+  EXPECT_GT(first.timings.tls_us, 0);
+  for (int i = 0; i < 5; ++i) {
+    auto next = fx.post(kBody);
+    ASSERT_TRUE(next.response) << next.error_message;
+    EXPECT_TRUE(next.timings.reused_connection);
+    EXPECT_EQ(next.timings.tls_us, 0) << "a reused connection has no handshake";
+  }
+  EXPECT_EQ(fx.pool->connections_opened(), 1u);
+  EXPECT_EQ(fx.mock->stats().connections, 1u);
+  // The body keeps simdjson's padding past its end.
+  EXPECT_GE(first.response->body.capacity(), first.response->body.size() + 64);
+}
+
+TEST(HttpPoolTest, IdleConnectionClosedByTheServerIsReplacedTransparently) {
+  PoolFixture fx(std::chrono::milliseconds(200));
+  ASSERT_TRUE(fx.post(kBody).response);
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));  // the server closes it meanwhile
+  auto again = fx.post(kBody);
+  ASSERT_TRUE(again.response) << again.error_message;
+  EXPECT_EQ(again.response->status, 200);
+  EXPECT_EQ(fx.mock->stats().connections, 2u);
+  EXPECT_EQ(fx.mock->stats().requests, 2u) << "the request went once, on the fresh connection";
+}
+
+TEST(HttpPoolTest, EmulatorAnswersAuthAndValidationLikeTheApi) {
+  PoolFixture fx;
+  auto wrong = fx.post(kBody, "Bearer nope");
+  ASSERT_TRUE(wrong.response);
+  EXPECT_EQ(wrong.response->status, 401);
+  EXPECT_EQ(wrong.response->body, R"({"error":"Authentication failed"})");
+  auto none = fx.post(kBody, "");
+  ASSERT_TRUE(none.response);
+  EXPECT_EQ(none.response->status, 402) << "no credentials is a 402 with the x402 body";
+  auto bad = fx.post(R"({"model":"m","prompt":"p","width":2000,"variants":2,"return_binary":true})");
+  ASSERT_TRUE(bad.response);
+  EXPECT_EQ(bad.response->status, 400);
+  EXPECT_NE(bad.response->body.find(R"("issues":[)"), std::string::npos) << bad.response->body;
+  EXPECT_NE(bad.response->body.find(R"("path":["width"])"), std::string::npos) << bad.response->body;
+  EXPECT_NE(bad.response->body.find(R"("variants":{"_errors":[)"), std::string::npos) << bad.response->body;
+  auto binary = fx.post(R"({"model":"m","prompt":"p","width":64,"height":32,"format":"jpeg","return_binary":true})");
+  ASSERT_TRUE(binary.response);
+  EXPECT_EQ(binary.response->header("content-type").value_or(""), "image/jpeg");
+  EXPECT_TRUE(binary.response->header("x-ratelimit-limit-requests"));
+  EXPECT_TRUE(binary.response->header("cf-ray"));
+}
+
+TEST(HttpPoolTest, NothingListeningIsAConnectFailureNotAHang) {
+  PoolFixture fx;
+  const auto port = fx.mock->port();
+  fx.mock->stop();
+  HttpPoolSettings s;
+  s.ca_file = fx.mock->ca_file().string();
+  HttpClientPool pool(fx.io.get_executor(), HttpEndpoint::from_base_url("https://127.0.0.1:" + std::to_string(port) + "/api/v1"), s);
+  auto f = boost::asio::co_spawn(fx.io, pool.post("/image/generate", kBody, "Bearer x"), boost::asio::use_future);
+  fx.io.restart();
+  fx.io.run();
+  auto ex = f.get();
+  EXPECT_FALSE(ex.response);
+  EXPECT_EQ(ex.error, TransportError::connect_failed);
+  EXPECT_FALSE(ex.request_sent);
+}
