@@ -8,6 +8,7 @@
 #include <boost/asio/read.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -144,8 +145,16 @@ struct HttpClientPool::Impl {
     auto& tcp_stream = beast::get_lowest_layer(it->stream);
     const auto t0 = Clock::now();
     if (!resolved) {
-      tcp::resolver resolver(executor);
-      auto [ec, results] = co_await resolver.async_resolve(endpoint.host, endpoint.port, use_tuple);
+      // Name resolution has a deadline too (the connect timeout): a hung DNS server must not
+      // hang the run. The timer's handler shares the resolver, so a late expiry stays harmless.
+      auto resolver = std::make_shared<tcp::resolver>(executor);
+      net::steady_timer deadline(executor);
+      deadline.expires_after(settings.connect_timeout);
+      deadline.async_wait([resolver](boost::system::error_code e) {
+        if (!e) resolver->cancel();
+      });
+      auto [ec, results] = co_await resolver->async_resolve(endpoint.host, endpoint.port, use_tuple);
+      deadline.cancel();
       if (ec) {
         ex.error = TransportError::resolve_failed;
         ex.error_message = "cannot resolve " + endpoint.host + ": " + ec.message();
