@@ -147,7 +147,6 @@ class BatchRun {
   std::string stop_reason_;
   std::uint64_t skipped_failed_ = 0, changed_ = 0;
   bool unreachable_noted_ = false;
-  std::deque<std::pair<double, std::uint64_t>> recent_images_;  // (t, images) for the 10 s rate
 };
 
 std::optional<JobSpec> BatchRun::next_job() {
@@ -377,7 +376,7 @@ net::awaitable<void> BatchRun::process(Worker& w, JobSpec job, Clock::time_point
         }
       }
     }
-    if (!done && attempt > 0) {
+    if (!done) {
       if (retryable && attempt < config_.retry.max_attempts && !stopping_) {
         next_wait = std::max(backoff(attempt), min_wait);
         if (!counted_retrying) {  // shown as "retrying" in the progress line until the job ends
