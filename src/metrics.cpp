@@ -96,6 +96,7 @@ std::string RunMetrics::to_json(std::string_view pacing) const {
   key(w, "images_per_s"); w.Double(secs > 0 ? static_cast<double>(c.images) / secs : 0);
   key(w, "pacing"); w.String(pacing.data(), static_cast<rapidjson::SizeType>(pacing.size()));
   key(w, "status_counts"); write_map(w, c.status_counts);
+  key(w, "attempt_causes"); write_map(w, c.attempt_causes);
   key(w, "retry_causes"); write_map(w, c.retry_causes);
   key(w, "failure_kinds"); write_map(w, c.failure_kinds);
   key(w, "phases");
@@ -144,6 +145,9 @@ std::string RunMetrics::to_prometheus() const {
   help("venice_batch_responses_total", "counter", "Answers by HTTP status (0: no answer).");
   for (const auto& [status, n] : c.status_counts)
     line("venice_batch_responses_total", "status=\"" + std::to_string(status) + "\"", static_cast<double>(n));
+  help("venice_batch_attempts_by_cause_total", "counter", "Attempts by outcome.");
+  for (const auto& [cause, n] : c.attempt_causes)
+    line("venice_batch_attempts_by_cause_total", "cause=\"" + cause + "\"", static_cast<double>(n));
   help("venice_batch_retries_total", "counter", "Retried attempts by cause.");
   for (const auto& [cause, n] : c.retry_causes)
     line("venice_batch_retries_total", "cause=\"" + cause + "\"", static_cast<double>(n));

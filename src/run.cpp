@@ -388,11 +388,13 @@ net::awaitable<void> BatchRun::process(Worker& w, JobSpec job, Clock::time_point
       }
       rec.error = std::move(error);
       if (!retryable) {
+        ++counters.attempt_causes[a.cause];
         rec.attempts.push_back(std::move(a));
         break;
       }
     }
     if (done) rec.error.reset();
+    ++counters.attempt_causes[a.cause];
     rec.attempts.push_back(std::move(a));
   }
 

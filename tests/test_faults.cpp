@@ -147,6 +147,10 @@ TEST(FaultTest, TransientServerErrorsAreRetriedWithBackoffAndRecorded) {
   EXPECT_EQ(a[3].first, "ok");
   for (int i = 1; i < 4; ++i) EXPECT_LE(a[i].second, 200) << "capped backoff";
   expect_clean_images(fx.out());
+  // Every attempt is counted by cause and by status in metrics.json.
+  const auto metrics = test_support::read_file(fx.out() / "metrics.json");
+  EXPECT_NE(metrics.find(R"("attempt_causes":{"http_500":2,"http_503":1,"ok":1})"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find(R"("status_counts":{"200":1,"500":2,"503":1})"), std::string::npos) << metrics;
 }
 
 TEST(FaultTest, RateLimited429WaitsUntilTheStatedReset) {

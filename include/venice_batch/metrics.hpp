@@ -44,6 +44,7 @@ struct MetricsCounters {
   std::uint64_t attempts = 0, retries = 0, retries_maybe_billed = 0;
   std::uint64_t in_flight = 0, retrying = 0;
   std::map<int, std::uint64_t> status_counts;          ///< HTTP status (0: no answer) -> count
+  std::map<std::string, std::uint64_t> attempt_causes; ///< outcome of every attempt ("ok", "http_429", "timeout"...) -> count
   std::map<std::string, std::uint64_t> retry_causes;   ///< cause of a retried attempt -> count
   std::map<std::string, std::uint64_t> failure_kinds;  ///< error kind of a failed job -> count
 };
