@@ -125,6 +125,14 @@ void expect_clean_images(const std::filesystem::path& out) {
   for (auto& f : listed) EXPECT_TRUE(std::filesystem::exists(out / f)) << f;
 }
 
+// Polls `ready` (up to 30 s) instead of sleeping a guessed time: slow machines and sanitizer
+// builds start more slowly.
+template <class F>
+void wait_until(F ready) {
+  for (int i = 0; i < 600 && !ready(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ASSERT_TRUE(ready()) << "condition not reached in 30 s";
+}
+
 MockFaults schedule(const std::string& s) {
   MockFaults f;
   f.schedule = parse_fault_schedule(s);
@@ -288,7 +296,7 @@ TEST(FaultTest, ClientPausesBeforeItsFailuresCouldTriggerTheApiLock) {
 TEST(FaultTest, SigintFinishesInFlightRequestsAndExits130Resumably) {
   Fixture fx(MockFaults{}, std::chrono::milliseconds(400));
   auto child = test_support::ChildProcess(fx.args(fx.manifest(30), {"--concurrency", "3"}), {{"VENICE_API_KEY", kKey}});
-  std::this_thread::sleep_for(std::chrono::milliseconds(900));
+  wait_until([&] { return test_support::read_lines(fx.out() / "results.jsonl").size() >= 2; });
   child.kill(SIGINT);
   EXPECT_EQ(child.wait(), 130);
   auto s = final_state(fx.out());
@@ -305,11 +313,12 @@ TEST(FaultTest, SigintFinishesInFlightRequestsAndExits130Resumably) {
 TEST(FaultTest, SecondSigintCancelsAtOnce) {
   Fixture fx(MockFaults{}, std::chrono::milliseconds(20000));
   auto child = test_support::ChildProcess(fx.args(fx.manifest(4), {"--concurrency", "2"}), {{"VENICE_API_KEY", kKey}});
-  std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  wait_until([&] { return fx.server->stats().requests >= 2; });  // both requests in flight
   child.kill(SIGINT);
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   child.kill(SIGINT);
   EXPECT_EQ(child.wait(), 130);
+  ASSERT_EQ(final_state(fx.out()).size(), 2u) << "the two cancelled jobs are recorded";
   for (auto& [id, l] : final_state(fx.out())) {
     EXPECT_EQ(l.status, "failed");
     EXPECT_EQ(l.attempts.back().first, "cancelled");
@@ -370,7 +379,7 @@ TEST(FaultTest, SigkillAtRandomMomentsNeverLosesOrRepeatsFinishedWork) {
 TEST(FaultTest, SigtermStopsGracefullyWith143) {
   Fixture fx(MockFaults{}, std::chrono::milliseconds(300));
   auto child = test_support::ChildProcess(fx.args(fx.manifest(20), {"--concurrency", "2"}), {{"VENICE_API_KEY", kKey}});
-  std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  wait_until([&] { return fx.server->stats().requests >= 3; });
   child.kill(SIGTERM);
   EXPECT_EQ(child.wait(), 143);
   for (auto& [id, l] : final_state(fx.out())) EXPECT_EQ(l.status, "ok") << id;
