@@ -1,13 +1,19 @@
+// The JSONL manifest: each line becomes a JobSpec ready to send or an InvalidLine with a reason
+// a user can act on; the reader streams a file (blank lines, BOM, CRLF, duplicate ids).
 #include <gtest/gtest.h>
 
-#include <simdjson.h>
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
 
-#include "test_support.hpp"
+#include <simdjson.h>
+#include <unistd.h>
+
 #include "venice_batch/manifest.hpp"
-#include "venice_batch/request_schema.hpp"
 
 using namespace venice_batch;
-using test_support::TempDir;
 
 namespace {
 
@@ -17,193 +23,464 @@ ManifestOptions with_defaults(std::string defaults = R"({"model":"z-image-turbo"
   return o;
 }
 
-JobSpec ok(std::string_view line, const ManifestOptions& o = with_defaults(), std::uint64_t n = 1) {
-  auto e = parse_manifest_line(line, n, o);
+JobSpec accepted(std::string_view line, const ManifestOptions& o = with_defaults(), std::uint64_t line_no = 1) {
+  auto e = parse_manifest_line(line, line_no, o);
   if (auto* bad = std::get_if<InvalidLine>(&e)) {
-    ADD_FAILURE() << "rejected: " << line << " -> " << bad->reason;
+    ADD_FAILURE() << "refused: " << line << "\n  reason: " << bad->reason;
     return {};
   }
   return std::get<JobSpec>(e);
 }
 
-std::string bad(std::string_view line, const ManifestOptions& o = with_defaults()) {
-  auto e = parse_manifest_line(line, 3, o);
-  if (std::holds_alternative<JobSpec>(e)) {
-    ADD_FAILURE() << "accepted: " << line;
+InvalidLine refused(std::string_view line, const ManifestOptions& o = with_defaults(), std::uint64_t line_no = 3) {
+  auto e = parse_manifest_line(line, line_no, o);
+  if (auto* job = std::get_if<JobSpec>(&e)) {
+    ADD_FAILURE() << "accepted: " << line << "\n  body: " << job->body;
     return {};
   }
-  return std::get<InvalidLine>(e).reason;
+  return std::get<InvalidLine>(e);
+}
+
+std::string reason(std::string_view line, const ManifestOptions& o = with_defaults()) { return refused(line, o).reason; }
+
+bool contains(const std::string& s, std::string_view part) { return s.find(part) != std::string::npos; }
+
+std::string repeat(const std::string& s, int n) {
+  std::string out;
+  for (int i = 0; i < n; ++i) out += s;
+  return out;
+}
+
+std::string with_id(const std::string& id_json) { return R"({"prompt":"p","id":)" + id_json + "}"; }
+
+// A file under testing::TempDir(), removed when the test ends.
+class TempManifest {
+ public:
+  explicit TempManifest(const std::string& text) {
+    static std::atomic<int> counter{0};
+    const auto* info = testing::UnitTest::GetInstance()->current_test_info();
+    path_ = std::filesystem::path(testing::TempDir()) /
+            ("manifest-" + std::string(info->name()) + "-" + std::to_string(::getpid()) + "-" +
+             std::to_string(counter++) + ".jsonl");
+    std::ofstream(path_, std::ios::binary) << text;
+  }
+  ~TempManifest() {
+    std::error_code ec;
+    std::filesystem::remove(path_, ec);
+  }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+std::vector<ManifestEntry> read_all(const std::filesystem::path& path, const ManifestOptions& o = with_defaults()) {
+  ManifestReader reader(path, o);
+  std::vector<ManifestEntry> entries;
+  while (auto e = reader.next()) entries.push_back(std::move(*e));
+  return entries;
 }
 
 }  // namespace
 
-TEST(ManifestTest, AcceptsEveryDocumentedField) {
-  auto job = ok(R"({"id":"all","model":"m","prompt":"p","negative_prompt":"n","width":1280,"height":1,)"
-                R"("aspect_ratio":"16:9","resolution":"2K","quality":"high","format":"png","variants":4,)"
-                R"("seed":-999999999,"steps":30,"cfg_scale":20,"style_preset":"3D Model","lora_strength":0,)"
-                R"("safe_mode":false,"hide_watermark":true,"embed_exif_metadata":false,"enable_web_search":false,)"
-                R"("enhance_prompt":false,"disable_prompt_optimization_thinking":true,)"
-                R"("style_references":[{"image":"data:image/png;base64,AAAA","strength":0.1}],"anon_user_id":"u-1"})");
-  EXPECT_EQ(job.id, "all");
+// ---- good lines -------------------------------------------------------------------------------
+
+TEST(ManifestTest, AcceptsLineWithEveryDocumentedField) {
+  auto job = accepted(
+      R"({"id":"all-fields","model":"venice-sd35","prompt":"a lighthouse","negative_prompt":"fog","width":1280,)"
+      R"("height":1,"aspect_ratio":"16:9","resolution":"2K","quality":"high","format":"png","variants":4,)"
+      R"("seed":-999999999,"steps":30,"cfg_scale":7.5,"style_preset":"3D Model","lora_strength":100,)"
+      R"("safe_mode":false,"hide_watermark":true,"embed_exif_metadata":true,"enable_web_search":false,)"
+      R"("enhance_prompt":false,"disable_prompt_optimization_thinking":true,)"
+      R"("style_references":[{"image":"data:image/png;base64,AAAA","strength":0.1}],"anon_user_id":"u-1"})",
+      with_defaults(), 9);
+  EXPECT_EQ(job.id, "all-fields");
+  EXPECT_EQ(job.line, 9u);
+  EXPECT_EQ(job.model, "venice-sd35");
+  EXPECT_EQ(job.prompt, "a lighthouse");
   EXPECT_EQ(job.format, ImageFormat::png);
   EXPECT_EQ(job.variants, 4);
-  EXPECT_EQ(job.model, "m");
-  EXPECT_EQ(job.body.find("\"id\""), std::string::npos) << "our id is not an API field";
+  EXPECT_FALSE(job.return_binary);
+  EXPECT_FALSE(contains(job.body, "\"id\"")) << "our id is not an API field: " << job.body;
+  simdjson::dom::parser parser;
+  simdjson::dom::object body;
+  ASSERT_EQ(parser.parse(job.body).get_object().get(body), simdjson::SUCCESS) << job.body;
+  EXPECT_EQ(body.size(), 23u) << "all 24 fields but return_binary (not allowed with variants): " << job.body;
 }
 
-TEST(ManifestTest, EachOutOfRangeFieldIsRefusedWithItsName) {
-  const std::pair<const char*, const char*> cases[] = {
-      {R"({"prompt":"p","width":0})", "width"},           {R"({"prompt":"p","width":1281})", "width"},
-      {R"({"prompt":"p","height":1024.0})", "height"},    {R"({"prompt":"p","height":"1024"})", "height"},
-      {R"({"prompt":"p","variants":0})", "variants"},     {R"({"prompt":"p","variants":5})", "variants"},
-      {R"({"prompt":"p","seed":1000000000})", "seed"},    {R"({"prompt":"p","seed":-1000000000})", "seed"},
-      {R"({"prompt":"p","steps":0})", "steps"},           {R"({"prompt":"p","cfg_scale":0})", "cfg_scale"},
-      {R"({"prompt":"p","cfg_scale":20.5})", "cfg_scale"}, {R"({"prompt":"p","lora_strength":101})", "lora_strength"},
-      {R"({"prompt":"p","lora_strength":-1})", "lora_strength"}, {R"({"prompt":"p","format":"gif"})", "format"},
-      {R"({"prompt":"p","quality":"ultra"})", "quality"}, {R"({"prompt":"p","resolution":"8K"})", "resolution"},
-      {R"({"prompt":"p","aspect_ratio":"wide"})", "aspect_ratio"}, {R"({"prompt":"p","aspect_ratio":"16:0"})", "aspect_ratio"},
-      {R"({"prompt":"p","safe_mode":"yes"})", "safe_mode"}, {R"({"prompt":"p","return_binary":1})", "return_binary"},
-      {R"({"prompt":"p","style_references":[{"image":"x","strength":0.05}]})", "strength"},
-      {R"({"prompt":"p","style_references":[{"strength":0.5}]})", "image"},
-      {R"({"prompt":"p","style_references":"x"})", "style_references"},
-      {R"({"prompt":"p","anon_user_id":"a||b"})", "anon_user_id"},
-      {R"({"prompt":"p","negative_prompt":5})", "negative_prompt"},
-      {R"({"prompt":"   "})", "prompt"},                  {R"({"prompt":""})", "prompt"},
-      {R"({"width":512})", "prompt"},                      {R"({"prompt":"p","model":""})", "model"},
-  };
-  for (auto [line, field] : cases) {
-    auto reason = bad(line);
-    EXPECT_NE(reason.find(field), std::string::npos) << line << " -> " << reason;
+TEST(ManifestTest, JobDefaultsToWebpOneVariantJson) {
+  auto job = accepted(R"({"prompt":"p"})");
+  EXPECT_EQ(job.format, ImageFormat::webp);
+  EXPECT_EQ(job.variants, 1);
+  EXPECT_FALSE(job.return_binary);
+  EXPECT_EQ(job.body, R"({"model":"z-image-turbo","prompt":"p"})") << "nothing the user did not ask for is sent";
+  EXPECT_TRUE(accepted(R"({"prompt":"p","return_binary":true})").return_binary);
+}
+
+TEST(ManifestTest, BodyKeepsIntegersAndDoublesAsWritten) {
+  auto job = accepted(R"({"prompt":"p","cfg_scale":20.0,"seed":0,"width":1024,"style_references":[{"image":"i","strength":1}]})");
+  EXPECT_EQ(job.body,
+            R"({"cfg_scale":20.0,"model":"z-image-turbo","prompt":"p","seed":0,"style_references":[{"image":"i","strength":1}],"width":1024})");
+}
+
+TEST(ManifestTest, RequestHashIsSha256OfBody) {
+  auto job = accepted(R"({"prompt":"p","model":"m"})");
+  ASSERT_EQ(job.body, R"({"model":"m","prompt":"p"})");
+  EXPECT_EQ(job.request_hash, "9fd06a94d101c3dd0319ebf954cd66e959b7912b4e83ad2b99ecf5cdc097d9dd");
+}
+
+TEST(ManifestTest, BodyKeysAreSortedSoReorderedLinesHashEqual) {
+  auto a = accepted(R"({"id":"a","prompt":"p","width":512,"seed":1,"style_references":[{"image":"i","strength":0.5}]})");
+  auto b = accepted(R"({"style_references":[{"strength":0.5,"image":"i"}],"seed":1,"width":512,"prompt":"p","id":"b"})");
+  EXPECT_EQ(a.body, b.body) << "the id is not part of the request";
+  EXPECT_EQ(a.request_hash, b.request_hash);
+  EXPECT_EQ(a.body, R"({"model":"z-image-turbo","prompt":"p","seed":1,"style_references":[{"image":"i","strength":0.5}],"width":512})");
+}
+
+TEST(ManifestTest, HashChangesWhenAnyFieldChanges) {
+  const auto base = accepted(R"({"prompt":"p","seed":1})").request_hash;
+  EXPECT_NE(accepted(R"({"prompt":"p","seed":2})").request_hash, base);
+  EXPECT_NE(accepted(R"({"prompt":"p ","seed":1})").request_hash, base);
+  EXPECT_NE(accepted(R"({"prompt":"p","seed":1,"format":"webp"})").request_hash, base)
+      << "an explicit default is still a different request body";
+  EXPECT_NE(accepted(R"({"prompt":"p","seed":1})", with_defaults(R"({"model":"other"})")).request_hash, base);
+  EXPECT_EQ(base.size(), 64u);
+  EXPECT_EQ(base.find_first_not_of("0123456789abcdef"), std::string::npos) << base;
+}
+
+TEST(ManifestTest, StringsAreReEscapedWithUnicodeIntact) {
+  auto job = accepted(R"({"prompt":"quote \" backslash \\ slash \/ nl \n tab \t nul \u0000 \u00e9 ✓ 😀 \ud83d\ude00"})");
+  const std::string expected = std::string("quote \" backslash \\ slash / nl \n tab \t nul ") + '\0' + " é ✓ 😀 😀";
+  EXPECT_EQ(job.prompt, expected);
+  simdjson::dom::parser parser;
+  simdjson::dom::element body;
+  ASSERT_EQ(parser.parse(job.body).get(body), simdjson::SUCCESS) << job.body;
+  EXPECT_EQ(std::string(std::string_view(body["prompt"])), expected);
+  EXPECT_TRUE(contains(job.body, "é ✓ 😀 😀")) << "non-ASCII is written as UTF-8, not escaped: " << job.body;
+}
+
+TEST(ManifestTest, AcceptsEmojiAndCjkPrompts) {
+  EXPECT_EQ(accepted(R"({"prompt":"京都の雨の夜、提灯 🏮"})").prompt, "京都の雨の夜、提灯 🏮");
+  EXPECT_EQ(accepted(R"({"prompt":"비 오는 서울의 밤"})").prompt, "비 오는 서울의 밤");
+}
+
+TEST(ManifestTest, Accepts7500CharacterPromptEvenWhenLongerInBytes) {
+  EXPECT_EQ(accepted(R"({"prompt":")" + std::string(7500, 'a') + "\"}").prompt.size(), 7500u);
+  const std::string emoji = repeat("🐱", 7500);  // 30,000 bytes
+  EXPECT_EQ(accepted(R"({"prompt":")" + emoji + "\"}").prompt, emoji);
+  const std::string cjk = repeat("猫", 7500);  // 22,500 bytes
+  EXPECT_EQ(accepted(R"({"prompt":")" + cjk + "\"}").prompt, cjk);
+}
+
+TEST(ManifestTest, Refuses7501CharacterPrompt) {
+  EXPECT_EQ(reason(R"({"prompt":")" + repeat("🐱", 7501) + "\"}"), "prompt: must be at most 7500 characters (got 7501)");
+  EXPECT_EQ(reason(R"({"prompt":")" + std::string(7501, 'a') + "\"}"), "prompt: must be at most 7500 characters (got 7501)");
+}
+
+// ---- defaults ---------------------------------------------------------------------------------
+
+TEST(ManifestTest, DefaultsFillFieldsTheLineLeavesOut) {
+  auto o = with_defaults(R"({"model":"dflt","format":"png","width":512,"safe_mode":false})");
+  auto job = accepted(R"({"prompt":"p"})", o);
+  EXPECT_EQ(job.model, "dflt");
+  EXPECT_EQ(job.format, ImageFormat::png);
+  EXPECT_EQ(job.body, R"({"format":"png","model":"dflt","prompt":"p","safe_mode":false,"width":512})");
+}
+
+TEST(ManifestTest, LineOverridesDefaults) {
+  auto o = with_defaults(R"({"model":"dflt","format":"png","style_references":[{"image":"a"}]})");
+  auto job = accepted(R"({"prompt":"p","model":"mine","format":"jpeg","style_references":[{"image":"b"}]})", o);
+  EXPECT_EQ(job.model, "mine");
+  EXPECT_EQ(job.format, ImageFormat::jpeg);
+  EXPECT_EQ(job.body, R"({"format":"jpeg","model":"mine","prompt":"p","style_references":[{"image":"b"}]})")
+      << "defaults are merged at the top level only";
+}
+
+TEST(ManifestTest, MergedRequestIsWhatIsValidated) {
+  auto o = with_defaults(R"({"model":"m","variants":2})");
+  EXPECT_TRUE(contains(reason(R"({"prompt":"p","return_binary":true})", o), "return_binary")) << "variants from the defaults";
+  EXPECT_EQ(reason(R"({"prompt":"p"})", with_defaults("{}")), "model: is required");
+  EXPECT_EQ(reason(R"({"prompt":"p"})", with_defaults(R"({"model":"m","width":5000})")),
+            "width: must be an integer from 1 to 1280 (got 5000)");
+}
+
+TEST(ManifestTest, LineParsedWithBadDefaultsIsInvalidNotAnException) {
+  for (const char* defaults : {"[1]", "not json", R"({"id":"x"})", R"({"model":"a","model":"b"})"}) {
+    ManifestEntry e;
+    EXPECT_NO_THROW(e = parse_manifest_line(R"({"prompt":"p"})", 1, with_defaults(defaults))) << defaults;
+    EXPECT_TRUE(std::holds_alternative<InvalidLine>(e)) << defaults;
   }
 }
 
-TEST(ManifestTest, VariantsWithReturnBinaryIsRefused) {
-  EXPECT_NE(bad(R"({"prompt":"p","return_binary":true,"variants":2})").find("return_binary"), std::string::npos);
-  EXPECT_TRUE(ok(R"({"prompt":"p","return_binary":true})").return_binary);
+// ---- bad lines --------------------------------------------------------------------------------
+
+TEST(ManifestTest, RefusesInvalidJson) {
+  for (const char* line : {R"({"prompt": "p")", R"({"prompt": "p"} x)", "{prompt: 'p'}", R"({"prompt":"p",})",
+                           "{\"prompt\":\"\xff\xfe\"}", R"({"width": 1e400, "prompt":"p"})"}) {
+    auto bad = refused(line);
+    EXPECT_EQ(bad.line, 3u);
+    EXPECT_EQ(bad.id, "00000003");
+    EXPECT_TRUE(contains(bad.reason, "not valid JSON")) << line << " -> " << bad.reason;
+  }
 }
 
-TEST(ManifestTest, InpaintIsRefusedAsRetired) {
-  EXPECT_NE(bad(R"({"prompt":"p","inpaint":null})").find("retired"), std::string::npos);
+TEST(ManifestTest, RefusesJsonThatIsNotAnObject) {
+  EXPECT_EQ(reason("[1,2]"), "not a JSON object (got an array)");
+  EXPECT_EQ(reason(R"("a prompt")"), "not a JSON object (got a string)");
+  EXPECT_EQ(reason("42"), "not a JSON object (got a number)");
+  EXPECT_EQ(reason("null"), "not a JSON object (got null)");
 }
 
-TEST(ManifestTest, UnknownFieldIsRefusedUnlessPassThroughIsOn) {
-  EXPECT_NE(bad(R"({"prompt":"p","widht":512})").find("unknown field 'widht'"), std::string::npos);
+TEST(ManifestTest, RefusesFieldOutOfRangeNamingFieldRangeAndValue) {
+  EXPECT_EQ(reason(R"({"prompt":"p","width":2000,"widht":512})"),
+            "width: must be an integer from 1 to 1280 (got 2000); unknown field 'widht'");
+}
+
+TEST(ManifestTest, RefusesEachFieldWithTheWrongTypeOrOutOfRange) {
+  const std::pair<const char*, const char*> cases[] = {
+      {R"("width":0)", "width"},           {R"("width":1281)", "width"},       {R"("height":1024.0)", "height"},
+      {R"("height":"1024")", "height"},    {R"("variants":0)", "variants"},    {R"("variants":5)", "variants"},
+      {R"("seed":1000000000)", "seed"},    {R"("seed":-1000000000)", "seed"}, {R"("seed":1.5)", "seed"},
+      {R"("steps":0)", "steps"},           {R"("cfg_scale":0)", "cfg_scale"},  {R"("cfg_scale":20.5)", "cfg_scale"},
+      {R"("lora_strength":101)", "lora_strength"}, {R"("lora_strength":-1)", "lora_strength"},
+      {R"("format":"gif")", "format"},     {R"("quality":"ultra")", "quality"}, {R"("resolution":"8K")", "resolution"},
+      {R"("aspect_ratio":"wide")", "aspect_ratio"}, {R"("aspect_ratio":"16:0")", "aspect_ratio"},
+      {R"("safe_mode":"yes")", "safe_mode"}, {R"("return_binary":1)", "return_binary"},
+      {R"("hide_watermark":null)", "hide_watermark"}, {R"("embed_exif_metadata":0)", "embed_exif_metadata"},
+      {R"("enable_web_search":"no")", "enable_web_search"}, {R"("enhance_prompt":[])", "enhance_prompt"},
+      {R"("disable_prompt_optimization_thinking":{})", "disable_prompt_optimization_thinking"},
+      {R"("style_preset":"")", "style_preset"},
+      {R"("style_references":[{"image":"x","strength":0.05}])", "style_references.0.strength"},
+      {R"("style_references":[{"strength":0.5}])", "style_references.0.image"},
+      {R"("style_references":"x")", "style_references"},
+      {R"("anon_user_id":"a||b")", "anon_user_id"}, {R"("negative_prompt":5)", "negative_prompt"},
+      {R"("prompt":"   ")", "prompt"},     {R"("prompt":"")", "prompt"},      {R"("prompt":7)", "prompt"},
+      {R"("model":"")", "model"},         {R"("model":["m"])", "model"},
+  };
+  for (auto [member, field] : cases) {
+    const std::string m = member;
+    const std::string line = m.starts_with(R"("prompt")") ? "{" + m + "}" : R"({"prompt":"p",)" + m + "}";
+    const auto why = reason(line);
+    EXPECT_EQ(why.rfind(std::string(field) + ": ", 0), 0u) << line << " -> " << why;
+  }
+  EXPECT_EQ(reason(R"({"model":"m"})", with_defaults("{}")), "prompt: is required");
+}
+
+TEST(ManifestTest, RefusesVariantsWithReturnBinary) {
+  EXPECT_TRUE(contains(reason(R"({"prompt":"p","return_binary":true,"variants":2})"), "return_binary"));
+}
+
+TEST(ManifestTest, RefusesInpaintAsRetired) {
   auto o = with_defaults();
   o.allow_unknown_fields = true;
-  auto job = ok(R"({"prompt":"p","new_api_field":{"nested":[1,2.5,"x"]}})", o);
-  EXPECT_NE(job.body.find(R"("new_api_field":{"nested":[1,2.5,"x"]})"), std::string::npos) << job.body;
+  EXPECT_TRUE(contains(reason(R"({"prompt":"p","inpaint":{"strength":50}})", o), "retired"));
 }
 
-TEST(ManifestTest, InvalidJsonAndNonObjectsAreRefused) {
-  EXPECT_NE(bad("{\"prompt\": \"p\"").find("not valid JSON"), std::string::npos);
-  EXPECT_NE(bad("[1,2]").find("not a JSON object"), std::string::npos);
-  EXPECT_NE(bad("\"just a string\"").find("not a JSON object"), std::string::npos);
+TEST(ManifestTest, RefusesUnknownFieldByDefault) {
+  EXPECT_EQ(reason(R"({"prompt":"p","new_api_field":1})"), "unknown field 'new_api_field'");
 }
+
+TEST(ManifestTest, PassesUnknownFieldThroughUnchangedWhenAllowed) {
+  auto o = with_defaults();
+  o.allow_unknown_fields = true;
+  auto job = accepted(R"({"prompt":"p","new_api_field":{"nested":[1,2.5,"x",null,true,{"b":1,"a":-2}]}})", o);
+  EXPECT_TRUE(contains(job.body, R"("new_api_field":{"nested":[1,2.5,"x",null,true,{"a":-2,"b":1}]})")) << job.body;
+}
+
+TEST(ManifestTest, RefusesFieldGivenTwice) {
+  EXPECT_TRUE(contains(reason(R"({"prompt":"p","width":512,"width":1024})"), "'width' appears more than once"));
+  EXPECT_TRUE(contains(reason(R"({"prompt":"p","id":"a","id":"b"})"), "'id' appears more than once"));
+  auto o = with_defaults();
+  o.allow_unknown_fields = true;
+  EXPECT_TRUE(contains(reason(R"({"prompt":"p","x":{"k":1,"k":2}})", o), "repeats a key"));
+}
+
+// ---- ids --------------------------------------------------------------------------------------
 
 TEST(ManifestTest, RejectsIdThatEscapesOutDir) {
-  for (const char* id : {"../x", "a/b", ".hidden", "-dash", "_under", "", "a b", "a\\b", "é"}) {
-    std::string line = std::string(R"({"prompt":"p","id":")") + id + "\"}";
-    EXPECT_NE(bad(line).find("cannot name files"), std::string::npos) << id;
+  for (const char* id : {R"("../x")", R"("a/b")", R"("..")", R"("a\\b")", R"("/etc/passwd")"}) {
+    auto bad = refused(with_id(id));
+    EXPECT_TRUE(contains(bad.reason, "cannot name files")) << id << " -> " << bad.reason;
+    EXPECT_EQ(bad.id, "00000003") << "the unsafe id is never used as a name";
   }
-  EXPECT_NE(bad(R"({"prompt":"p","id":"a\u0001b"})").find("cannot name files"), std::string::npos);
-  EXPECT_NE(bad(R"({"prompt":"p","id":42})").find("id must be a string"), std::string::npos);
-  EXPECT_NE(bad(std::string(R"({"prompt":"p","id":")") + std::string(129, 'a') + "\"}").find("cannot name files"),
-            std::string::npos);
-  EXPECT_EQ(ok(std::string(R"({"prompt":"p","id":")") + std::string(128, 'a') + "\"}").id, std::string(128, 'a'));
-  EXPECT_EQ(ok(R"({"prompt":"p","id":"A.b_c-9"})").id, "A.b_c-9");
+}
+
+TEST(ManifestTest, RejectsHiddenAndOddlyStartingIds) {
+  for (const char* id : {R"(".hidden")", R"("-dash")", R"("_under")", R"("a b")", R"("é")", R"("a:b")"})
+    EXPECT_TRUE(contains(reason(with_id(id)), "cannot name files")) << id;
+}
+
+TEST(ManifestTest, RejectsEmptyId) { EXPECT_EQ(reason(with_id(R"("")")), "id is empty"); }
+
+TEST(ManifestTest, RejectsIdLongerThan128Characters) {
+  EXPECT_EQ(reason(with_id("\"" + std::string(129, 'a') + "\"")), "id is 129 bytes long (at most 128)");
+  EXPECT_EQ(accepted(with_id("\"" + std::string(128, 'a') + "\"")).id, std::string(128, 'a'));
+}
+
+TEST(ManifestTest, RejectsIdWithControlCharacterAndShowsItEscaped) {
+  const auto why = reason(with_id(R"("a\u0001b\nc")"));
+  EXPECT_TRUE(contains(why, R"('a\x01b\x0ac')")) << why;
+}
+
+TEST(ManifestTest, RejectsIdThatIsNotAString) {
+  EXPECT_EQ(reason(with_id("42")), "id must be a string (got a number)");
+  EXPECT_EQ(reason(with_id("null")), "id must be a string (got null)");
+}
+
+TEST(ManifestTest, ReportsBadIdTogetherWithFieldIssues) {
+  EXPECT_EQ(reason(R"({"id":"../x","prompt":"p","width":0})"),
+            "id '../x' cannot name files: use A-Z a-z 0-9 . _ - only, starting with a letter or digit "
+            "(no '/', '..' or leading '.'); width: must be an integer from 1 to 1280 (got 0)");
+}
+
+TEST(ManifestTest, AcceptsIdsMadeOfSafeCharacters) {
+  for (const char* id : {"a", "A.b_c-9", "0", "x..y", "job-000001.v2"}) EXPECT_TRUE(is_valid_job_id(id)) << id;
+  EXPECT_EQ(accepted(with_id(R"("A.b_c-9")")).id, "A.b_c-9");
 }
 
 TEST(ManifestTest, MissingIdIsDerivedFromLineNumber) {
-  EXPECT_EQ(ok(R"({"prompt":"p"})", with_defaults(), 42).id, "00000042");
-  EXPECT_EQ(derived_job_id(1234567), "01234567");
+  EXPECT_EQ(accepted(R"({"prompt":"p"})", with_defaults(), 42).id, "00000042");
+  EXPECT_EQ(derived_job_id(1), "00000001");
+  EXPECT_EQ(derived_job_id(123456789), "123456789");
+  EXPECT_TRUE(is_valid_job_id(derived_job_id(1)));
 }
 
-TEST(ManifestTest, UnicodePromptsCountCharactersNotBytes) {
-  std::string emoji;
-  for (int i = 0; i < 7500; ++i) emoji += "🐱";  // 7500 code points, 30000 bytes
-  EXPECT_EQ(ok(R"({"prompt":")" + emoji + "\"}").prompt, emoji);
-  EXPECT_NE(bad(R"({"prompt":")" + emoji + "x\"}").find("at most 7500"), std::string::npos);
-  EXPECT_EQ(ok(R"({"prompt":"京都の雨の夜"})").prompt, "京都の雨の夜");
-  auto long_ascii = std::string(7500, 'a');
-  EXPECT_EQ(ok(R"({"prompt":")" + long_ascii + "\"}").prompt.size(), 7500u);
+// ---- the reader -------------------------------------------------------------------------------
+
+TEST(ManifestTest, ReaderSkipsBlankLinesButKeepsCountingThem) {
+  TempManifest file("\n   \t\n{\"prompt\":\"one\"}\n\r\n\n{\"prompt\":\"two\"}\n\n");
+  auto entries = read_all(file.path());
+  ASSERT_EQ(entries.size(), 2u);
+  EXPECT_EQ(std::get<JobSpec>(entries[0]).line, 3u);
+  EXPECT_EQ(std::get<JobSpec>(entries[0]).id, "00000003");
+  EXPECT_EQ(std::get<JobSpec>(entries[1]).line, 6u);
+  EXPECT_EQ(std::get<JobSpec>(entries[1]).prompt, "two");
 }
 
-TEST(ManifestTest, DefaultsFillMissingFieldsAndLinesOverrideThem) {
-  auto o = with_defaults(R"({"model":"dflt","format":"png","width":512})");
-  auto filled = ok(R"({"prompt":"p"})", o);
-  EXPECT_EQ(filled.model, "dflt");
-  EXPECT_EQ(filled.format, ImageFormat::png);
-  EXPECT_NE(filled.body.find("\"width\":512"), std::string::npos);
-  auto over = ok(R"({"prompt":"p","model":"mine","format":"jpeg"})", o);
-  EXPECT_EQ(over.model, "mine");
-  EXPECT_EQ(over.format, ImageFormat::jpeg);
+TEST(ManifestTest, ReaderToleratesUtf8BomOnFirstLine) {
+  TempManifest file("\xEF\xBB\xBF{\"id\":\"first\",\"prompt\":\"p\"}\n");
+  auto entries = read_all(file.path());
+  ASSERT_EQ(entries.size(), 1u);
+  EXPECT_EQ(std::get<JobSpec>(entries[0]).id, "first");
 }
 
-TEST(ManifestTest, BodyIsCanonicalSoHashIgnoresKeyOrderButNotValues) {
-  auto a = ok(R"({"prompt":"p","width":512,"seed":1})");
-  auto b = ok(R"({"seed":1,"width":512,"prompt":"p"})");
-  auto c = ok(R"({"seed":2,"width":512,"prompt":"p"})");
-  EXPECT_EQ(a.body, b.body);
-  EXPECT_EQ(a.request_hash, b.request_hash);
-  EXPECT_NE(a.request_hash, c.request_hash);
-  EXPECT_EQ(a.request_hash.size(), 64u);
-  simdjson::dom::parser p;
-  EXPECT_EQ(p.parse(a.body).error(), simdjson::SUCCESS);
+TEST(ManifestTest, ReaderHandlesCrlfLineEndings) {
+  TempManifest file("{\"prompt\":\"one\"}\r\n{\"prompt\":\"two\"}\r\n");
+  auto entries = read_all(file.path());
+  ASSERT_EQ(entries.size(), 2u);
+  EXPECT_EQ(std::get<JobSpec>(entries[0]).prompt, "one");
+  EXPECT_EQ(std::get<JobSpec>(entries[1]).prompt, "two");
+  EXPECT_EQ(std::get<JobSpec>(entries[1]).line, 2u);
 }
 
-TEST(ManifestTest, StringsAreReEscapedIntact) {
-  auto job = ok(R"({"prompt":"quote \" backslash \\ newline \n tab \t unicode \u00e9 ✓"})");
-  EXPECT_EQ(job.prompt, "quote \" backslash \\ newline \n tab \t unicode é ✓");
-  simdjson::dom::parser p;
-  simdjson::dom::element doc = p.parse(job.body);
-  EXPECT_EQ(std::string_view(doc["prompt"]), job.prompt);
+TEST(ManifestTest, ReaderReadsLastLineWithoutNewline) {
+  TempManifest file("{\"prompt\":\"one\"}\n{\"id\":\"last\",\"prompt\":\"no newline\"}");
+  auto entries = read_all(file.path());
+  ASSERT_EQ(entries.size(), 2u);
+  EXPECT_EQ(std::get<JobSpec>(entries[1]).id, "last");
 }
 
-TEST(ManifestTest, ReaderSkipsBlankLinesToleratesBomAndCrlfAndFlagsDuplicates) {
-  TempDir dir;
-  test_support::write_file(dir / "m.jsonl",
-                           "\xEF\xBB\xBF{\"id\":\"a\",\"prompt\":\"one\"}\r\n"
-                           "\n"
-                           "   \t\n"
-                           "{\"prompt\":\"two\"}\r\n"
-                           "{\"id\":\"a\",\"prompt\":\"dup\"}\n"
-                           "garbage\n"
-                           "{\"id\":\"00000004\",\"prompt\":\"collides with a derived id\"}\n"
-                           "{\"id\":\"last\",\"prompt\":\"no newline\"}");
-  ManifestReader reader(dir / "m.jsonl", with_defaults());
-  std::vector<ManifestEntry> entries;
-  while (auto e = reader.next()) entries.push_back(std::move(*e));
-  ASSERT_EQ(entries.size(), 6u);
-  EXPECT_EQ(std::get<JobSpec>(entries[0]).id, "a");
-  EXPECT_EQ(std::get<JobSpec>(entries[1]).id, "00000004");
-  EXPECT_EQ(std::get<JobSpec>(entries[1]).line, 4u);
-  auto dup = std::get<InvalidLine>(entries[2]);
-  EXPECT_EQ(dup.line, 5u);
-  EXPECT_NE(dup.reason.find("duplicate id 'a' (first on line 1)"), std::string::npos) << dup.reason;
-  EXPECT_EQ(std::get<InvalidLine>(entries[3]).line, 6u);
-  EXPECT_NE(std::get<InvalidLine>(entries[4]).reason.find("duplicate"), std::string::npos);
-  EXPECT_EQ(std::get<JobSpec>(entries[5]).id, "last");
-  EXPECT_EQ(count_manifest_jobs(dir / "m.jsonl"), 6u);
+TEST(ManifestTest, ReaderKeepsGoingPastBadLines) {
+  TempManifest file("garbage\n[1]\n{\"prompt\":\"p\",\"width\":0}\n{\"prompt\":\"fine\"}\n");
+  auto entries = read_all(file.path());
+  ASSERT_EQ(entries.size(), 4u);
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(std::holds_alternative<InvalidLine>(entries[i])) << i;
+    EXPECT_EQ(std::get<InvalidLine>(entries[i]).line, static_cast<std::uint64_t>(i + 1));
+  }
+  EXPECT_EQ(std::get<JobSpec>(entries[3]).prompt, "fine");
 }
 
-TEST(ManifestTest, ReaderRefusesDefaultsThatAreNotAnObject) {
-  TempDir dir;
-  test_support::write_file(dir / "m.jsonl", "{\"prompt\":\"p\"}\n");
-  EXPECT_THROW(ManifestReader(dir / "m.jsonl", with_defaults("[1]")), std::runtime_error);
-  EXPECT_THROW(ManifestReader(dir / "missing.jsonl", with_defaults()), std::runtime_error);
+TEST(ManifestTest, ReaderRefusesLaterLineWithDuplicateId) {
+  TempManifest file("{\"id\":\"a\",\"prompt\":\"one\"}\n\n{\"id\":\"a\",\"prompt\":\"two\"}\n");
+  auto entries = read_all(file.path());
+  ASSERT_EQ(entries.size(), 2u);
+  EXPECT_EQ(std::get<JobSpec>(entries[0]).prompt, "one");
+  const auto& dup = std::get<InvalidLine>(entries[1]);
+  EXPECT_EQ(dup.line, 3u);
+  EXPECT_EQ(dup.id, "a");
+  EXPECT_EQ(dup.reason, "duplicate id 'a' (first on line 1)");
 }
 
-TEST(RequestSchemaTest, ReportsAllIssuesWithPathsAndCodes) {
-  simdjson::dom::parser p;
-  simdjson::dom::object o = p.parse(std::string(R"({"width":2000,"variants":9,"typo":1})"));
-  auto issues = validate_request(o, {});
-  std::vector<std::string> paths;
-  for (auto& i : issues) paths.push_back(i.path + "/" + i.code);
-  EXPECT_NE(std::find(paths.begin(), paths.end(), "width/too_big"), paths.end());
-  EXPECT_NE(std::find(paths.begin(), paths.end(), "variants/too_big"), paths.end());
-  EXPECT_NE(std::find(paths.begin(), paths.end(), "typo/unrecognized_keys"), paths.end());
-  EXPECT_NE(std::find(paths.begin(), paths.end(), "model/invalid_type"), paths.end());
-  EXPECT_NE(std::find(paths.begin(), paths.end(), "prompt/invalid_type"), paths.end());
-  EXPECT_TRUE(is_known_request_field("cfg_scale"));
-  EXPECT_FALSE(is_known_request_field("inpaint"));
+TEST(ManifestTest, ReaderRefusesDerivedIdCollidingWithExplicitOne) {
+  TempManifest file(
+      "{\"prompt\":\"one\"}\n"
+      "{\"id\":\"00000001\",\"prompt\":\"two\"}\n"
+      "{\"id\":\"00000004\",\"prompt\":\"three\"}\n"
+      "{\"prompt\":\"four\"}\n");
+  auto entries = read_all(file.path());
+  ASSERT_EQ(entries.size(), 4u);
+  EXPECT_EQ(std::get<JobSpec>(entries[0]).id, "00000001");
+  EXPECT_EQ(std::get<InvalidLine>(entries[1]).reason, "duplicate id '00000001' (first on line 1)");
+  EXPECT_EQ(std::get<JobSpec>(entries[2]).id, "00000004");
+  EXPECT_EQ(std::get<InvalidLine>(entries[3]).reason, "duplicate id '00000004' (first on line 3)");
+}
+
+TEST(ManifestTest, ReaderAppliesDefaultsAndPassThroughOption) {
+  TempManifest file("{\"prompt\":\"p\",\"future\":true}\n");
+  ManifestOptions o = with_defaults(R"({"model":"m","format":"jpeg"})");
+  o.allow_unknown_fields = true;
+  auto entries = read_all(file.path(), o);
+  ASSERT_EQ(entries.size(), 1u);
+  EXPECT_EQ(std::get<JobSpec>(entries[0]).body, R"({"format":"jpeg","future":true,"model":"m","prompt":"p"})");
+}
+
+TEST(ManifestTest, ReaderReadsManyLinesAcrossReadBlocks) {
+  std::string text;
+  const int n = 30000;  // ~1.5 MB: lines straddle the reader's 1 MiB blocks
+  for (int i = 0; i < n; ++i) text += R"({"prompt":"a watercolor of boat number )" + std::to_string(i) + R"( on a calm lake"})" + "\n";
+  TempManifest file(text);
+  ManifestReader reader(file.path(), with_defaults());
+  int jobs = 0;
+  while (auto e = reader.next()) {
+    ASSERT_TRUE(std::holds_alternative<JobSpec>(*e)) << std::get<InvalidLine>(*e).reason;
+    const auto& job = std::get<JobSpec>(*e);
+    ASSERT_EQ(job.prompt, "a watercolor of boat number " + std::to_string(jobs) + " on a calm lake");
+    ++jobs;
+  }
+  EXPECT_EQ(jobs, n);
+  EXPECT_EQ(count_manifest_jobs(file.path()), static_cast<std::uint64_t>(n));
+}
+
+TEST(ManifestTest, ReaderRefusesLineLongerThanTheApiBodyLimitAndGoesOn) {
+  std::string text = R"({"prompt":")" + std::string(36u << 20, 'a') + "\"}\n" + R"({"prompt":"next"})" + "\n";
+  TempManifest file(text);
+  text.clear();
+  text.shrink_to_fit();
+  auto entries = read_all(file.path());
+  ASSERT_EQ(entries.size(), 2u);
+  EXPECT_TRUE(contains(std::get<InvalidLine>(entries[0]).reason, "longer than")) << std::get<InvalidLine>(entries[0]).reason;
+  EXPECT_EQ(std::get<JobSpec>(entries[1]).line, 2u);
+  EXPECT_EQ(count_manifest_jobs(file.path()), 2u);
+}
+
+TEST(ManifestTest, EmptyManifestHasNoEntries) {
+  TempManifest file("");
+  EXPECT_TRUE(read_all(file.path()).empty());
+  EXPECT_EQ(count_manifest_jobs(file.path()), 0u);
+}
+
+TEST(ManifestTest, ReaderThrowsWhenDefaultsAreNotAnObject) {
+  TempManifest file("{\"prompt\":\"p\"}\n");
+  EXPECT_THROW(ManifestReader(file.path(), with_defaults("[1]")), std::runtime_error);
+  EXPECT_THROW(ManifestReader(file.path(), with_defaults("\"model\"")), std::runtime_error);
+  EXPECT_THROW(ManifestReader(file.path(), with_defaults("{")), std::runtime_error);
+  EXPECT_THROW(ManifestReader(file.path(), with_defaults(R"({"id":"same-for-all"})")), std::runtime_error);
+}
+
+TEST(ManifestTest, ReaderThrowsWhenFileIsMissing) {
+  EXPECT_THROW(ManifestReader(std::filesystem::path(testing::TempDir()) / "no-such-manifest.jsonl", with_defaults()),
+               std::runtime_error);
+}
+
+// ---- count_manifest_jobs ----------------------------------------------------------------------
+
+TEST(ManifestTest, CountSkipsBlankAndWhitespaceOnlyLines) {
+  TempManifest file("\xEF\xBB\xBF\n{\"prompt\":\"a\"}\r\n \t \r\n\n   x\nnot json\n{\"prompt\":\"b\"}");
+  EXPECT_EQ(count_manifest_jobs(file.path()), 4u);
+  EXPECT_EQ(read_all(file.path()).size(), 4u) << "the count is the number of entries the reader yields";
+}
+
+TEST(ManifestTest, CountOfMissingFileIsZero) {
+  EXPECT_EQ(count_manifest_jobs(std::filesystem::path(testing::TempDir()) / "no-such-manifest.jsonl"), 0u);
 }

@@ -61,13 +61,14 @@ ManifestEntry parse_manifest_line(std::string_view line, std::uint64_t line_no, 
 /// and turns a repeated id into an InvalidLine for the later line.
 class ManifestReader {
  public:
-  /// Throws std::runtime_error if the file cannot be opened or `defaults_json` is not an object.
+  /// Throws std::runtime_error if the file cannot be opened or `defaults_json` is not an object
+  /// (or sets `id`: each job needs its own).
   ManifestReader(const std::filesystem::path& path, ManifestOptions options);
   ~ManifestReader();
   ManifestReader(const ManifestReader&) = delete;
   ManifestReader& operator=(const ManifestReader&) = delete;
 
-  /// The next entry, or nullopt at the end of the file.
+  /// The next entry, or nullopt at the end of the file. Throws std::runtime_error on a read error.
   std::optional<ManifestEntry> next();
 
  private:

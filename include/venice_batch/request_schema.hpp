@@ -14,7 +14,8 @@ namespace venice_batch {
 /// One problem with a request, shaped like the API's `issues[]` entries.
 struct FieldIssue {
   std::string path;     ///< the field name ("width", "style_references.0.strength"); empty for the whole body
-  std::string code;     ///< "invalid_type", "too_small", "too_big", "invalid_enum_value", "unrecognized_keys", "custom"
+  std::string code;     ///< "invalid_type", "too_small", "too_big", "invalid_enum_value", "invalid_string",
+                        ///< "unrecognized_keys", "custom"
   std::string message;  ///< human-readable, names the allowed range or values
 };
 
