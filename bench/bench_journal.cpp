@@ -30,8 +30,12 @@ const std::filesystem::path& journal_of_a_million() {
       r.server_id = "generate-image-" + std::to_string(i);
       r.server_timing = ServerTiming{812, 3, 41, 860};
       r.timing.total_ms = 901.5;
-      r.timing.ttfb_ms = 870.25;
-      r.attempts.push_back({200, "ok", 0, true});
+      r.timing.network.ttfb_ms = 870.25;
+      AttemptRecord a;
+      a.http_status = 200;
+      a.cause = "ok";
+      a.request_sent = true;
+      r.attempts.push_back(a);
       if (r.status == JobStatus::failed) r.error = JobError{"http_503", "HTTP 503: at capacity", R"({"error":"at capacity"})", "", true};
       (void)w.append(r);
     }

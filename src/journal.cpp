@@ -58,6 +58,13 @@ void num(Writer& w, const char* k, double v) {
   // Milliseconds to the microsecond: enough, and keeps lines short.
   w.Double(static_cast<double>(static_cast<std::int64_t>(v * 1000.0 + (v >= 0 ? 0.5 : -0.5))) / 1000.0);
 }
+void network(Writer& w, const NetworkPhases& p) {
+  num(w, "connect_ms", p.connect_ms);
+  num(w, "tls_ms", p.tls_ms);
+  num(w, "write_ms", p.write_ms);
+  num(w, "ttfb_ms", p.ttfb_ms);
+  num(w, "download_ms", p.download_ms);
+}
 }  // namespace
 
 std::string to_json_line(const JobRecord& r) {
@@ -106,11 +113,7 @@ std::string to_json_line(const JobRecord& r) {
   num(w, "queued_ms", t.queued_ms);
   num(w, "admission_concurrency_ms", t.admission_concurrency_ms);
   num(w, "admission_rate_ms", t.admission_rate_ms);
-  num(w, "connect_ms", t.connect_ms);
-  num(w, "tls_ms", t.tls_ms);
-  num(w, "write_ms", t.write_ms);
-  num(w, "ttfb_ms", t.ttfb_ms);
-  num(w, "download_ms", t.download_ms);
+  network(w, t.network);
   num(w, "decode_ms", t.decode_ms);
   num(w, "write_files_ms", t.write_files_ms);
   num(w, "total_ms", t.total_ms);
@@ -140,11 +143,7 @@ std::string to_json_line(const JobRecord& r) {
     key(w, "sent");
     w.Bool(a.request_sent);
     num(w, "admission_rate_ms", a.admission_rate_ms);
-    num(w, "connect_ms", a.connect_ms);
-    num(w, "tls_ms", a.tls_ms);
-    num(w, "write_ms", a.write_ms);
-    num(w, "ttfb_ms", a.ttfb_ms);
-    num(w, "download_ms", a.download_ms);
+    network(w, a.network);
     num(w, "total_ms", a.total_ms);
     w.EndObject();
   }

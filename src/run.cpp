@@ -264,16 +264,9 @@ net::awaitable<void> BatchRun::process(Worker& w, JobSpec job, Clock::time_point
     counters.bytes_in += ex.bytes_in;
     counters.bytes_out += ex.bytes_out;
     const auto& t = ex.timings;
-    rec.timing.connect_ms = t.connect_us / 1000.0;
-    rec.timing.tls_ms = t.tls_us / 1000.0;
-    rec.timing.write_ms = t.write_us / 1000.0;
-    rec.timing.ttfb_ms = t.ttfb_us / 1000.0;
-    rec.timing.download_ms = t.download_us / 1000.0;
-    a.connect_ms = rec.timing.connect_ms;
-    a.tls_ms = rec.timing.tls_ms;
-    a.write_ms = rec.timing.write_ms;
-    a.ttfb_ms = rec.timing.ttfb_ms;
-    a.download_ms = rec.timing.download_ms;
+    a.network = NetworkPhases{t.connect_us / 1000.0, t.tls_us / 1000.0, t.write_us / 1000.0, t.ttfb_us / 1000.0,
+                              t.download_us / 1000.0};
+    rec.timing.network = a.network;
     a.total_ms = t.total_us / 1000.0;
     if (!t.reused_connection) {
       metrics_.record(Phase::connect, t.connect_us);

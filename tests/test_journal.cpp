@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <tuple>
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -23,8 +25,14 @@ JobRecord sample(std::string id, JobStatus status) {
   if (status == JobStatus::ok) r.files.push_back({"images/x_0.webp", 1234, ImageFormat::webp});
   if (status != JobStatus::ok)
     r.error = JobError{"http_400", "HTTP 400: Invalid request", R"({"error":"Invalid request","issues":[]})", "", false};
-  r.attempts.push_back({500, "http_500", 0, true});
-  r.attempts.push_back({200, "ok", 1500, true});
+  for (auto [status, cause, wait] : {std::tuple{500, "http_500", 0}, std::tuple{200, "ok", 1500}}) {
+    AttemptRecord a;
+    a.http_status = status;
+    a.cause = cause;
+    a.wait_before_ms = wait;
+    a.request_sent = true;
+    r.attempts.push_back(a);
+  }
   return r;
 }
 }  // namespace

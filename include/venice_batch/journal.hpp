@@ -25,6 +25,11 @@ enum class JobStatus { ok, failed, invalid, content_violation };
 std::string_view to_string(JobStatus s);
 std::optional<JobStatus> parse_job_status(std::string_view s);
 
+/// The network phases of one attempt, in milliseconds (connect and TLS are 0 on a reused connection).
+struct NetworkPhases {
+  double connect_ms = 0, tls_ms = 0, write_ms = 0, ttfb_ms = 0, download_ms = 0;
+};
+
 /// One attempt at a job: what happened and how long the client waited before the next.
 struct AttemptRecord {
   int http_status = 0;            ///< 0 when no response arrived
@@ -32,14 +37,15 @@ struct AttemptRecord {
   std::int64_t wait_before_ms = 0;///< backoff / rate-limit wait before this attempt
   bool request_sent = false;      ///< may have been billed
   double admission_rate_ms = 0;   ///< held by the pacer before it went out
-  double connect_ms = 0, tls_ms = 0, write_ms = 0, ttfb_ms = 0, download_ms = 0, total_ms = 0;
+  NetworkPhases network;
+  double total_ms = 0;
 };
 
 /// Client-side phase times of the final attempt plus the time spent queued, in milliseconds.
 struct ClientTimings {
   double queued_ms = 0;     ///< from the job being read to its first request (admission waits)
   double admission_concurrency_ms = 0, admission_rate_ms = 0;
-  double connect_ms = 0, tls_ms = 0, write_ms = 0, ttfb_ms = 0, download_ms = 0;
+  NetworkPhases network;    ///< of the final attempt
   double decode_ms = 0, write_files_ms = 0;
   double total_ms = 0;      ///< first admission to journal record
 };
