@@ -90,8 +90,7 @@ std::optional<PacingClock::time_point> Pacer::try_start(PacingClock::time_point 
   cost = std::max(cost, 1u);
   if (now < blocked_until_) return blocked_until_;
   // Failure budget: keep our own non-2xx count in the window below the API's lock threshold.
-  if (settings_.max_failures > 0 && failures_.size() >= settings_.max_failures)
-    return failures_.front() + settings_.failure_window;
+  if (auto until = failure_budget_until()) return *until;
   // Never start a minute faster than the API's stated limit.
   // A request costing more than the whole limit could never start: let it go alone in a window.
   if (window_limit_ && *window_limit_ > 0 && window_used_ > 0 && window_used_ + cost > *window_limit_) {
@@ -172,18 +171,20 @@ void Pacer::on_unreachable(PacingClock::time_point now) {
   block_until(now + std::min(milliseconds(1000LL << (n - 1)), milliseconds(60000)), PacingHold::unreachable);
 }
 
+std::optional<PacingClock::time_point> Pacer::failure_budget_until() const {
+  if (settings_.max_failures == 0 || failures_.size() < settings_.max_failures) return std::nullopt;
+  return failures_.front() + settings_.failure_window;  // when the oldest failure leaves the window
+}
+
 PacingHold Pacer::hold(PacingClock::time_point now) const {
   if (now < blocked_until_) return blocked_why_;
-  if (settings_.max_failures > 0 && failures_.size() >= settings_.max_failures &&
-      failures_.front() + settings_.failure_window > now)
-    return PacingHold::failure_budget;
+  if (auto until = failure_budget_until(); until && *until > now) return PacingHold::failure_budget;
   return PacingHold::none;
 }
 
 std::chrono::milliseconds Pacer::blocked_for(PacingClock::time_point now) const {
   auto until = blocked_until_;
-  if (settings_.max_failures > 0 && failures_.size() >= settings_.max_failures)
-    until = std::max(until, failures_.front() + settings_.failure_window);
+  if (auto budget = failure_budget_until()) until = std::max(until, *budget);
   if (until <= now) return milliseconds(0);
   return std::chrono::duration_cast<milliseconds>(until - now);
 }

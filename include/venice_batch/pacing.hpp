@@ -82,6 +82,8 @@ class Pacer {
   void set_rate(double per_minute);
   void block_until(PacingClock::time_point t, PacingHold why);
   void forget_old(PacingClock::time_point now);
+  /// While the failure budget is spent: when it frees up.
+  std::optional<PacingClock::time_point> failure_budget_until() const;
 
   PacingSettings settings_;
   bool learned_ = false;           ///< rate came from headers
