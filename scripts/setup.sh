@@ -7,11 +7,12 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build ccache pkg-config git
   libboost1.81-dev libssl-dev openssl ca-certificates
-  libsimdjson-dev rapidjson-dev libcli11-dev
+  libsimdjson-dev rapidjson-dev libcli11-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libpng-dev libjpeg-dev libwebp-dev
   clang libclang-rt-14-dev
   tmux python3
+  nginx wrk python3-aiohttp
   chromium
 )
 

@@ -142,6 +142,10 @@ std::string to_json_line(const JobRecord& r) {
     w.Int64(a.wait_before_ms);
     key(w, "sent");
     w.Bool(a.request_sent);
+    if (a.maybe_billed_twice) {
+      key(w, "maybe_billed_twice");
+      w.Bool(true);
+    }
     num(w, "admission_rate_ms", a.admission_rate_ms);
     network(w, a.network);
     num(w, "total_ms", a.total_ms);

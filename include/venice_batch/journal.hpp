@@ -35,7 +35,11 @@ struct AttemptRecord {
   int http_status = 0;            ///< 0 when no response arrived
   std::string cause;              ///< "ok", "http_429", "timeout", "invalid_base64", ...
   std::int64_t wait_before_ms = 0;///< backoff / rate-limit wait before this attempt
-  bool request_sent = false;      ///< may have been billed
+  bool request_sent = false;      ///< the request reached the wire (it may have been billed)
+  /// The outcome is unknown (sent, then the answer was lost, cut or timed out; or a 520/524) and
+  /// the job went again: the API may have charged for both. Defined by the attempt policy
+  /// (attempt_policy.hpp); the summary, metrics and report all count this field.
+  bool maybe_billed_twice = false;
   double admission_rate_ms = 0;   ///< held by the pacer before it went out
   NetworkPhases network;
   double total_ms = 0;
