@@ -2,9 +2,7 @@
 
 #include <cmath>
 #include <csignal>
-#include <iomanip>
 #include <ostream>
-#include <sstream>
 #include <vector>
 
 #include <boost/asio/as_tuple.hpp>
@@ -16,12 +14,11 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
+#include <fmt/format.h>
 
-#include "venice_batch/http_pool.hpp"
+#include "venice_batch/exchange.hpp"
+#include "venice_batch/exit_status.hpp"
 #include "venice_batch/manifest.hpp"
-#include "venice_batch/metrics.hpp"
-#include "venice_batch/response.hpp"
-#include "venice_batch/sink.hpp"
 
 namespace venice_batch {
 
@@ -33,13 +30,6 @@ namespace {
 constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
 
 std::int64_t micros(Clock::duration d) { return std::chrono::duration_cast<std::chrono::microseconds>(d).count(); }
-
-// Runs on the CPU pool: decode and check; write unless discarding. Parameters by value.
-net::awaitable<StoredResponse> decode_response(HttpResponse response, ExpectedImages expected, std::string name_prefix,
-                                               const OutputSink* sink) {
-  thread_local ResponseDecoder decoder;
-  co_return decode_and_store(decoder, response, expected, name_prefix, sink);
-}
 
 class Bench {
  public:
@@ -66,6 +56,22 @@ class Bench {
   net::awaitable<void> open_dispatcher();
   void stop();
   void maybe_finish();
+  // A coroutine's exception ends the bench with the message (never std::terminate).
+  void record_failure(std::exception_ptr e) {
+    if (!e) return;
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      if (internal_error_.empty()) internal_error_ = ex.what();
+    }
+    stop();
+  }
+
+ public:
+  const std::string& internal_error() const { return internal_error_; }
+
+ private:
+  std::string internal_error_;
 
   const BenchOptions& o_;
   std::vector<JobSpec> jobs_;
@@ -91,13 +97,8 @@ net::awaitable<void> Bench::one_request(std::uint64_t seq, Clock::time_point int
   const auto sent = Clock::now();
   ++in_flight_;
   HttpExchange ex = co_await pool_.post("/image/generate", job.body, authorization_);
-  StoredResponse decoded;
-  if (ex.response && ex.response->status == 200) {
-    decoded = co_await net::co_spawn(cpu_.get_executor(),
-                                     decode_response(std::move(*ex.response), {job.format, job.variants, job.return_binary},
-                                                     job.id + "-" + std::to_string(seq), sink_.get()),
-                                     net::use_awaitable);
-  }
+  StoredResponse decoded = co_await store_response(cpu_.get_executor(), ex, {job.format, job.variants, job.return_binary},
+                                                   job.id + "-" + std::to_string(seq), sink_.get());
   --in_flight_;
   const auto done = Clock::now();
   if (done < measure_start_) co_return;  // warmup
@@ -107,17 +108,8 @@ net::awaitable<void> Bench::one_request(std::uint64_t seq, Clock::time_point int
   ++statuses_[status];
   bytes_in_ += ex.bytes_in;
   bytes_out_ += ex.bytes_out;
-  const auto& t = ex.timings;
-  if (!t.reused_connection && ex.error != TransportError::connect_failed) {
-    metrics_.record(Phase::connect, t.connect_us);
-    metrics_.record(Phase::tls, t.tls_us);
-  }
+  record_exchange(metrics_, ex);
   metrics_.record(Phase::admission_rate, micros(sent - intended));  // schedule lag (open loop)
-  metrics_.record(Phase::write, t.write_us);
-  if (ex.response) {
-    metrics_.record(Phase::ttfb, t.ttfb_us);
-    metrics_.record(Phase::download, t.download_us);
-  }
   // From the intended start: in an open loop a request that could not start on time is late,
   // and that lateness is latency the user would have seen.
   metrics_.record(Phase::attempt_total, micros(done - intended));
@@ -161,7 +153,8 @@ net::awaitable<void> Bench::open_dispatcher() {
       continue;
     }
     ++live_;
-    net::co_spawn(io_, one_request(next_seq_++, intended), [this](std::exception_ptr) {
+    net::co_spawn(io_, one_request(next_seq_++, intended), [this](std::exception_ptr e) {
+      record_failure(e);
       --live_;
       maybe_finish();
     });
@@ -194,9 +187,7 @@ void Bench::run() {
   signals_.async_wait([this](boost::system::error_code ec, int) {
     if (!ec) stop();
   });
-  auto on_done = [](std::exception_ptr e) {
-    if (e) std::rethrow_exception(e);
-  };
+  auto on_done = [this](std::exception_ptr e) { record_failure(e); };
   if (o_.rate_per_second > 0) {
     live_ = 1;
     net::co_spawn(io_, open_dispatcher(), on_done);
@@ -260,34 +251,32 @@ std::string Bench::to_json() const {
 
 void Bench::print(std::ostream& out) const {
   const double secs = std::chrono::duration<double>(measure_end_ - measure_start_).count();
-  std::ostringstream s;
-  s << std::fixed << std::setprecision(2);
-  if (o_.rate_per_second > 0) s << "Summary (open loop, " << o_.rate_per_second << " req/s):\n";
-  else s << "Summary (closed loop, concurrency " << o_.concurrency << "):\n";
-  s << "  Measured:      " << secs << " s (after " << o_.warmup.count() / 1000.0 << " s warmup)\n";
-  s << "  Requests:      " << measured_ << " (" << (secs > 0 ? measured_ / secs : 0) << "/s)";
-  if (dropped_) s << ", " << dropped_ << " not started (in-flight cap)";
-  s << "\n  Images:        " << images_ << " (" << (secs > 0 ? images_ / secs : 0) << "/s)\n";
-  s << "  Throughput:    " << (secs > 0 ? bytes_in_ / secs / 1e6 : 0) << " MB/s in, "
-    << (secs > 0 ? bytes_out_ / secs / 1e6 : 0) << " MB/s out\n";
-  s << "  Success ratio: " << (measured_ ? 100.0 * ok_ / measured_ : 0) << " %\n";
-  s << "  Status codes:  ";
-  for (const auto& [st, n] : statuses_) s << "[" << (st ? std::to_string(st) : std::string("no answer")) << "] " << n << "  ";
-  s << "\n";
+  auto per_s = [&](double n) { return secs > 0 ? n / secs : 0.0; };
+  std::string s = o_.rate_per_second > 0 ? fmt::format("Summary (open loop, {:.2f} req/s):\n", o_.rate_per_second)
+                                         : fmt::format("Summary (closed loop, concurrency {}):\n", o_.concurrency);
+  s += fmt::format("  Measured:      {:.2f} s (after {:.2f} s warmup)\n", secs, o_.warmup.count() / 1000.0);
+  s += fmt::format("  Requests:      {} ({:.2f}/s)", measured_, per_s(static_cast<double>(measured_)));
+  if (dropped_) s += fmt::format(", {} not started (in-flight cap)", dropped_);
+  s += fmt::format("\n  Images:        {} ({:.2f}/s)\n", images_, per_s(static_cast<double>(images_)));
+  s += fmt::format("  Throughput:    {:.2f} MB/s in, {:.2f} MB/s out\n", per_s(bytes_in_ / 1e6), per_s(bytes_out_ / 1e6));
+  s += fmt::format("  Success ratio: {:.2f} %\n", measured_ ? 100.0 * static_cast<double>(ok_) / measured_ : 0.0);
+  s += "  Status codes:  ";
+  for (const auto& [st, n] : statuses_) s += fmt::format("[{}] {}  ", st ? std::to_string(st) : "no answer", n);
+  s += "\n";
   if (!errors_.empty()) {
-    s << "  Errors:        ";
-    for (const auto& [e, n] : errors_) s << e << " " << n << "  ";
-    s << "\n";
+    s += "  Errors:        ";
+    for (const auto& [e, n] : errors_) s += fmt::format("{} {}  ", e, n);
+    s += "\n";
   }
-  s << "\n  Phase (ms)            count      p50      p90      p99    p99.9      max\n";
+  s += "\n  Phase (ms)            count      p50      p90      p99    p99.9      max\n";
   auto row = [&](std::string_view label, Phase p) {
     const auto& h = metrics_.histogram(p);
     if (h.count() == 0) return;
-    s << "  " << std::left << std::setw(20) << label << std::right << std::setw(7) << h.count();
-    for (double q : {50.0, 90.0, 99.0, 99.9}) s << std::setw(9) << h.value_at_percentile(q) / 1000.0;
-    s << std::setw(9) << h.max() / 1000.0 << "\n";
+    s += fmt::format("  {:<20}{:>7}", label, h.count());
+    for (double q : {50.0, 90.0, 99.0, 99.9}) s += fmt::format("{:>9.2f}", h.value_at_percentile(q) / 1000.0);
+    s += fmt::format("{:>9.2f}\n", h.max() / 1000.0);
   };
-  s << "  client:\n";
+  s += "  client:\n";
   row("  schedule lag", Phase::admission_rate);
   row("  connect", Phase::connect);
   row("  tls handshake", Phase::tls);
@@ -297,12 +286,12 @@ void Bench::print(std::ostream& out) const {
   row("  parse + decode", Phase::decode);
   row("  file write", Phase::write_files);
   row("  latency (total)", Phase::attempt_total);
-  s << "  server (timing):\n";
+  s += "  server (timing):\n";
   row("  queue", Phase::server_queue);
   row("  preprocessing", Phase::server_preprocessing);
   row("  inference", Phase::server_inference);
   row("  total", Phase::server_total);
-  out << s.str();
+  out << s;
 }
 
 }  // namespace
@@ -314,9 +303,7 @@ int run_bench(const BenchOptions& o, std::ostream& out) {
   if (!o.duration && !o.requests) throw ConfigError("give --duration or --requests");
   if (!o.discard_images && o.out_dir.empty()) throw ConfigError("give --out DIR, or --discard-images");
 
-  ManifestOptions mo;
-  mo.defaults_json = o.config.defaults_json;
-  mo.allow_unknown_fields = o.config.allow_unknown_fields;
+  const ManifestOptions mo = manifest_options_from(o.config);
   std::vector<JobSpec> jobs;
   std::uint64_t invalid = 0;
   try {
@@ -341,6 +328,10 @@ int run_bench(const BenchOptions& o, std::ostream& out) {
     throw ConfigError(e.what());
   }
   bench->run();
+  if (!bench->internal_error().empty()) {
+    out << fmt::format("bench: stopped by an internal error: {}\n", bench->internal_error());
+    return exit_stopped;
+  }
   bench->print(out);
   if (!o.json_file.empty()) {
     auto w = write_file_atomically(o.json_file, bench->to_json() + "\n", false);

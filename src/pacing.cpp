@@ -42,6 +42,21 @@ RateLimitHeaders parse_rate_limit_headers(const HttpResponse& r, std::int64_t no
   return h;
 }
 
+std::chrono::milliseconds wait_after_429(const RateLimitHeaders& h, bool failure_lock) {
+  if (failure_lock) return std::max(h.retry_after.value_or(milliseconds(0)), kFailureLockWait);
+  if (h.retry_after) return *h.retry_after;
+  return h.reset_in.value_or(milliseconds(0));
+}
+
+PacingSettings pacing_settings_from(const Config& c) {
+  PacingSettings p;
+  p.requests_per_minute = c.requests_per_minute;
+  p.burst = c.burst;
+  p.failure_window = c.failure_budget.window;
+  p.max_failures = c.failure_budget.max_failures;
+  return p;
+}
+
 std::string to_string(PacingHold h) {
   switch (h) {
     case PacingHold::none: return "none";
@@ -139,14 +154,8 @@ void Pacer::on_answer(PacingClock::time_point now, int status, const RateLimitHe
     block_until(now + h.reset_in.value_or(milliseconds(1000)), PacingHold::quota_reset);
   }
   if (status == 429) {
-    milliseconds wait = h.retry_after ? *h.retry_after : h.reset_in.value_or(milliseconds(0));
-    PacingHold why = PacingHold::rate_limited;
-    if (failure_lock) {
-      // The lock is about failures, not the request quota: its wait is its own (>= 30 s), and the
-      // quota's reset time says nothing about it.
-      wait = std::max(h.retry_after.value_or(milliseconds(0)), settings_.failure_lock_wait);
-      why = PacingHold::failure_lock;
-    }
+    milliseconds wait = wait_after_429(h, failure_lock);
+    const PacingHold why = failure_lock ? PacingHold::failure_lock : PacingHold::rate_limited;
     if (wait.count() <= 0) wait = milliseconds(1000);
     block_until(now + wait, why);
     // No quota headers to go by: adapt. Halve the rate (at most once per second so that a

@@ -18,6 +18,7 @@
 #include <optional>
 #include <string>
 
+#include "venice_batch/config.hpp"
 #include "venice_batch/http_response.hpp"
 
 namespace venice_batch {
@@ -38,13 +39,23 @@ struct RateLimitHeaders {
 /// Reads the quota headers; `now_epoch_ms` is the wall clock used to turn epoch times into delays.
 RateLimitHeaders parse_rate_limit_headers(const HttpResponse& response, std::int64_t now_epoch_ms);
 
+/// The API's failure lock lasts 30 s (VENICE_API.md): a locked client waits at least this long.
+inline constexpr std::chrono::milliseconds kFailureLockWait{30000};
+
+/// How long a 429 says to wait: for the failure lock at least kFailureLockWait (the quota's
+/// reset time says nothing about it); otherwise Retry-After, else the quota's reset time, else 0.
+/// The one place this is decided: the pacer's hold and the attempt policy's retry wait use it.
+std::chrono::milliseconds wait_after_429(const RateLimitHeaders& headers, bool failure_lock);
+
 struct PacingSettings {
   double requests_per_minute = 0;  ///< 0: learn from headers, or adapt to 429s
   unsigned burst = 1;
   std::chrono::seconds failure_window{30};
   unsigned max_failures = 15;      ///< pause while this many non-2xx answers are in the window
-  std::chrono::milliseconds failure_lock_wait{30000};  ///< minimum wait on the API's failure lock
 };
+
+/// The pacer's settings from the run's config (rate, burst, failure budget).
+PacingSettings pacing_settings_from(const Config& config);
 
 /// Why the pacer is holding requests back (for progress lines and the timeline).
 enum class PacingHold { none, rate, quota_reset, rate_limited, failure_budget, failure_lock, unreachable };

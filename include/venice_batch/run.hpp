@@ -9,18 +9,9 @@
 #include <string>
 
 #include "venice_batch/config.hpp"
+#include "venice_batch/exit_status.hpp"
 
 namespace venice_batch {
-
-/// Exit statuses of `venice-batch run` (documented in --help and the README).
-enum ExitStatus : int {
-  exit_ok = 0,            ///< every job succeeded (or was already done)
-  exit_some_failed = 1,   ///< some jobs failed or were invalid; see results.jsonl
-  exit_usage = 2,         ///< usage or configuration error: nothing was sent
-  exit_stopped = 3,       ///< stopped early: bad key (401), no balance (402), certificate refused, disk full
-  exit_sigint = 130,
-  exit_sigterm = 143,
-};
 
 struct RunOptions {
   Config config;

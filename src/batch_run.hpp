@@ -1,0 +1,115 @@
+// The run's wiring (private to run.cpp and run_job.cpp): the stages, the
+// decision units, the workers, signals and the ticker. The decisions are made
+// by the units (AttemptPolicy, Pacer, resume_job); the coroutines only
+// sequence I/O.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <ostream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include "venice_batch/attempt_policy.hpp"
+#include "venice_batch/exchange.hpp"
+#include "venice_batch/http_pool.hpp"
+#include "venice_batch/journal.hpp"
+#include "venice_batch/manifest.hpp"
+#include "venice_batch/metrics.hpp"
+#include "venice_batch/out_dir_lock.hpp"
+#include "venice_batch/pacing.hpp"
+#include "venice_batch/progress.hpp"
+#include "venice_batch/run.hpp"
+#include "venice_batch/sink.hpp"
+
+namespace venice_batch {
+
+namespace net = boost::asio;
+using RunClock = std::chrono::steady_clock;
+
+struct Worker {
+  explicit Worker(net::io_context& io) : timer(io) {}
+  net::steady_timer timer;  // admission and backoff waits; cancelled to stop
+};
+
+/// One job's record as it is built, attempt by attempt.
+struct JobInProgress {
+  JobRecord rec;
+  RunClock::time_point picked_at, started_at;
+  std::chrono::milliseconds wait{0};  // before the next attempt
+  unsigned attempt = 1;               // the number of the next real attempt
+  bool counted_retrying = false;
+};
+
+class BatchRun {
+ public:
+  BatchRun(const RunOptions& options, std::ostream& log);
+  /// Opens the journal and reads it back; throws ConfigError for what the user must fix.
+  void prepare();
+  int execute();
+
+ private:
+  // run_job.cpp: the job, one straight line.
+  std::optional<JobSpec> next_job();
+  void record_invalid_line(const InvalidLine& bad);
+  net::awaitable<void> worker_loop(Worker& w);
+  net::awaitable<void> run_job(Worker& w, JobSpec job, RunClock::time_point picked_at);
+  net::awaitable<bool> admit(Worker& w, JobInProgress& job, unsigned cost);
+  void account(JobInProgress& job, const HttpExchange& ex, const AttemptOutcome& outcome, const AttemptDecision& d);
+  void add_attempt(JobInProgress& job, const HttpExchange& ex, const StoredResponse& stored, const ApiError& api,
+                   const AttemptDecision& d);
+  void finish_job(JobInProgress& job, const AttemptDecision* last);
+  void record(JobRecord& rec);
+
+  // run.cpp: wiring, signals, ticker, summary.
+  net::awaitable<void> startup_check();
+  net::awaitable<void> tick_loop();
+  net::awaitable<void> signal_loop();
+  void spawn(net::awaitable<void> task);
+  void stop_admitting();
+  void stop_run(int status, const std::string& reason);
+  void finish_worker();
+  void write_snapshots(bool final_snapshot);
+  void print_summary();
+
+  const RunOptions& options_;
+  const Config& config_;
+  std::ostream& log_;
+  net::io_context io_{1};
+  net::thread_pool cpu_{2};
+  OutDirLock lock_;
+  OutputSink sink_;
+  std::unique_ptr<ManifestReader> manifest_;
+  std::unique_ptr<JournalWriter> journal_;
+  JournalSummary previous_;
+  HttpClientPool pool_;
+  Pacer pacer_;
+  std::mt19937_64 rng_;
+  AttemptPolicy policy_;
+  RunMetrics metrics_;
+  std::unique_ptr<ProgressPrinter> progress_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  net::steady_timer grace_timer_, ticker_timer_;
+  net::signal_set signals_;
+  std::string authorization_;
+
+  std::size_t live_workers_ = 0;
+  bool stopping_ = false;      // no new requests
+  bool hard_stopped_ = false;  // requests in flight cancelled
+  int signal_status_ = 0;
+  int stop_status_ = 0;
+  std::string stop_reason_;
+  std::uint64_t skipped_failed_ = 0, changed_ = 0;
+  bool unreachable_noted_ = false;
+  std::size_t removed_temp_files_ = 0;
+};
+
+}  // namespace venice_batch
