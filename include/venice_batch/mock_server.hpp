@@ -1,7 +1,8 @@
-// venice-mock: an HTTPS emulator of POST /api/v1/image/generate on loopback,
-// behaving as VENICE_API.md describes (auth, validation, variants of real
-// images, binary mode, error bodies, headers), for tests, the demo and benchmarks.
-// Runs on its own threads; the object owns them and stops them on destruction.
+// venice-mock: an HTTPS emulator of POST /api/v1/image/generate and GET /api/v1/api_keys/rate_limits
+// on loopback, behaving as VENICE_API.md describes (auth, validation, variants of real images,
+// binary mode, error bodies, headers, quota, failure lock), for tests, the demo and benchmarks.
+// Runs on its own threads (each connection on its own strand); the object owns them and stops
+// them on destruction. Its decisions (quota, lock, faults) are MockPolicy's (mock_policy.hpp).
 #pragma once
 
 #include <chrono>
@@ -12,32 +13,9 @@
 #include <string>
 #include <vector>
 
+#include "venice_batch/mock_policy.hpp"
+
 namespace venice_batch {
-
-/// Faults the emulator injects, to test what the client does with each. A request takes the
-/// fault at its position in `schedule` (1-based request count) if there is one, otherwise each
-/// probability in turn. Fault names: ok, 429, 500, 503, close (connection closed mid-body),
-/// short (body shorter than its Content-Length, clean TLS close), stall (no answer for
-/// `stall`), invalid_json, invalid_base64, 401, 402, lock (the failure lock's 429).
-struct MockFaults {
-  std::vector<std::string> schedule;
-  double p_429 = 0, p_500 = 0, p_503 = 0, p_close = 0, p_short = 0, p_stall = 0, p_invalid_json = 0,
-         p_invalid_base64 = 0, p_401 = 0, p_402 = 0;
-  std::chrono::milliseconds stall{300000};
-  std::chrono::milliseconds reset_after_429{1000};  ///< x-ratelimit-reset-requests of an injected 429
-  /// Real per-minute limit like the API's: counts requests in fixed 60 s windows, sets the
-  /// x-ratelimit-*-requests headers on every answer, answers 429 past the limit. 0: off
-  /// (the headers then state a generous limit).
-  unsigned requests_per_minute = 0;
-  /// The API's failure lock: more than `lock_threshold` non-2xx answers in 30 s and every
-  /// request gets 429 "Too many failed attempts" for 30 s.
-  bool failure_lock = false;
-  unsigned lock_threshold = 20;
-  std::chrono::milliseconds lock_duration{30000};
-};
-
-/// Parses a fault schedule such as "ok,500,429x3,close" (x N repeats). Throws std::invalid_argument.
-std::vector<std::string> parse_fault_schedule(const std::string& text);
 
 struct MockOptions {
   std::string api_key = "mock-key";  ///< the only Bearer token accepted
@@ -51,21 +29,26 @@ struct MockOptions {
   std::vector<std::string> cert_hosts = {"localhost", "127.0.0.1"};
   /// Added latency per generate request, uniformly random in [min, max].
   std::chrono::milliseconds latency_min{0}, latency_max{0};
-  unsigned threads = 1;              ///< io threads
+  unsigned threads = 1;              ///< io threads (each connection runs on its own strand)
   /// An idle keep-alive connection is closed after this long (as servers do).
   std::chrono::milliseconds idle_timeout{60000};
   bool track_prompts = false;        ///< count requests per prompt in MockStats::by_prompt
+  /// The models GET /api_keys/rate_limits lists (generate accepts any model id).
+  std::vector<std::string> models = {"z-image-turbo", "venice-sd35"};
+  /// The balances GET /api_keys/rate_limits states.
+  double balance_usd = 25.0, balance_diem = 0.0;
   MockFaults faults;
 };
 
 /// Counters the tests and benchmarks read back (also served as JSON at GET /__mock/stats).
 struct MockStats {
   std::uint64_t requests = 0;             ///< generate requests received (any outcome)
-  std::map<int, std::uint64_t> by_status; ///< responses by HTTP status
+  std::map<int, std::uint64_t> by_status; ///< answers to generate requests by HTTP status
   std::uint64_t images = 0;               ///< images served
   std::uint64_t connections = 0;          ///< TCP connections accepted
   std::map<std::string, std::uint64_t> faults;  ///< injected faults by name
   std::uint64_t locked = 0;               ///< requests refused by the failure lock
+  std::uint64_t key_checks = 0;           ///< GET /api_keys/rate_limits requests (any outcome)
   /// Generate requests per prompt (when track_prompts): shows a job that was requested twice.
   std::map<std::string, std::uint64_t> by_prompt;
 };

@@ -2,21 +2,24 @@
 // Prints one line, "venice-mock listening on https://127.0.0.1:PORT ca=/path/cert.pem", then
 // serves until SIGINT or SIGTERM.
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
-#include <iostream>
 
 #include <CLI/CLI.hpp>
+#include <fmt/format.h>
 
 #include "venice_batch/mock_server.hpp"
 
 namespace vb = venice_batch;
 
 int main(int argc, char** argv) {
-  CLI::App app{"venice-mock: an HTTPS emulator of Venice's POST /api/v1/image/generate on loopback"};
+  CLI::App app{
+      "venice-mock: an HTTPS emulator of Venice's POST /api/v1/image/generate and GET /api/v1/api_keys/rate_limits "
+      "on loopback"};
   vb::MockOptions o;
   if (const char* key = std::getenv("VENICE_MOCK_API_KEY")) o.api_key = key;
   std::string latency = "0", cert_dir, cert_file, key_file, schedule;
-  std::vector<std::string> hosts;
+  std::vector<std::string> hosts, models;
   auto& f = o.faults;
   unsigned stall_s = 300;
   double reset_429_s = 1;
@@ -28,7 +31,11 @@ int main(int argc, char** argv) {
   app.add_option("--key-file", key_file, "Private key of --cert-file")->check(CLI::ExistingFile);
   app.add_option("--cert-host", hosts, "Names/IPs the generated certificate is valid for (repeatable; default localhost, 127.0.0.1)");
   app.add_option("--latency-ms", latency, "Added latency per generate request: \"50\" or a range \"20-80\"");
-  app.add_option("--threads", o.threads, "io threads")->check(CLI::Range(1u, 64u));
+  app.add_option("--threads", o.threads, "io threads (each connection runs on its own strand)")
+      ->check(CLI::Range(1u, 64u));
+  app.add_option("--model", models,
+                 "A model GET /api_keys/rate_limits lists (repeatable; default z-image-turbo, venice-sd35; "
+                 "generate accepts any)");
   app.add_flag("--track-prompts", o.track_prompts, "Count requests per prompt (GET /__mock/stats)");
   auto* faults = app.add_option_group("faults", "Fault injection (probabilities 0..1, or a schedule by request number)");
   faults->add_option("--fault-schedule", schedule,
@@ -56,7 +63,7 @@ int main(int argc, char** argv) {
     o.latency_max = dash == std::string::npos ? o.latency_min : std::chrono::milliseconds(std::stoll(latency.substr(dash + 1)));
     if (!schedule.empty()) f.schedule = vb::parse_fault_schedule(schedule);
   } catch (const std::exception& e) {
-    std::cerr << "venice-mock: " << e.what() << "\n";
+    fmt::print(stderr, "venice-mock: {}\n", e.what());
     return 2;
   }
   f.stall = std::chrono::seconds(stall_s);
@@ -65,6 +72,7 @@ int main(int argc, char** argv) {
   o.cert_file = cert_file;
   o.key_file = key_file;
   if (!hosts.empty()) o.cert_hosts = hosts;
+  if (!models.empty()) o.models = models;
 
   // Block the signals before any thread starts, then wait for one synchronously.
   sigset_t set;
@@ -77,11 +85,11 @@ int main(int argc, char** argv) {
   try {
     server.start();
   } catch (const std::exception& e) {
-    std::cerr << "venice-mock: cannot start: " << e.what() << "\n";
+    fmt::print(stderr, "venice-mock: cannot start: {}\n", e.what());
     return 1;
   }
-  std::cout << "venice-mock listening on https://" << o.bind_address << ":" << server.port()
-            << " ca=" << server.ca_file().string() << std::endl;
+  fmt::print("venice-mock listening on https://{}:{} ca={}\n", o.bind_address, server.port(), server.ca_file().string());
+  std::fflush(stdout);
   int sig = 0;
   sigwait(&set, &sig);
   server.stop();

@@ -1,0 +1,178 @@
+// The emulator over TLS, seen by a plain HTTP client: GET /api_keys/rate_limits (key check,
+// shape, no effect on generate's schedule or counters), /__mock/stats, and exact counters when
+// many clients hit it on several io threads at once.
+#include <gtest/gtest.h>
+
+#include <optional>
+#include <thread>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+
+#include "test_support.hpp"
+#include "venice_batch/mock_server.hpp"
+
+using namespace venice_batch;
+namespace net = boost::asio;
+namespace ssl = net::ssl;
+namespace beast = boost::beast;
+namespace http = beast::http;
+
+namespace {
+
+constexpr const char* kKey = "emu-key";
+const std::string kGenerateBody = R"({"model":"z-image-turbo","prompt":"p","width":64,"height":64,"format":"png"})";
+
+struct Answer {
+  int status = 0;
+  std::string body;
+};
+
+struct Emulator {
+  explicit Emulator(MockFaults faults = {}, unsigned threads = 1) {
+    MockOptions o;
+    o.api_key = kKey;
+    o.cert_dir = dir.path();
+    o.threads = threads;
+    o.faults = std::move(faults);
+    server = std::make_unique<MockServer>(o);
+    server->start();
+  }
+
+  // One request on a fresh, verified TLS connection (a plain synchronous Beast client).
+  Answer exchange(http::verb verb, const std::string& target, std::optional<std::string> auth,
+                  const std::string& body = {}) const {
+    net::io_context io;
+    ssl::context tls(ssl::context::tls_client);
+    tls.load_verify_file(server->ca_file().string());
+    beast::ssl_stream<beast::tcp_stream> stream(io, tls);
+    stream.set_verify_mode(ssl::verify_peer);
+    stream.set_verify_callback(ssl::host_name_verification("127.0.0.1"));
+    beast::get_lowest_layer(stream).connect(net::ip::tcp::endpoint(net::ip::make_address("127.0.0.1"), server->port()));
+    stream.handshake(ssl::stream_base::client);
+    http::request<http::string_body> req{verb, target, 11};
+    req.set(http::field::host, "127.0.0.1");
+    if (auth) req.set(http::field::authorization, *auth);
+    if (!body.empty()) {
+      req.set(http::field::content_type, "application/json");
+      req.body() = body;
+    }
+    req.prepare_payload();
+    http::write(stream, req);
+    beast::flat_buffer buffer;
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(64u << 20);
+    http::read(stream, buffer, parser);
+    beast::error_code ignored;
+    stream.shutdown(ignored);
+    return {static_cast<int>(parser.get().result_int()), parser.get().body()};
+  }
+  Answer rate_limits(std::optional<std::string> auth = std::string("Bearer ") + kKey) const {
+    return exchange(http::verb::get, "/api/v1/api_keys/rate_limits", std::move(auth));
+  }
+  Answer generate() const {
+    return exchange(http::verb::post, "/api/v1/image/generate", std::string("Bearer ") + kKey, kGenerateBody);
+  }
+
+  test_support::TempDir dir;
+  std::unique_ptr<MockServer> server;
+};
+
+}  // namespace
+
+TEST(MockServerTest, RateLimitsListsTheModelsAtTheConfiguredLimit) {
+  MockFaults f;
+  f.requests_per_minute = 20;
+  Emulator emu(f);
+  const auto a = emu.rate_limits();
+  EXPECT_EQ(a.status, 200);
+  EXPECT_EQ(a.body,
+            R"({"data":{"rateLimits":[{"apiModelId":"z-image-turbo","rateLimits":[{"amount":20,"type":"RPM"}]},)"
+            R"({"apiModelId":"venice-sd35","rateLimits":[{"amount":20,"type":"RPM"}]}],)"
+            R"("balances":{"USD":25.0,"DIEM":0.0}}})");
+}
+
+TEST(MockServerTest, RateLimitsWithoutAConfiguredLimitStatesTheHeadersGenerousOne) {
+  Emulator emu;
+  const auto a = emu.rate_limits();
+  EXPECT_EQ(a.status, 200);
+  EXPECT_NE(a.body.find(R"("amount":100000,"type":"RPM")"), std::string::npos) << a.body;
+}
+
+TEST(MockServerTest, RateLimitsChecksTheKeyLikeGenerate) {
+  Emulator emu;
+  const auto wrong = emu.rate_limits("Bearer not-the-key");
+  EXPECT_EQ(wrong.status, 401);
+  EXPECT_EQ(wrong.body, R"({"error":"Authentication failed"})");
+  const auto none = emu.rate_limits(std::nullopt);
+  EXPECT_EQ(none.status, 402) << "no credentials is a 402, as the API answers";
+  EXPECT_NE(none.body.find(R"("x402Version":1)"), std::string::npos) << none.body;
+  EXPECT_EQ(emu.server->stats().key_checks, 2u);
+}
+
+TEST(MockServerTest, RateLimitsTakesNoPlaceInTheFaultScheduleAndIsNoGenerateRequest) {
+  MockFaults f;
+  f.schedule = parse_fault_schedule("500");
+  f.failure_lock = true;
+  f.lock_threshold = 0;  // one failed generate locks it
+  Emulator emu(f);
+  EXPECT_EQ(emu.rate_limits().status, 200);
+  EXPECT_EQ(emu.rate_limits().status, 200);
+  EXPECT_EQ(emu.generate().status, 500) << "the first generate request still gets the schedule's first fault";
+  EXPECT_EQ(emu.rate_limits().status, 200) << "not subject to the failure lock";
+  const auto s = emu.server->stats();
+  EXPECT_EQ(s.requests, 1u);
+  EXPECT_EQ(s.key_checks, 3u);
+  EXPECT_EQ(s.by_status, (std::map<int, std::uint64_t>{{500, 1}}));
+  const auto page = emu.exchange(http::verb::get, "/__mock/stats", std::nullopt);
+  EXPECT_NE(page.body.find(R"("requests":1,)"), std::string::npos) << page.body;
+  EXPECT_NE(page.body.find(R"("key_checks":3,)"), std::string::npos) << page.body;
+  EXPECT_NE(page.body.find(R"("faults":{"500":1})"), std::string::npos) << page.body;
+}
+
+namespace {
+
+// `clients` threads, each sending `each` generate requests on fresh connections at once:
+// the statuses they saw.
+std::map<int, std::uint64_t> hammer(const Emulator& emu, int clients, int each) {
+  std::vector<std::thread> threads;
+  std::vector<std::map<int, std::uint64_t>> seen(clients);
+  for (int c = 0; c < clients; ++c)
+    threads.emplace_back([&, c] {
+      for (int i = 0; i < each; ++i) ++seen[c][emu.generate().status];
+    });
+  for (auto& t : threads) t.join();
+  std::map<int, std::uint64_t> statuses;
+  for (const auto& m : seen)
+    for (const auto& [status, n] : m) statuses[status] += n;
+  return statuses;
+}
+
+}  // namespace
+
+TEST(MockServerTest, QuotaHoldsExactlyWhenClientsHitSeveralThreadsAtOnce) {
+  MockFaults f;
+  f.requests_per_minute = 25;
+  Emulator emu(f, 4);
+  const std::map<int, std::uint64_t> expected = {{200, 25}, {429, 15}};
+  EXPECT_EQ(hammer(emu, 8, 5), expected) << "25 a minute: no request lost, none let through twice";
+  const auto s = emu.server->stats();
+  EXPECT_EQ(s.requests, 40u);
+  EXPECT_EQ(s.connections, 40u);
+  EXPECT_EQ(s.images, 25u);
+  EXPECT_EQ(s.by_status, expected);
+}
+
+TEST(MockServerTest, ScheduleIsDealtOutOnceWhenClientsHitSeveralThreadsAtOnce) {
+  MockFaults f;
+  f.schedule = parse_fault_schedule("503x5,500x3");
+  Emulator emu(f, 4);
+  const std::map<int, std::uint64_t> expected = {{200, 32}, {500, 3}, {503, 5}};
+  EXPECT_EQ(hammer(emu, 8, 5), expected);
+  EXPECT_EQ(emu.server->stats().faults, (std::map<std::string, std::uint64_t>{{"500", 3}, {"503", 5}}));
+}
