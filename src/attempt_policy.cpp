@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 
-#include <fmt/chrono.h>
 #include <fmt/format.h>
 
 #include "venice_batch/exit_status.hpp"
@@ -87,8 +86,9 @@ AttemptDecision AttemptPolicy::decide_transport(const AttemptOutcome& o, PacingC
       d.step = NextStep::stop_run;
       d.exit_status = exit_stopped;
       d.retryable_later = true;
-      d.message = fmt::format("the API has been unreachable for {} ({}); run the same command again to resume",
-                              std::chrono::duration_cast<std::chrono::minutes>(now - *outage_since_), o.transport_message);
+      d.message = fmt::format("the API has been unreachable for {} min ({}); run the same command again to resume",
+                              std::chrono::duration_cast<std::chrono::minutes>(now - *outage_since_).count(),
+                              o.transport_message);
       return d;
     }
     d.step = NextStep::pause;

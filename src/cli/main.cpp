@@ -19,9 +19,11 @@ constexpr const char* kExitStatuses =
     "Exit status:\n"
     "  0    every job succeeded (or was already done in an earlier run)\n"
     "  1    some jobs failed, were invalid or hit the content policy (see results.jsonl)\n"
-    "  2    usage or configuration error (no key, unreadable manifest, unwritable out dir); nothing sent\n"
+    "  2    usage or configuration error (no key, unreadable manifest, unwritable out dir, another run\n"
+    "       on the same out dir, wrong host or base path found by the start-up check); nothing sent\n"
     "  3    run stopped early: key refused (401), balance exhausted (402), certificate refused,\n"
-    "       or the out dir became unwritable (disk full); run the same command again to resume\n"
+    "       the API unreachable for longer than max_outage_s, the out dir became unwritable\n"
+    "       (disk full), or an internal error; run the same command again to resume\n"
     "  130  interrupted by SIGINT;  143  terminated by SIGTERM (resumable)\n";
 
 // "90s", "5m", "1h", "250ms", or a plain number of seconds.
@@ -55,6 +57,9 @@ int main(int argc, char** argv) {
   // A file-size limit must surface as a write error (EFBIG) that stops the run cleanly, like a
   // full disk (ENOSPC), not as a signal that kills it between an image and its journal line.
   std::signal(SIGXFSZ, SIG_IGN);
+  // `venice-batch run ... 2>&1 | head`: a closed pipe must not kill the run (EPIPE is an error
+  // value on the write instead, and the log stream just stops printing).
+  std::signal(SIGPIPE, SIG_IGN);
   CLI::App app{"venice-batch: turns a JSONL manifest of prompts into images with Venice's image API.\n"
                "The API key is read from VENICE_API_KEY and is never printed or written anywhere."};
   app.set_version_flag("--version", std::string("venice-batch ") + VENICE_BATCH_VERSION);
@@ -188,6 +193,9 @@ int main(int argc, char** argv) {
   } catch (const vb::ConfigError& e) {
     std::cerr << "venice-batch: " << e.what() << "\n";
     return vb::exit_usage;
+  } catch (const std::exception& e) {
+    std::cerr << "venice-batch: internal error: " << e.what() << "\n";
+    return vb::exit_stopped;
   }
   return vb::exit_usage;
 }
