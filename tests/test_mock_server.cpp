@@ -135,6 +135,20 @@ TEST(MockServerTest, RateLimitsTakesNoPlaceInTheFaultScheduleAndIsNoGenerateRequ
   EXPECT_NE(page.body.find(R"("faults":{"500":1})"), std::string::npos) << page.body;
 }
 
+TEST(MockServerTest, PortIsFreeAfterStopThoughAChildProcessStartedMeanwhile) {
+  Emulator emu;
+  const auto port = emu.server->port();
+  // A process started while the emulator runs (as the tests start venice-batch) must not
+  // inherit its listening socket and keep the port after stop().
+  test_support::ChildProcess child({"/bin/sleep", "30"});
+  emu.server->stop();
+  MockOptions again;
+  again.port = port;
+  again.cert_dir = emu.dir.path() / "again";
+  MockServer back(again);
+  EXPECT_NO_THROW(back.start()) << "port " << port << " still bound";
+}
+
 namespace {
 
 // `clients` threads, each sending `each` generate requests on fresh connections at once:

@@ -7,6 +7,8 @@
 #include <optional>
 #include <thread>
 
+#include <fcntl.h>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -54,6 +56,11 @@ auto log_failure(const char* what) {
     }
   };
 }
+
+// Asio opens sockets without FD_CLOEXEC: a process the host program starts while the emulator
+// runs (a test's venice-batch) would inherit the listening socket, keep the port bound after
+// stop() and keep connections half open.
+void close_on_exec(int fd) { ::fcntl(fd, F_SETFD, ::fcntl(fd, F_GETFD) | FD_CLOEXEC); }
 
 // The request's path without its query string.
 std::string_view path_of(const Request& req) {
@@ -148,6 +155,7 @@ struct MockServer::Impl {
         if (stopping) co_return;
         continue;  // EMFILE and the like: keep serving the connections we have
       }
+      close_on_exec(socket.native_handle());
       socket.set_option(tcp::no_delay(true), ec);
       auto stream = std::make_shared<Stream>(std::move(socket), tls);
       service.on_connection();
@@ -191,6 +199,7 @@ void MockServer::start() {
   tcp::endpoint ep(net::ip::make_address(s.options.bind_address), s.options.port);
   s.acceptor.emplace(net::make_strand(s.io));
   s.acceptor->open(ep.protocol());
+  close_on_exec(s.acceptor->native_handle());
   s.acceptor->set_option(net::socket_base::reuse_address(true));
   s.acceptor->bind(ep);
   s.acceptor->listen(net::socket_base::max_listen_connections);
