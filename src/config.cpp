@@ -2,19 +2,23 @@
 
 #include <cstdlib>
 #include <fstream>
-#include <sstream>
+#include <iterator>
 
-#include <boost/url/parse.hpp>
+#include <fmt/format.h>
 #include <simdjson.h>
+
+#include "venice_batch/endpoint.hpp"
 
 namespace venice_batch {
 namespace {
 
+using simdjson::dom::element;
+
 [[noreturn]] void fail(std::string_view source, std::string_view key, std::string_view what) {
-  throw ConfigError(std::string(source) + ": '" + std::string(key) + "' " + std::string(what));
+  throw ConfigError(fmt::format("{}: '{}' {}", source, key, what));
 }
 
-double number(simdjson::dom::element v, std::string_view source, std::string_view key) {
+double number(element v, std::string_view source, std::string_view key) {
   double d;
   if (v.get_double().get(d) == simdjson::SUCCESS) return d;
   int64_t i;
@@ -24,35 +28,39 @@ double number(simdjson::dom::element v, std::string_view source, std::string_vie
   fail(source, key, "must be a number");
 }
 
-double non_negative(simdjson::dom::element v, std::string_view source, std::string_view key) {
+double non_negative(element v, std::string_view source, std::string_view key) {
   double d = number(v, source, key);
   if (d < 0) fail(source, key, "must not be negative");
   return d;
 }
 
-unsigned whole(simdjson::dom::element v, std::string_view source, std::string_view key) {
+unsigned whole(element v, std::string_view source, std::string_view key) {
   uint64_t u;
   if (v.get_uint64().get(u) != simdjson::SUCCESS || u > 1'000'000'000) fail(source, key, "must be a whole number");
   return static_cast<unsigned>(u);
 }
 
-bool boolean(simdjson::dom::element v, std::string_view source, std::string_view key) {
+bool boolean(element v, std::string_view source, std::string_view key) {
   bool b;
   if (v.get_bool().get(b) != simdjson::SUCCESS) fail(source, key, "must be true or false");
   return b;
 }
 
-std::string string(simdjson::dom::element v, std::string_view source, std::string_view key) {
+std::string string(element v, std::string_view source, std::string_view key) {
   std::string_view s;
   if (v.get_string().get(s) != simdjson::SUCCESS) fail(source, key, "must be a string");
   return std::string(s);
 }
 
-std::chrono::milliseconds seconds(simdjson::dom::element v, std::string_view source, std::string_view key) {
+std::chrono::milliseconds seconds(element v, std::string_view source, std::string_view key) {
   return std::chrono::milliseconds(static_cast<int64_t>(non_negative(v, source, key) * 1000.0));
 }
 
-simdjson::dom::object object(simdjson::dom::element v, std::string_view source, std::string_view key) {
+std::chrono::milliseconds millis(element v, std::string_view source, std::string_view key) {
+  return std::chrono::milliseconds(whole(v, source, key));
+}
+
+simdjson::dom::object object(element v, std::string_view source, std::string_view key) {
   simdjson::dom::object o;
   if (v.get_object().get(o) != simdjson::SUCCESS) fail(source, key, "must be an object");
   return o;
@@ -60,57 +68,79 @@ simdjson::dom::object object(simdjson::dom::element v, std::string_view source, 
 
 bool is_comment(std::string_view key) { return !key.empty() && key[0] == '_'; }
 
+// One nested group ("timeouts", "retry", "failure_budget"): `set` returns false for an unknown key.
+template <class SetKey>
+void apply_group(element group, std::string_view source, std::string_view name, SetKey set) {
+  for (auto [k, v] : object(group, source, name)) {
+    if (is_comment(k)) continue;
+    if (!set(k, v)) fail(source, fmt::format("{}.{}", name, k), "is not a known setting");
+  }
+}
+
+void apply_timeouts(Config& c, element group, std::string_view source) {
+  apply_group(group, source, "timeouts", [&](std::string_view k, element v) {
+    if (k == "connect_s") c.connect_timeout = seconds(v, source, k);
+    else if (k == "tls_handshake_s") c.tls_timeout = seconds(v, source, k);
+    else if (k == "request_s") c.request_timeout = seconds(v, source, k);
+    else return false;
+    return true;
+  });
+}
+
+void apply_retry(Config& c, element group, std::string_view source) {
+  apply_group(group, source, "retry", [&](std::string_view k, element v) {
+    if (k == "max_attempts") c.retry.max_attempts = whole(v, source, k);
+    else if (k == "base_delay_ms") c.retry.base_delay = millis(v, source, k);
+    else if (k == "max_delay_ms") c.retry.max_delay = millis(v, source, k);
+    else return false;
+    return true;
+  });
+}
+
+void apply_failure_budget(Config& c, element group, std::string_view source) {
+  apply_group(group, source, "failure_budget", [&](std::string_view k, element v) {
+    if (k == "window_s") c.failure_budget.window = std::chrono::seconds(whole(v, source, k));
+    else if (k == "max_failures") c.failure_budget.max_failures = whole(v, source, k);
+    else return false;
+    return true;
+  });
+}
+
+/// A top-level key; false if it is not a known setting.
+bool apply_key(Config& c, std::string_view key, element value, std::string_view source) {
+  if (key == "base_url") c.base_url = string(value, source, key);
+  else if (key == "concurrency") c.concurrency = whole(value, source, key);
+  else if (key == "requests_per_minute") c.requests_per_minute = non_negative(value, source, key);
+  else if (key == "burst") c.burst = whole(value, source, key);
+  else if (key == "max_response_mb") c.max_response_bytes = static_cast<uint64_t>(non_negative(value, source, key) * 1048576.0);
+  else if (key == "max_outage_s") c.max_outage = seconds(value, source, key);
+  else if (key == "check_api_at_start") c.check_api_at_start = boolean(value, source, key);
+  else if (key == "grace_period_s") c.grace_period = seconds(value, source, key);
+  else if (key == "durable_writes") c.durable_writes = boolean(value, source, key);
+  else if (key == "allow_unknown_fields") c.allow_unknown_fields = boolean(value, source, key);
+  else if (key == "progress_interval_s") c.progress_interval = seconds(value, source, key);
+  else if (key == "metrics_interval_s") c.metrics_interval = seconds(value, source, key);
+  else if (key == "ca_file") c.ca_file = string(value, source, key);
+  else if (key == "defaults") c.defaults_json = simdjson::minify(object(value, source, key));
+  else if (key == "timeouts") apply_timeouts(c, value, source);
+  else if (key == "retry") apply_retry(c, value, source);
+  else if (key == "failure_budget") apply_failure_budget(c, value, source);
+  else return false;
+  return true;
+}
+
 }  // namespace
 
 void apply_config_json(Config& c, std::string_view json, std::string_view source) {
   simdjson::dom::parser parser;
-  simdjson::dom::element root;
-  if (auto err = parser.parse(json.data(), json.size(), true).get(root)) {
-    throw ConfigError(std::string(source) + ": not valid JSON (" + simdjson::error_message(err) + ")");
-  }
+  element root;
+  if (auto err = parser.parse(json.data(), json.size(), true).get(root))
+    throw ConfigError(fmt::format("{}: not valid JSON ({})", source, simdjson::error_message(err)));
   simdjson::dom::object top;
-  if (root.get_object().get(top) != simdjson::SUCCESS) throw ConfigError(std::string(source) + ": must be a JSON object");
-
+  if (root.get_object().get(top) != simdjson::SUCCESS) throw ConfigError(fmt::format("{}: must be a JSON object", source));
   for (auto [key, value] : top) {
     if (is_comment(key)) continue;
-    if (key == "base_url") c.base_url = string(value, source, key);
-    else if (key == "concurrency") c.concurrency = whole(value, source, key);
-    else if (key == "requests_per_minute") c.requests_per_minute = non_negative(value, source, key);
-    else if (key == "burst") c.burst = whole(value, source, key);
-    else if (key == "max_response_mb") c.max_response_bytes = static_cast<uint64_t>(non_negative(value, source, key) * 1048576.0);
-    else if (key == "grace_period_s") c.grace_period = seconds(value, source, key);
-    else if (key == "durable_writes") c.durable_writes = boolean(value, source, key);
-    else if (key == "allow_unknown_fields") c.allow_unknown_fields = boolean(value, source, key);
-    else if (key == "progress_interval_s") c.progress_interval = seconds(value, source, key);
-    else if (key == "metrics_interval_s") c.metrics_interval = seconds(value, source, key);
-    else if (key == "ca_file") c.ca_file = string(value, source, key);
-    else if (key == "defaults") c.defaults_json = simdjson::minify(object(value, source, key));
-    else if (key == "timeouts") {
-      for (auto [k, v] : object(value, source, key)) {
-        if (is_comment(k)) continue;
-        if (k == "connect_s") c.connect_timeout = seconds(v, source, k);
-        else if (k == "tls_handshake_s") c.tls_timeout = seconds(v, source, k);
-        else if (k == "request_s") c.request_timeout = seconds(v, source, k);
-        else fail(source, "timeouts." + std::string(k), "is not a known setting");
-      }
-    } else if (key == "retry") {
-      for (auto [k, v] : object(value, source, key)) {
-        if (is_comment(k)) continue;
-        if (k == "max_attempts") c.retry.max_attempts = whole(v, source, k);
-        else if (k == "base_delay_ms") c.retry.base_delay = std::chrono::milliseconds(whole(v, source, k));
-        else if (k == "max_delay_ms") c.retry.max_delay = std::chrono::milliseconds(whole(v, source, k));
-        else fail(source, "retry." + std::string(k), "is not a known setting");
-      }
-    } else if (key == "failure_budget") {
-      for (auto [k, v] : object(value, source, key)) {
-        if (is_comment(k)) continue;
-        if (k == "window_s") c.failure_budget.window = std::chrono::seconds(whole(v, source, k));
-        else if (k == "max_failures") c.failure_budget.max_failures = whole(v, source, k);
-        else fail(source, "failure_budget." + std::string(k), "is not a known setting");
-      }
-    } else {
-      fail(source, key, "is not a known setting");
-    }
+    if (!apply_key(c, key, value, source)) fail(source, key, "is not a known setting");
   }
 }
 
@@ -122,7 +152,7 @@ const char* env(const char* name) {
 double env_number(const char* name, const char* v) {
   char* end = nullptr;
   double d = std::strtod(v, &end);
-  if (end == v || *end != '\0' || d < 0) throw ConfigError(std::string(name) + ": '" + v + "' is not a non-negative number");
+  if (end == v || *end != '\0' || d < 0) throw ConfigError(fmt::format("{}: '{}' is not a non-negative number", name, v));
   return d;
 }
 }  // namespace
@@ -137,27 +167,29 @@ void apply_config_env(Config& c) {
 }
 
 void validate_config(const Config& c) {
-  auto url = boost::urls::parse_absolute_uri(c.base_url);
-  if (!url) throw ConfigError("base_url '" + c.base_url + "' is not an absolute URL");
-  if (url->scheme() != "https") throw ConfigError("base_url '" + c.base_url + "' must use https");
-  if (url->host().empty()) throw ConfigError("base_url '" + c.base_url + "' has no host");
+  if (auto endpoint = parse_base_url(c.base_url); !endpoint) throw ConfigError(endpoint.error());
   if (c.concurrency < 1 || c.concurrency > 4096) throw ConfigError("concurrency must be from 1 to 4096");
   if (c.burst < 1) throw ConfigError("burst must be at least 1");
   if (c.retry.max_attempts < 1) throw ConfigError("retry.max_attempts must be at least 1");
   if (c.request_timeout.count() <= 0 || c.connect_timeout.count() <= 0 || c.tls_timeout.count() <= 0)
     throw ConfigError("timeouts must be positive");
+  if (c.max_outage.count() <= 0) throw ConfigError("max_outage_s must be positive: no pause may last forever");
   if (c.max_response_bytes < 1024) throw ConfigError("max_response_mb is too small");
 }
 
-Config load_config(const std::string& path) {
+Config default_config() {
   Config c;
   apply_config_json(c, embedded_default_config(), "built-in config");
+  return c;
+}
+
+Config load_config(const std::string& path) {
+  Config c = default_config();
   if (!path.empty()) {
     std::ifstream in(path, std::ios::binary);
-    if (!in) throw ConfigError("cannot read config file '" + path + "'");
-    std::stringstream ss;
-    ss << in.rdbuf();
-    apply_config_json(c, ss.str(), path);
+    if (!in) throw ConfigError(fmt::format("cannot read config file '{}'", path));
+    const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    apply_config_json(c, text, path);
   }
   apply_config_env(c);
   return c;

@@ -1,5 +1,7 @@
 // Every knob of a run, with its source order: command line > environment >
 // --config FILE > built-in (config/default.json, embedded at build time).
+// config/default.json is the only place a default value is written: a
+// value-initialised Config holds zeros; default_config() holds the defaults.
 // Loading is strict: an unknown key or a value of the wrong type is a
 // ConfigError naming where it came from, so a typo never silently runs.
 #pragma once
@@ -16,39 +18,47 @@ struct ConfigError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+/// `retry` in default.json.
 struct RetryPolicy {
-  unsigned max_attempts = 6;                ///< first try included
-  std::chrono::milliseconds base_delay{1000};
-  std::chrono::milliseconds max_delay{60000};
+  unsigned max_attempts{};                  ///< first try included
+  std::chrono::milliseconds base_delay{};
+  std::chrono::milliseconds max_delay{};
 };
 
+/// `failure_budget` in default.json.
 struct FailureBudget {
-  std::chrono::seconds window{30};
-  unsigned max_failures = 15;               ///< pause before our own count reaches this
+  std::chrono::seconds window{};
+  unsigned max_failures{};                  ///< pause before our own count reaches this
 };
 
+/// The meaning of each field is documented once, in config/default.json's `_doc`.
 struct Config {
-  std::string base_url = "https://api.venice.ai/api/v1";
-  unsigned concurrency = 4;
-  double requests_per_minute = 0;           ///< 0: learn from headers
-  unsigned burst = 1;
-  std::chrono::milliseconds connect_timeout{10000};
-  std::chrono::milliseconds tls_timeout{10000};
-  std::chrono::milliseconds request_timeout{180000};
-  std::uint64_t max_response_bytes = 128ull << 20;
+  std::string base_url;
+  unsigned concurrency{};
+  double requests_per_minute{};             ///< 0: learn from headers
+  unsigned burst{};
+  std::chrono::milliseconds connect_timeout{};
+  std::chrono::milliseconds tls_timeout{};
+  std::chrono::milliseconds request_timeout{};
+  std::uint64_t max_response_bytes{};
   RetryPolicy retry;
   FailureBudget failure_budget;
-  std::chrono::milliseconds grace_period{30000};
-  bool durable_writes = true;
-  bool allow_unknown_fields = false;
-  std::chrono::milliseconds progress_interval{10000};
-  std::chrono::milliseconds metrics_interval{2000};
+  std::chrono::milliseconds max_outage{};   ///< `max_outage_s`: unreachable longer than this ends the run (exit 3)
+  bool check_api_at_start{};                ///< one cheap request at start checks the URL and the key
+  std::chrono::milliseconds grace_period{};
+  bool durable_writes{};
+  bool allow_unknown_fields{};
+  std::chrono::milliseconds progress_interval{};
+  std::chrono::milliseconds metrics_interval{};
   std::string defaults_json = "{}";         ///< the `defaults` object, as JSON text
   std::string ca_file;                      ///< extra trusted CA (PEM); empty: system store only
 };
 
 /// The configuration compiled into the binary (config/default.json).
 std::string_view embedded_default_config();
+
+/// The built-in defaults: the embedded config/default.json, without environment or file.
+Config default_config();
 
 /// Overlays the keys of `json` (an object in config/default.json's shape) onto `config`.
 /// `source` names the origin in error messages. Throws ConfigError.
@@ -61,7 +71,7 @@ void apply_config_env(Config& config);
 /// Checks cross-field invariants (https URL, concurrency >= 1, ...). Throws ConfigError.
 void validate_config(const Config& config);
 
-/// Built-in defaults overlaid with the file at `path` (if non-empty) and the environment.
+/// default_config() overlaid with the file at `path` (if non-empty) and the environment.
 Config load_config(const std::string& path);
 
 }  // namespace venice_batch
