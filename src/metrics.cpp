@@ -1,7 +1,6 @@
 #include "venice_batch/metrics.hpp"
 
-#include <cstdio>
-
+#include <fmt/format.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
@@ -37,7 +36,7 @@ template <class Map>
 void write_map(Writer& w, const Map& m) {
   w.StartObject();
   for (const auto& [k, v] : m) {
-    if constexpr (std::is_same_v<typename Map::key_type, int>) key(w, std::to_string(k));
+    if constexpr (std::is_same_v<typename Map::key_type, int>) key(w, fmt::format("{}", k));
     else key(w, k);
     w.Uint64(v);
   }
@@ -76,7 +75,9 @@ std::string RunMetrics::to_json(std::string_view pacing) const {
   w.StartObject();
   key(w, "elapsed_s"); w.Double(secs);
   key(w, "jobs"); w.StartObject();
-  key(w, "total"); w.Uint64(c.jobs_total);
+  key(w, "total");
+  if (c.jobs_total) w.Uint64(*c.jobs_total);
+  else w.Null();  // read from a pipe: not counted ahead
   key(w, "done"); w.Uint64(done);
   key(w, "ok"); w.Uint64(c.jobs_ok);
   key(w, "failed"); w.Uint64(c.jobs_failed);
@@ -90,6 +91,7 @@ std::string RunMetrics::to_json(std::string_view pacing) const {
   key(w, "bytes_out"); w.Uint64(c.bytes_out);
   key(w, "attempts"); w.Uint64(c.attempts);
   key(w, "retries"); w.Uint64(c.retries);
+  // Attempts that may have been billed twice (the attempt policy's definition); the key keeps its old name.
   key(w, "retries_maybe_billed"); w.Uint64(c.retries_maybe_billed);
   key(w, "in_flight"); w.Uint64(c.in_flight);
   key(w, "jobs_per_s"); w.Double(secs > 0 ? static_cast<double>(done) / secs : 0);
@@ -113,19 +115,16 @@ std::string RunMetrics::to_json(std::string_view pacing) const {
 std::string RunMetrics::to_prometheus() const {
   const auto& c = counters_;
   std::string out;
+  auto out_it = std::back_inserter(out);
   auto line = [&](std::string_view name, std::string_view labels, double v) {
-    out.append(name);
-    if (!labels.empty()) out.append("{").append(labels).append("}");
-    char num[32];
-    std::snprintf(num, sizeof num, "%.15g", v);
-    out.append(" ").append(num).append("\n");
+    if (labels.empty()) fmt::format_to(out_it, "{} {}\n", name, v);
+    else fmt::format_to(out_it, "{}{{{}}} {}\n", name, labels, v);
   };
   auto help = [&](std::string_view name, std::string_view type, std::string_view text) {
-    out.append("# HELP ").append(name).append(" ").append(text).append("\n");
-    out.append("# TYPE ").append(name).append(" ").append(type).append("\n");
+    fmt::format_to(out_it, "# HELP {} {}\n# TYPE {} {}\n", name, text, name, type);
   };
   help("venice_batch_jobs", "gauge", "Jobs by outcome in this run.");
-  line("venice_batch_jobs", "outcome=\"total\"", static_cast<double>(c.jobs_total));
+  if (c.jobs_total) line("venice_batch_jobs", "outcome=\"total\"", static_cast<double>(*c.jobs_total));
   line("venice_batch_jobs", "outcome=\"ok\"", static_cast<double>(c.jobs_ok));
   line("venice_batch_jobs", "outcome=\"failed\"", static_cast<double>(c.jobs_failed));
   line("venice_batch_jobs", "outcome=\"invalid\"", static_cast<double>(c.jobs_invalid));
@@ -144,20 +143,20 @@ std::string RunMetrics::to_prometheus() const {
   line("venice_batch_in_flight", "", static_cast<double>(c.in_flight));
   help("venice_batch_responses_total", "counter", "Answers by HTTP status (0: no answer).");
   for (const auto& [status, n] : c.status_counts)
-    line("venice_batch_responses_total", "status=\"" + std::to_string(status) + "\"", static_cast<double>(n));
+    line("venice_batch_responses_total", fmt::format("status=\"{}\"", status), static_cast<double>(n));
   help("venice_batch_attempts_by_cause_total", "counter", "Attempts by outcome.");
   for (const auto& [cause, n] : c.attempt_causes)
-    line("venice_batch_attempts_by_cause_total", "cause=\"" + cause + "\"", static_cast<double>(n));
+    line("venice_batch_attempts_by_cause_total", fmt::format("cause=\"{}\"", cause), static_cast<double>(n));
   help("venice_batch_retries_total", "counter", "Retried attempts by cause.");
   for (const auto& [cause, n] : c.retry_causes)
-    line("venice_batch_retries_total", "cause=\"" + cause + "\"", static_cast<double>(n));
+    line("venice_batch_retries_total", fmt::format("cause=\"{}\"", cause), static_cast<double>(n));
   help("venice_batch_phase_seconds", "summary", "Per-phase latency quantiles.");
   for (std::size_t i = 0; i < kPhaseCount; ++i) {
     const auto& h = phases_[i];
     if (h.count() == 0) continue;
-    const std::string phase = "phase=\"" + std::string(kPhaseNames[i]) + "\"";
-    for (double q : {0.5, 0.9, 0.99, 0.999})
-      line("venice_batch_phase_seconds", phase + ",quantile=\"" + (q == 0.5 ? "0.5" : q == 0.9 ? "0.9" : q == 0.99 ? "0.99" : "0.999") + "\"",
+    const std::string phase = fmt::format("phase=\"{}\"", kPhaseNames[i]);
+    for (double q : {0.5, 0.9, 0.99, 0.999})  // "{}" prints 0.999, not 0.99900000000000000
+      line("venice_batch_phase_seconds", fmt::format("{},quantile=\"{}\"", phase, q),
            static_cast<double>(h.value_at_percentile(q * 100)) / 1e6);
     line("venice_batch_phase_seconds_count", phase, static_cast<double>(h.count()));
     line("venice_batch_phase_seconds_sum", phase, h.mean() * static_cast<double>(h.count()) / 1e6);

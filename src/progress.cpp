@@ -1,19 +1,18 @@
 #include "venice_batch/progress.hpp"
 
 #include <cmath>
-#include <cstdio>
 #include <ostream>
+
+#include <fmt/format.h>
 
 namespace venice_batch {
 
 std::string format_duration(double seconds) {
   if (!std::isfinite(seconds) || seconds < 0) return "?";
   auto s = static_cast<long long>(seconds + 0.5);
-  char buf[32];
-  if (s >= 3600) std::snprintf(buf, sizeof buf, "%lldh%02lldm", s / 3600, (s % 3600) / 60);
-  else if (s >= 60) std::snprintf(buf, sizeof buf, "%lldm%02llds", s / 60, s % 60);
-  else std::snprintf(buf, sizeof buf, "%llds", s);
-  return buf;
+  if (s >= 3600) return fmt::format("{}h{:02}m", s / 3600, (s % 3600) / 60);
+  if (s >= 60) return fmt::format("{}m{:02}s", s / 60, s % 60);
+  return fmt::format("{}s", s);
 }
 
 ProgressPrinter::ProgressPrinter(std::ostream& out, bool quiet, bool terminal, std::chrono::milliseconds plain_interval)
@@ -29,20 +28,19 @@ std::string ProgressPrinter::format_line(const MetricsCounters& c, double elapse
   if (samples_.size() >= 2 && samples_.back().first > samples_.front().first)
     rate = static_cast<double>(samples_.back().second - samples_.front().second) /
            (samples_.back().first - samples_.front().first);
-  // ETA from the job rate of this run (jobs skipped as already done took no time).
-  const std::uint64_t processed = done - c.jobs_skipped;
-  const std::uint64_t remaining = c.jobs_total > done ? c.jobs_total - done : 0;
-  std::string eta = "?";
-  if (processed > 0 && elapsed_s > 0) eta = format_duration(static_cast<double>(remaining) * elapsed_s / static_cast<double>(processed));
-  if (remaining == 0) eta = "0s";
-  char buf[256];
-  std::snprintf(buf, sizeof buf, "%llu/%llu done | ok %llu failed %llu retrying %llu | in flight %llu | %.1f img/s | ETA %s | %.*s",
-                static_cast<unsigned long long>(done), static_cast<unsigned long long>(c.jobs_total),
-                static_cast<unsigned long long>(c.jobs_ok + c.jobs_skipped),
-                static_cast<unsigned long long>(c.jobs_failed + c.jobs_invalid + c.jobs_content_violation),
-                static_cast<unsigned long long>(c.retrying), static_cast<unsigned long long>(c.in_flight), rate,
-                eta.c_str(), static_cast<int>(pacing.size()), pacing.data());
-  return buf;
+  // ETA from the job rate of this run (jobs skipped as already done took no time); none
+  // without a total (a manifest read from a pipe).
+  std::string eta = "?", total = "?";
+  if (c.jobs_total) {
+    total = fmt::format("{}", *c.jobs_total);
+    const std::uint64_t processed = done - c.jobs_skipped;
+    const std::uint64_t remaining = *c.jobs_total > done ? *c.jobs_total - done : 0;
+    if (processed > 0 && elapsed_s > 0) eta = format_duration(static_cast<double>(remaining) * elapsed_s / static_cast<double>(processed));
+    if (remaining == 0) eta = "0s";
+  }
+  return fmt::format("{}/{} done | ok {} failed {} retrying {} | in flight {} | {:.1f} img/s | ETA {} | {}", done, total,
+                     c.jobs_ok + c.jobs_skipped, c.jobs_failed + c.jobs_invalid + c.jobs_content_violation, c.retrying,
+                     c.in_flight, rate, eta, pacing);
 }
 
 void ProgressPrinter::update(const MetricsCounters& c, double elapsed_s, std::string_view pacing) {

@@ -92,3 +92,21 @@ TEST(ProgressTest, RedrawnLineIsVisibleInARealTerminal) {
   for (std::string line; std::getline(in, line);) progress_lines += line.find("done |") != std::string::npos;
   EXPECT_EQ(progress_lines, 1) << pane;
 }
+
+TEST(ProgressTest, ManifestFromAPipeShowsNoTotalAndNoEta) {
+  std::ostringstream out;
+  ProgressPrinter p(out, false, false, std::chrono::seconds(10));
+  MetricsCounters c;  // jobs_total unknown
+  c.jobs_ok = 7;
+  p.format_line(c, 0.0, "x");
+  const auto line = p.format_line(c, 10.0, "unpaced");
+  EXPECT_NE(line.find("7/? done"), std::string::npos) << line;
+  EXPECT_NE(line.find("ETA ?"), std::string::npos) << line;
+}
+
+TEST(ProgressTest, DurationsReadAsHoursMinutesSeconds) {
+  EXPECT_EQ(format_duration(12.4), "12s");
+  EXPECT_EQ(format_duration(245), "4m05s");
+  EXPECT_EQ(format_duration(3720), "1h02m");
+  EXPECT_EQ(format_duration(-1), "?");
+}

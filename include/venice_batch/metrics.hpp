@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -37,11 +38,15 @@ inline constexpr std::size_t kPhaseCount = 14;
 std::string_view to_string(Phase p);
 
 struct MetricsCounters {
-  std::uint64_t jobs_total = 0;  ///< jobs in the manifest (from a line count)
+  std::optional<std::uint64_t> jobs_total;  ///< jobs in the manifest (a line count); unknown for a pipe
   std::uint64_t jobs_ok = 0, jobs_failed = 0, jobs_invalid = 0, jobs_content_violation = 0, jobs_skipped = 0;
   std::uint64_t images = 0, image_bytes = 0;
   std::uint64_t bytes_in = 0, bytes_out = 0;
-  std::uint64_t attempts = 0, retries = 0, retries_maybe_billed = 0;
+  std::uint64_t attempts = 0, retries = 0;
+  /// Attempts that may have been billed twice: the attempt policy's definition
+  /// (AttemptRecord::maybe_billed_twice, attempt_policy.hpp), counted where it is set. metrics.json
+  /// keeps the key "retries_maybe_billed" for it.
+  std::uint64_t retries_maybe_billed = 0;
   std::uint64_t in_flight = 0, retrying = 0;
   std::map<int, std::uint64_t> status_counts;          ///< HTTP status (0: no answer) -> count
   std::map<std::string, std::uint64_t> attempt_causes; ///< outcome of every attempt ("ok", "http_429", "timeout"...) -> count
