@@ -1,17 +1,15 @@
-// The JSONL manifest: one generate job per line, read as a stream (a
-// 1,000,000-line manifest is never held whole). Each line becomes either a
-// JobSpec ready to send or an InvalidLine with its reason; a bad line never
-// stops the run and nothing is sent for it.
+// The JSONL manifest: one generate job per line, read as a stream from a file
+// or a pipe (a 1,000,000-line manifest is never held whole). Each line becomes
+// either a JobSpec ready to send or an InvalidLine with its reason; a bad line
+// never stops the run and nothing is sent for it.
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_set>
 #include <variant>
 
 #include "venice_batch/image_format.hpp"
@@ -41,8 +39,9 @@ struct JobSpec {
 /// A line that cannot be sent, with a reason a user can act on.
 struct InvalidLine {
   std::uint64_t line = 0;
-  std::string id;      ///< the id if one could be read, else the derived one
+  std::string id;         ///< the id if one could be read, else the derived one
   std::string reason;
+  std::string line_hash;  ///< manifest_line_hash of the line: tells a later run the line changed
 };
 
 using ManifestEntry = std::variant<JobSpec, InvalidLine>;
@@ -53,12 +52,34 @@ bool is_valid_job_id(std::string_view id);
 /// The id of a line without one: its 1-based number zero-padded to 8 digits ("00000042").
 std::string derived_job_id(std::uint64_t line);
 
-/// Parses one manifest line (no duplicate-id check: that needs the stream). `line` must not
-/// contain the trailing newline. Never throws on bad input.
+/// Hex SHA-256 (JobSpec::request_hash's format) of a line's text without its line ending. A line
+/// too long to read (over 35 MiB) is not kept: it is hashed as "<N bytes>", its length.
+std::string manifest_line_hash(std::string_view line);
+
+/// Turns lines into entries (no duplicate-id check: that needs the stream), reusing its
+/// parsers' memory from line to line.
+class ManifestLineParser {
+ public:
+  /// Throws std::runtime_error if `defaults_json` is not a JSON object, sets `id` or sets a
+  /// field twice.
+  explicit ManifestLineParser(const ManifestOptions& options);
+  ~ManifestLineParser();
+  ManifestLineParser(const ManifestLineParser&) = delete;
+  ManifestLineParser& operator=(const ManifestLineParser&) = delete;
+
+  /// `line` without its line ending. Never throws on bad input.
+  ManifestEntry parse(std::string_view line, std::uint64_t line_no);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+/// Parses one manifest line with a parser made for it (bad defaults give an InvalidLine).
 ManifestEntry parse_manifest_line(std::string_view line, std::uint64_t line_no, const ManifestOptions& options);
 
-/// Streams entries from a manifest file; skips blank lines, tolerates a UTF-8 BOM on line 1,
-/// and turns a repeated id into an InvalidLine for the later line.
+/// Streams entries from a manifest file or pipe; skips blank lines, tolerates a UTF-8 BOM on
+/// line 1, and turns a repeated id into an InvalidLine for the later line.
 class ManifestReader {
  public:
   /// Throws std::runtime_error if the file cannot be opened or `defaults_json` is not an object
@@ -76,7 +97,9 @@ class ManifestReader {
   std::unique_ptr<Impl> impl_;
 };
 
-/// Number of non-blank lines, counted fast without parsing (for progress totals).
-std::uint64_t count_manifest_jobs(const std::filesystem::path& path);
+/// Number of non-blank lines, counted fast without parsing (for progress totals), for a regular
+/// file only: a pipe can be read once, by the reader. nullopt for anything else and for a
+/// file that cannot be read (the reader then reports why). Never throws.
+std::optional<std::uint64_t> count_manifest_jobs(const std::filesystem::path& path);
 
 }  // namespace venice_batch
