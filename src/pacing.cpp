@@ -3,12 +3,35 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <ctime>
+#include <string>
 
 namespace venice_batch {
 namespace {
 
 using std::chrono::milliseconds;
 constexpr auto kMinute = std::chrono::seconds(60);
+// Headers that say to wait longer than this are not believed (Retry-After: 999999999): wait
+// this long and ask again; at worst one more 429.
+constexpr auto kMaxHeaderWait = std::chrono::milliseconds(300000);
+constexpr auto kDecreaseSpacing = std::chrono::seconds(5);
+constexpr double kAdaptiveFloorPerMinute = 10;
+constexpr double kDefaultImageRatePerMinute = 20;  // VENICE_API.md: image models' default limit
+
+// Retry-After as an HTTP-date (RFC 9110 10.2.3, IMF-fixdate): the delay from `now_epoch_ms`.
+std::optional<double> http_date_delay_ms(std::string_view v, std::int64_t now_epoch_ms) {
+  std::tm tm{};
+  const std::string text(v);
+  const char* end = ::strptime(text.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  if (!end || *end != '\0') return std::nullopt;
+  const std::time_t t = ::timegm(&tm);
+  if (t == static_cast<std::time_t>(-1)) return std::nullopt;
+  return static_cast<double>(t) * 1000.0 - static_cast<double>(now_epoch_ms);
+}
+
+milliseconds capped(double ms) {
+  return milliseconds(static_cast<std::int64_t>(std::clamp(ms, 0.0, static_cast<double>(kMaxHeaderWait.count()))));
+}
 
 std::optional<double> parse_number(std::string_view s) {
   while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
@@ -34,11 +57,13 @@ RateLimitHeaders parse_rate_limit_headers(const HttpResponse& r, std::int64_t no
       if (*n >= 1e12) ms = *n - static_cast<double>(now_epoch_ms);
       else if (*n >= 1e9) ms = *n * 1000.0 - static_cast<double>(now_epoch_ms);
       else ms = *n * 1000.0;
-      h.reset_in = milliseconds(static_cast<std::int64_t>(std::clamp(ms, 0.0, 3600e3)));
+      h.reset_in = capped(ms);
     }
   }
-  if (auto v = r.header("retry-after"); v)
-    if (auto n = parse_number(*v)) h.retry_after = milliseconds(static_cast<std::int64_t>(std::min(*n, 3600.0) * 1000));
+  if (auto v = r.header("retry-after"); v) {
+    if (auto n = parse_number(*v)) h.retry_after = capped(std::min(*n, 1e9) * 1000.0);
+    else if (auto d = http_date_delay_ms(*v, now_epoch_ms)) h.retry_after = capped(*d);
+  }
   return h;
 }
 
@@ -158,21 +183,30 @@ void Pacer::on_answer(PacingClock::time_point now, int status, const RateLimitHe
     const PacingHold why = failure_lock ? PacingHold::failure_lock : PacingHold::rate_limited;
     if (wait.count() <= 0) wait = milliseconds(1000);
     block_until(now + wait, why);
-    // No quota headers to go by: adapt. Halve the rate (at most once per second so that a
-    // burst of 429s from requests already in flight counts as one signal).
-    if (!learned_ && settings_.requests_per_minute <= 0 && now - last_decrease_ >= std::chrono::seconds(1)) {
-      double observed = starts_.empty() ? 60.0 : static_cast<double>(window_used_);
-      double base = rate_per_minute_ > 0 ? rate_per_minute_ : observed;
+    // No quota headers to go by: adapt. Cut the rate (at most once per 5 s, so that a burst
+    // of 429s from requests already in flight counts as one signal), never below a floor:
+    // one or two samples must not collapse a run to a request every few seconds.
+    if (!learned_ && settings_.requests_per_minute <= 0 && now - last_decrease_ >= kDecreaseSpacing) {
+      const double base = rate_per_minute_ > 0 ? rate_per_minute_ : observed_per_minute(now);
       refill(now);
-      set_rate(std::max(1.0, base / 2.0));
+      set_rate(std::max(kAdaptiveFloorPerMinute, base / 2.0));
       tokens_ = std::min(tokens_, 0.0);
       last_decrease_ = now;
     }
   } else if (success && !learned_ && settings_.requests_per_minute <= 0 && rate_per_minute_ > 0) {
-    // Additive increase: one more request per minute for each success.
+    // Increase by a tenth (at least two a minute) for each success: back to the old rate within
+    // a few seconds' worth of 200s once the API stops refusing.
     refill(now);
-    set_rate(rate_per_minute_ + 1.0);
+    set_rate(rate_per_minute_ + std::max(2.0, rate_per_minute_ * 0.1));
   }
+}
+
+double Pacer::observed_per_minute(PacingClock::time_point now) const {
+  // Starts in the last minute, scaled up when the run is younger than a minute; with too few
+  // samples to say, the API's documented default for image models.
+  if (starts_.size() < 4) return kDefaultImageRatePerMinute;
+  const double span_min = std::max(std::chrono::duration<double>(now - starts_.front().first).count(), 1.0) / 60.0;
+  return std::max(static_cast<double>(window_used_) / span_min, kDefaultImageRatePerMinute);
 }
 
 void Pacer::on_unreachable(PacingClock::time_point now) {

@@ -33,10 +33,11 @@ struct RateLimitHeaders {
   /// x-ratelimit-reset-requests as a delay from now. The value is parsed by magnitude:
   /// >= 1e12 epoch milliseconds, >= 1e9 epoch seconds, smaller: seconds from now.
   std::optional<std::chrono::milliseconds> reset_in;
-  std::optional<std::chrono::milliseconds> retry_after;  ///< Retry-After (seconds)
+  std::optional<std::chrono::milliseconds> retry_after;  ///< Retry-After (seconds, or an HTTP-date)
 };
 
 /// Reads the quota headers; `now_epoch_ms` is the wall clock used to turn epoch times into delays.
+/// A stated wait is capped at 5 minutes (a bogus "Retry-After: 999999999" must not stall a run).
 RateLimitHeaders parse_rate_limit_headers(const HttpResponse& response, std::int64_t now_epoch_ms);
 
 /// The API's failure lock lasts 30 s (VENICE_API.md): a locked client waits at least this long.
@@ -93,6 +94,8 @@ class Pacer {
   void set_rate(double per_minute);
   void block_until(PacingClock::time_point t, PacingHold why);
   void forget_old(PacingClock::time_point now);
+  /// The rate the run has been going at (for the first cut without headers).
+  double observed_per_minute(PacingClock::time_point now) const;
   /// While the failure budget is spent: when it frees up.
   std::optional<PacingClock::time_point> failure_budget_until() const;
 
