@@ -61,8 +61,7 @@ std::optional<JobSpec> BatchRun::next_job() {
 void BatchRun::record_invalid_line(const InvalidLine& bad) {
   auto prev = previous_.jobs.find(bad.id);
   const JournalState* state = prev == previous_.jobs.end() ? nullptr : &prev->second;
-  const std::uint64_t line_hash = 0;  // TODO(manifest): the invalid line's own hash
-  switch (resume_invalid_line(state, line_hash)) {
+  switch (resume_invalid_line(state, hash_prefix64(bad.line_hash))) {
     case ResumeAction::skip_invalid: ++metrics_.counters().jobs_invalid; return;  // recorded by an earlier run
     case ResumeAction::keep_done:
       // A duplicate id of a job done earlier: say so, never overwrite its ok.
@@ -76,6 +75,7 @@ void BatchRun::record_invalid_line(const InvalidLine& bad) {
   rec.id = bad.id;
   rec.line = bad.line;
   rec.status = JobStatus::invalid;
+  rec.request_hash = bad.line_hash;  // a fixed line has another hash: a later run sees the change
   rec.error = JobError{"invalid_line", fmt::format("line {}: {}", bad.line, bad.reason), {}, {}, false};
   record(rec);
 }
