@@ -1,15 +1,18 @@
+// report.html from an out dir: the journal's digest (report_journal.cpp), metrics.json as
+// written, timeline.jsonl merged down to a bounded number of points, all as one JSON object
+// placed in the page (report_page.inc), whose script draws it.
 #include "venice_batch/report.hpp"
 
+#include <cmath>
 #include <fstream>
-#include <map>
-#include <sstream>
-#include <unordered_map>
-#include <vector>
+#include <iterator>
 
+#include <fmt/format.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 #include <simdjson.h>
 
+#include "venice_batch/line_reader.hpp"
 #include "venice_batch/sink.hpp"
 
 namespace venice_batch {
@@ -20,113 +23,111 @@ constexpr std::string_view kPage =
 #include "report_page.inc"
     ;
 
-struct ReportJob {
-  std::string id, status, prompt, kind, message;
-  std::uint64_t line = 0;
-  std::vector<std::string> files;
-};
-
-std::string read_text(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
+void key(Writer& w, std::string_view k) { w.Key(k.data(), static_cast<rapidjson::SizeType>(k.size())); }
 void str(Writer& w, std::string_view s) { w.String(s.data(), static_cast<rapidjson::SizeType>(s.size())); }
 
-}  // namespace
+/// One timeline.jsonl interval, as the charts use it; merged intervals add up.
+struct TimelinePoint {
+  double t_s = 0, interval_s = 0;
+  double jobs = 0, jobs_ok = 0, images = 0, errors = 0, http_429 = 0, in_flight = 0, rate_limit_per_min = 0;
+  double latency_p50_ms = NAN, latency_p99_ms = NAN;  // NAN: no request ended in the interval
+  double weight = 0;                                  // intervals with a latency, for the p50 mean
 
-std::optional<std::filesystem::path> write_report(const std::filesystem::path& out_dir, std::string* error) {
-  auto fail = [&](std::string why) -> std::optional<std::filesystem::path> {
-    if (error) *error = std::move(why);
-    return std::nullopt;
-  };
-  const auto results_path = out_dir / "results.jsonl";
-  std::ifstream in(results_path, std::ios::binary);
-  if (!in) return fail("no results.jsonl in '" + out_dir.string() + "'");
+  /// The fields read from and written to the page, by their timeline.jsonl names.
+  static constexpr std::pair<const char*, double TimelinePoint::*> kFields[] = {
+      {"t_s", &TimelinePoint::t_s}, {"interval_s", &TimelinePoint::interval_s}, {"jobs", &TimelinePoint::jobs},
+      {"jobs_ok", &TimelinePoint::jobs_ok}, {"images", &TimelinePoint::images}, {"errors", &TimelinePoint::errors},
+      {"http_429", &TimelinePoint::http_429}, {"in_flight", &TimelinePoint::in_flight},
+      {"rate_limit_per_min", &TimelinePoint::rate_limit_per_min},
+      {"latency_p50_ms", &TimelinePoint::latency_p50_ms}, {"latency_p99_ms", &TimelinePoint::latency_p99_ms}};
 
-  std::vector<ReportJob> jobs;
-  std::unordered_map<std::string, std::size_t> index;
-  std::uint64_t attempts = 0, retries = 0, maybe_billed = 0;
-  simdjson::dom::parser parser;
-  for (std::string line; std::getline(in, line);) {
-    simdjson::dom::element d;
-    if (parser.parse(line).get(d) || !d.is_object()) continue;  // torn line from a crash
-    ReportJob j;
-    std::string_view s;
-    if (d["id"].get_string().get(s)) continue;
-    j.id = s;
-    if (d["status"].get_string().get(s) == simdjson::SUCCESS) j.status = s;
-    if (d["prompt"].get_string().get(s) == simdjson::SUCCESS) j.prompt = s;
-    uint64_t n;
-    if (d["line"].get_uint64().get(n) == simdjson::SUCCESS) j.line = n;
-    if (d["error"]["kind"].get_string().get(s) == simdjson::SUCCESS) j.kind = s;
-    if (d["error"]["message"].get_string().get(s) == simdjson::SUCCESS) j.message = s;
-    simdjson::dom::array files;
-    if (d["files"].get_array().get(files) == simdjson::SUCCESS)
-      for (auto f : files)
-        if (f["path"].get_string().get(s) == simdjson::SUCCESS) j.files.emplace_back(s);
-    simdjson::dom::array log;
-    if (d["attempt_log"].get_array().get(log) == simdjson::SUCCESS) {
-      std::size_t k = 0;
-      for (auto a : log) {
-        ++attempts;
-        bool sent = false;
-        if (k++ > 0) {
-          ++retries;
-          if (a["sent"].get_bool().get(sent) == simdjson::SUCCESS && sent) ++maybe_billed;
-        }
-      }
+  static TimelinePoint read(simdjson::dom::element e) {
+    TimelinePoint p;
+    for (auto [name, field] : kFields) {
+      double d;
+      if (e[name].get_double().get(d) == simdjson::SUCCESS) p.*field = d;
     }
-    auto [it, inserted] = index.try_emplace(j.id, jobs.size());
-    if (inserted) jobs.push_back(std::move(j));
-    else jobs[it->second] = std::move(j);  // the last line per id is the job's state
+    p.weight = std::isnan(p.latency_p50_ms) ? 0 : 1;
+    return p;
   }
-  if (jobs.empty()) return fail("results.jsonl in '" + out_dir.string() + "' has no readable line");
 
-  std::map<std::string, std::uint64_t> kinds;
-  std::uint64_t ok = 0, failed = 0, invalid = 0, violation = 0, images = 0, image_bytes = 0;
-  for (const auto& j : jobs) {
-    if (j.status == "ok") ++ok;
-    else if (j.status == "invalid") ++invalid;
-    else if (j.status == "content_violation") ++violation;
-    else ++failed;
-    if (j.status != "ok") ++kinds[j.kind.empty() ? j.status : j.kind];
-    images += j.files.size();
-    for (const auto& f : j.files) {
-      std::error_code ec;
-      auto size = std::filesystem::file_size(out_dir / f, ec);
-      if (!ec) image_bytes += size;
+  /// Adds the interval that follows this one: counts add, the latest gauges win, p99 is the
+  /// worst, p50 the mean of the intervals that had one.
+  void merge(const TimelinePoint& next) {
+    t_s = next.t_s;
+    interval_s += next.interval_s;
+    jobs += next.jobs, jobs_ok += next.jobs_ok, images += next.images, errors += next.errors, http_429 += next.http_429;
+    in_flight = next.in_flight;
+    rate_limit_per_min = next.rate_limit_per_min;
+    if (next.weight > 0) {
+      latency_p50_ms = weight > 0 ? (latency_p50_ms * weight + next.latency_p50_ms) / (weight + 1) : next.latency_p50_ms;
+      latency_p99_ms = weight > 0 ? std::max(latency_p99_ms, next.latency_p99_ms) : next.latency_p99_ms;
+      weight += 1;
     }
   }
 
-  rapidjson::StringBuffer buf;
-  Writer w(buf);
-  w.StartObject();
-  w.Key("out_dir");
-  str(w, std::filesystem::absolute(out_dir).string());
-  w.Key("summary");
+  void write(Writer& w) const {
+    w.StartObject();
+    for (auto [name, field] : kFields) {
+      if (std::isnan(this->*field)) continue;
+      key(w, name);
+      w.Double(this->*field);
+    }
+    w.EndObject();
+  }
+};
+
+/// timeline.jsonl, consecutive intervals merged so that at most `max_points` remain.
+std::vector<TimelinePoint> read_timeline(const std::filesystem::path& path, std::size_t max_points) {
+  std::vector<TimelinePoint> points;
+  try {
+    LineReader lines(path, "timeline", 1u << 20);
+    simdjson::dom::parser parser;
+    while (auto line = lines.next()) {
+      simdjson::dom::element e;
+      if (line->too_long || parser.parse(line->text.data(), line->text.size(), false).get(e) || !e.is_object()) continue;
+      points.push_back(TimelinePoint::read(e));
+    }
+  } catch (const std::runtime_error&) {
+    return points;  // no timeline (a run from an older version, or bench): the page says so
+  }
+  if (max_points == 0 || points.size() <= max_points) return points;
+  const std::size_t group = (points.size() + max_points - 1) / max_points;
+  std::vector<TimelinePoint> merged;
+  for (std::size_t i = 0; i < points.size(); ++i) {
+    if (i % group == 0) merged.push_back(points[i]);
+    else merged.back().merge(points[i]);
+  }
+  return merged;
+}
+
+void write_summary(Writer& w, const JournalDigest& d) {
+  key(w, "summary");
   w.StartObject();
   const std::pair<const char*, std::uint64_t> counts[] = {
-      {"jobs", jobs.size()}, {"ok", ok}, {"failed", failed}, {"invalid", invalid}, {"content_violation", violation},
-      {"images", images}, {"image_bytes", image_bytes}, {"attempts", attempts}, {"retries", retries},
-      {"maybe_billed", maybe_billed}};
+      {"jobs", d.jobs}, {"ok", d.ok}, {"failed", d.failed}, {"invalid", d.invalid},
+      {"content_violation", d.content_violation}, {"images", d.images}, {"image_bytes", d.image_bytes},
+      {"attempts", d.attempts}, {"retries", d.retries}, {"maybe_billed_twice", d.maybe_billed_twice},
+      {"unreadable_lines", d.unreadable_lines}, {"gallery_total", d.gallery_total},
+      {"not_ok_total", d.jobs - d.ok}};
   for (auto [k, v] : counts) {
-    w.Key(k);
+    key(w, k);
     w.Uint64(v);
   }
-  w.Key("failure_kinds");
+  key(w, "failure_kinds");
   w.StartObject();
-  for (const auto& [k, v] : kinds) {
-    w.Key(k.c_str());
+  for (const auto& [k, v] : d.failure_kinds) {
+    key(w, k);
     w.Uint64(v);
   }
   w.EndObject();
   w.EndObject();
-  // Jobs as compact arrays: [id, status, prompt, files, kind, message, line].
-  w.Key("jobs");
+}
+
+// Jobs as compact arrays: [id, status, prompt, files, kind, message, line].
+void write_jobs(Writer& w, std::string_view name, const std::vector<ReportJob>& jobs) {
+  key(w, name);
   w.StartArray();
   for (const auto& j : jobs) {
     w.StartArray();
@@ -142,49 +143,70 @@ std::optional<std::filesystem::path> write_report(const std::filesystem::path& o
     w.EndArray();
   }
   w.EndArray();
-  w.Key("metrics");
-  {
-    const std::string metrics = read_text(out_dir / "metrics.json");
-    simdjson::dom::element m;
-    if (!metrics.empty() && parser.parse(metrics).get(m) == simdjson::SUCCESS) {
-      const std::string minified = simdjson::minify(m);
-      w.RawValue(minified.data(), minified.size(), rapidjson::kObjectType);
-    } else {
-      w.Null();
-    }
-  }
-  w.Key("timeline");
-  w.StartArray();
-  {
-    std::ifstream tl(out_dir / "timeline.jsonl", std::ios::binary);
-    for (std::string line; std::getline(tl, line);) {
-      simdjson::dom::element e;
-      if (parser.parse(line).get(e) || !e.is_object()) continue;
-      const std::string minified = simdjson::minify(e);
-      w.RawValue(minified.data(), minified.size(), rapidjson::kObjectType);
-    }
-  }
-  w.EndArray();
-  w.EndObject();
+}
 
-  // Inside <script> the only sequence that can end the element early is "</": escape its slash
-  // (still valid JSON). "<!--" is neutralised the same way.
-  std::string data(buf.GetString(), buf.GetSize());
+void write_metrics(Writer& w, const std::filesystem::path& path) {
+  key(w, "metrics");
+  std::ifstream in(path, std::ios::binary);
+  const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  simdjson::dom::parser parser;
+  simdjson::dom::element m;
+  if (text.empty() || parser.parse(text).get(m) != simdjson::SUCCESS || !m.is_object()) {
+    w.Null();
+    return;
+  }
+  const std::string minified = simdjson::minify(m);
+  w.RawValue(minified.data(), minified.size(), rapidjson::kObjectType);
+}
+
+// Inside <script> the only sequence that can end the element early is "</": escape its slash
+// (still valid JSON). "<!--" is neutralised the same way.
+std::string script_safe(std::string_view data) {
   std::string safe;
   safe.reserve(data.size() + 64);
   for (std::size_t i = 0; i < data.size(); ++i) {
-    if (data[i] == '<' && i + 1 < data.size() && (data[i + 1] == '/' || data[i + 1] == '!')) {
-      safe += "\\u003c";
-      continue;
-    }
-    safe += data[i];
+    if (data[i] == '<' && i + 1 < data.size() && (data[i + 1] == '/' || data[i + 1] == '!')) safe += "\\u003c";
+    else safe += data[i];
   }
+  return safe;
+}
+
+}  // namespace
+
+std::optional<std::filesystem::path> write_report(const std::filesystem::path& out_dir, std::string* error,
+                                                  const ReportLimits& limits) {
+  const auto results = out_dir / "results.jsonl";
+  if (!std::filesystem::exists(results)) {
+    if (error) *error = fmt::format("no results.jsonl in '{}'", out_dir.string());
+    return std::nullopt;
+  }
+  auto digest = digest_journal(results, limits, error);
+  if (!digest) return std::nullopt;
+
+  rapidjson::StringBuffer buf;
+  Writer w(buf);
+  w.StartObject();
+  key(w, "out_dir");
+  str(w, std::filesystem::absolute(out_dir).string());
+  write_summary(w, *digest);
+  write_jobs(w, "gallery", digest->gallery);
+  write_jobs(w, "not_ok", digest->not_ok);
+  write_metrics(w, out_dir / "metrics.json");
+  const auto timeline = read_timeline(out_dir / "timeline.jsonl", limits.timeline_points);
+  key(w, "timeline");
+  w.StartArray();
+  for (const auto& p : timeline) p.write(w);
+  w.EndArray();
+  w.EndObject();
+
   std::string page(kPage);
-  const auto at = page.find("@@DATA@@");
-  page.replace(at, 8, safe);
+  page.replace(page.find("@@DATA@@"), 8, script_safe(std::string_view(buf.GetString(), buf.GetSize())));
   const auto path = out_dir / "report.html";
   auto written = write_file_atomically(path, page, false);
-  if (!written) return fail("cannot write '" + path.string() + "': " + written.error().message());
+  if (!written) {
+    if (error) *error = fmt::format("cannot write '{}': {}", path.string(), written.error().message());
+    return std::nullopt;
+  }
   return path;
 }
 
