@@ -5,6 +5,9 @@
 #include <limits>
 #include <string>
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
 namespace venice_batch {
 namespace {
 
@@ -58,11 +61,11 @@ std::string show(element v) {
   if (s.size() <= kMax) return s;
   std::size_t cut = kMax - 3;
   while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
-  return s.substr(0, cut) + "...";
+  return fmt::format("{}...", std::string_view(s).substr(0, cut));
 }
 
 std::string range_text(std::int64_t lo, std::int64_t hi) {
-  return "from " + std::to_string(lo) + " to " + std::to_string(hi);
+  return fmt::format("from {} to {}", lo, hi);
 }
 
 class Checker {
@@ -73,11 +76,11 @@ class Checker {
     issues_.push_back({std::move(path), std::move(code), std::move(message)});
   }
 
-  void unknown(const std::string& path) { add(path, "unrecognized_keys", "unknown field '" + path + "'"); }
+  void unknown(const std::string& path) { add(path, "unrecognized_keys", fmt::format("unknown field '{}'", path)); }
 
   /// An integer in [lo, hi]; 1024.0 is a number but not an integer.
   void integer(const std::string& path, element v, std::int64_t lo, std::int64_t hi) {
-    const std::string expected = "must be an integer " + range_text(lo, hi);
+    const std::string expected = fmt::format("must be an integer {}", range_text(lo, hi));
     integer_in(path, v, lo, hi, expected);
   }
 
@@ -89,15 +92,15 @@ class Checker {
   void number(const std::string& path, element v, double lo, bool lo_inclusive, double hi, const std::string& range) {
     double x = 0;
     if (!v.is_number() || v.get_double().get(x)) {
-      add(path, "invalid_type", "must be a number " + range + " (got " + show(v) + ")");
+      add(path, "invalid_type", fmt::format("must be a number {} (got {})", range, show(v)));
       return;
     }
-    if (lo_inclusive ? x < lo : x <= lo) add(path, "too_small", "must be a number " + range + " (got " + show(v) + ")");
-    else if (x > hi) add(path, "too_big", "must be a number " + range + " (got " + show(v) + ")");
+    if (lo_inclusive ? x < lo : x <= lo) add(path, "too_small", fmt::format("must be a number {} (got {})", range, show(v)));
+    else if (x > hi) add(path, "too_big", fmt::format("must be a number {} (got {})", range, show(v)));
   }
 
   void boolean(const std::string& path, element v) {
-    if (!v.is_bool()) add(path, "invalid_type", "must be true or false (got " + show(v) + ")");
+    if (!v.is_bool()) add(path, "invalid_type", fmt::format("must be true or false (got {})", show(v)));
   }
 
   /// A string with at least one non-blank character and at most `max_chars` code points.
@@ -120,12 +123,9 @@ class Checker {
   void one_of(const std::string& path, element v, std::initializer_list<std::string_view> values) {
     std::string_view s;
     if (!string(path, v, s)) return;
-    std::string list;
-    for (auto x : values) {
+    for (auto x : values)
       if (x == s) return;
-      list += (list.empty() ? "" : ", ") + std::string(x);
-    }
-    add(path, "invalid_enum_value", "must be one of " + list + " (got " + show(v) + ")");
+    add(path, "invalid_enum_value", fmt::format("must be one of {} (got {})", fmt::join(values, ", "), show(v)));
   }
 
   /// "W:H" with two positive integers, e.g. "16:9".
@@ -143,7 +143,7 @@ class Checker {
     };
     const auto colon = s.find(':');
     if (colon == std::string_view::npos || !positive(s.substr(0, colon)) || !positive(s.substr(colon + 1)))
-      add(path, "invalid_string", "must be a ratio of two positive integers like \"16:9\" (got " + show(v) + ")");
+      add(path, "invalid_string", fmt::format("must be a ratio of two positive integers like \"16:9\" (got {})", show(v)));
   }
 
   void anon_user_id(const std::string& path, element v) {
@@ -152,21 +152,21 @@ class Checker {
     bool printable = true;
     for (unsigned char c : s) printable = printable && c >= 0x20 && c < 0x7f;
     if (!printable || s.size() > 128 || s.find("||") != std::string_view::npos)
-      add(path, "invalid_string", "must be printable ASCII, at most 128 characters, without \"||\" (got " + show(v) + ")");
+      add(path, "invalid_string", fmt::format("must be printable ASCII, at most 128 characters, without \"||\" (got {})", show(v)));
   }
 
   void style_references(const std::string& path, element v) {
     simdjson::dom::array refs;
     if (v.get_array().get(refs)) {
-      add(path, "invalid_type", "must be an array of {image, strength} objects (got " + show(v) + ")");
+      add(path, "invalid_type", fmt::format("must be an array of {{image, strength}} objects (got {})", show(v)));
       return;
     }
     std::size_t i = 0;
     for (element ref : refs) {
-      const std::string at = path + "." + std::to_string(i++);
+      const std::string at = fmt::format("{}.{}", path, i++);
       simdjson::dom::object o;
       if (ref.get_object().get(o)) {
-        add(at, "invalid_type", "must be an object {image, strength} (got " + show(ref) + ")");
+        add(at, "invalid_type", fmt::format("must be an object {{image, strength}} (got {})", show(ref)));
         continue;
       }
       bool has_image = false;
@@ -177,7 +177,7 @@ class Checker {
         } else if (key == "strength") {
           number(at + ".strength", value, 0.1, true, 1.0, "from 0.1 to 1");
         } else if (!options_.allow_unknown_fields) {
-          unknown(at + "." + std::string(key));
+          unknown(fmt::format("{}.{}", at, key));
         }
       }
       if (!has_image) add(at + ".image", "invalid_type", "is required (base64, data URI or URL)");
@@ -187,7 +187,7 @@ class Checker {
  private:
   bool string(const std::string& path, element v, std::string_view& out) {
     if (v.get_string().get(out) == simdjson::SUCCESS) return true;
-    add(path, "invalid_type", "must be a string (got " + show(v) + ")");
+    add(path, "invalid_type", fmt::format("must be a string (got {})", show(v)));
     return false;
   }
 
@@ -195,21 +195,21 @@ class Checker {
     if (max_chars == std::numeric_limits<std::size_t>::max()) return;
     const auto n = code_points(s);
     if (n > max_chars)
-      add(path, "too_big", "must be at most " + std::to_string(max_chars) + " characters (got " + std::to_string(n) + ")");
+      add(path, "too_big", fmt::format("must be at most {} characters (got {})", max_chars, n));
   }
 
   void integer_in(const std::string& path, element v, std::int64_t lo, std::int64_t hi, const std::string& expected) {
     if (v.type() == element_type::UINT64) {  // above INT64_MAX: an integer, but too big for any field
-      add(path, "too_big", expected + " (got " + show(v) + ")");
+      add(path, "too_big", fmt::format("{} (got {})", expected, show(v)));
       return;
     }
     std::int64_t x = 0;
     if (v.type() != element_type::INT64 || v.get_int64().get(x)) {
-      add(path, "invalid_type", expected + " (got " + show(v) + ")");
+      add(path, "invalid_type", fmt::format("{} (got {})", expected, show(v)));
       return;
     }
-    if (x < lo) add(path, "too_small", expected + " (got " + std::to_string(x) + ")");
-    else if (x > hi) add(path, "too_big", expected + " (got " + std::to_string(x) + ")");
+    if (x < lo) add(path, "too_small", fmt::format("{} (got {})", expected, x));
+    else if (x > hi) add(path, "too_big", fmt::format("{} (got {})", expected, x));
   }
 
   std::vector<FieldIssue>& issues_;
