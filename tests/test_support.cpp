@@ -1,7 +1,9 @@
 #include "test_support.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -51,6 +53,18 @@ std::vector<std::string> read_lines(const std::filesystem::path& path) {
   return lines;
 }
 
+bool wait_until(const std::function<bool()>& ready, std::chrono::seconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!ready()) {
+    if (std::chrono::steady_clock::now() >= deadline) {
+      ADD_FAILURE() << "condition not reached in " << limit.count() << " s";
+      return false;
+    }
+    ::poll(nullptr, 0, 50);
+  }
+  return true;
+}
+
 namespace {
 
 std::vector<std::string> make_env(const std::map<std::string, std::string>& extra) {
@@ -79,6 +93,9 @@ pid_t spawn(const std::vector<std::string>& argv, const std::map<std::string, st
     ::dup2(devnull, 0);
     if (out_fd >= 0) ::dup2(out_fd, 1);
     if (err_fd >= 0) ::dup2(err_fd, 2);
+    // Nothing else of the test process's: an inherited listening socket (an emulator's) would
+    // keep its port bound after the emulator stops, and an inherited pipe end would hold off EOF.
+    ::close_range(3, ~0U, 0);
     ::setpgid(0, 0);
     ::execve(cargv[0], cargv.data(), cenv.data());
     std::_Exit(127);
@@ -137,12 +154,18 @@ ProcessResult run_process(const std::vector<std::string>& argv, const std::map<s
   return result;
 }
 
-ChildProcess::ChildProcess(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env) {
-  int out_pipe[2];
+ChildProcess::ChildProcess(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
+                           bool capture_stderr) {
+  int out_pipe[2], err_pipe[2] = {-1, -1};
   if (::pipe2(out_pipe, O_CLOEXEC) != 0) throw std::runtime_error("pipe");
-  pid_ = spawn(argv, env, out_pipe[1], -1);
+  if (capture_stderr && ::pipe2(err_pipe, O_CLOEXEC) != 0) throw std::runtime_error("pipe");
+  pid_ = spawn(argv, env, out_pipe[1], err_pipe[1]);
   ::close(out_pipe[1]);
-  stdout_fd_ = out_pipe[0];
+  out_.fd = out_pipe[0];
+  if (capture_stderr) {
+    ::close(err_pipe[1]);
+    err_.fd = err_pipe[0];
+  }
 }
 
 ChildProcess::~ChildProcess() {
@@ -151,41 +174,84 @@ ChildProcess::~ChildProcess() {
     ::kill(pid_, SIGKILL);
     wait();
   }
-  if (stdout_fd_ >= 0) ::close(stdout_fd_);
+  for (int fd : {out_.fd, err_.fd})
+    if (fd >= 0) ::close(fd);
+}
+
+bool ChildProcess::fill(Pipe& p, std::chrono::milliseconds timeout) {
+  if (p.fd < 0) return false;
+  pollfd pfd{p.fd, POLLIN, 0};
+  const int n = ::poll(&pfd, 1, static_cast<int>(std::max<std::int64_t>(timeout.count(), 0)));
+  if (n <= 0) return false;
+  char buf[4096];
+  const ssize_t r = ::read(p.fd, buf, sizeof buf);
+  if (r <= 0) {
+    ::close(p.fd);
+    p.fd = -1;
+    return false;
+  }
+  p.unread.append(buf, static_cast<std::size_t>(r));
+  if (&p == &err_) err_seen_.append(buf, static_cast<std::size_t>(r));
+  return true;
+}
+
+std::optional<std::string> ChildProcess::next_line(Pipe& p, std::chrono::steady_clock::time_point deadline) {
+  for (;;) {
+    if (auto nl = p.unread.find('\n'); nl != std::string::npos) {
+      std::string line = p.unread.substr(0, nl);
+      p.unread.erase(0, nl + 1);
+      return line;
+    }
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (p.fd < 0 || left.count() <= 0) return std::nullopt;
+    fill(p, left);
+  }
 }
 
 std::string ChildProcess::read_stdout_line(std::chrono::seconds timeout) {
+  return next_line(out_, std::chrono::steady_clock::now() + timeout).value_or("");
+}
+
+std::optional<std::string> ChildProcess::wait_for_stderr(std::string_view text, std::chrono::seconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (;;) {
-    auto nl = buffered_.find('\n');
-    if (nl != std::string::npos) {
-      std::string line = buffered_.substr(0, nl);
-      buffered_.erase(0, nl + 1);
-      return line;
-    }
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) return {};
-    pollfd p{stdout_fd_, POLLIN, 0};
-    int n = ::poll(&p, 1, static_cast<int>(left.count()));
-    if (n <= 0) continue;
-    char buf[4096];
-    ssize_t r = ::read(stdout_fd_, buf, sizeof buf);
-    if (r <= 0) return {};
-    buffered_.append(buf, static_cast<std::size_t>(r));
-  }
+  while (auto line = next_line(err_, deadline))
+    if (line->find(text) != std::string::npos) return line;
+  return std::nullopt;
 }
 
 void ChildProcess::kill(int signo) {
   if (!reaped_) ::kill(pid_, signo);
 }
 
-int ChildProcess::wait() {
-  if (reaped_) return status_;
+bool ChildProcess::reap(int flags) {
+  if (reaped_) return true;
   int status = 0;
-  while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+  pid_t r;
+  while ((r = ::waitpid(pid_, &status, flags)) < 0 && errno == EINTR) {
   }
+  if (r != pid_) return false;
   reaped_ = true;
   status_ = decode_status(status);
+  return true;
+}
+
+int ChildProcess::wait() {
+  // Keep the pipes drained: a child blocked on a full pipe would never exit.
+  while (!reap(WNOHANG)) {
+    if (!fill(out_, std::chrono::milliseconds(20)) && !fill(err_, std::chrono::milliseconds(20)) && out_.fd < 0 &&
+        err_.fd < 0)
+      reap(0);
+  }
+  return status_;
+}
+
+std::optional<int> ChildProcess::wait_for(std::chrono::seconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!reap(WNOHANG)) {
+    if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
+    const bool got = fill(out_, std::chrono::milliseconds(20)) | fill(err_, std::chrono::milliseconds(20));
+    if (!got && out_.fd < 0 && err_.fd < 0) ::poll(nullptr, 0, 20);  // both pipes closed: just wait
+  }
   return status_;
 }
 
