@@ -1,0 +1,56 @@
+// "Retries that may have been billed twice": only an attempt whose outcome is unknown (sent,
+// then the answer was lost, cut or timed out) and that went again, or a POST sent again after
+// a stale keep-alive failed. An answered error is no charge.
+#include "fault_fixture.hpp"
+
+using namespace fault_test;
+
+namespace {
+
+std::size_t attempts_flagged_maybe_billed(const std::filesystem::path& out) {
+  std::size_t n = 0;
+  for (auto& [id, l] : final_state(out))
+    for (auto& a : l.attempts) n += a.maybe_billed_twice;
+  return n;
+}
+
+}  // namespace
+
+TEST(FaultTest, AnAnswered503IsNeverCountedAsMaybeBilledTwice) {
+  // 80 jobs, every tenth answer a 503 (the same 10% as p_503 = 0.1, without the luck).
+  std::string plan;
+  for (int i = 0; i < 8; ++i) plan += std::string(i ? "," : "") + "okx9,503";
+  Fixture fx(schedule(plan));
+  auto r = fx.run(fx.manifest(80), {"--concurrency", "4"});
+  ASSERT_EQ(r.exit_status, 0) << r.err;
+  const auto m = read_metrics(fx.out());
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->retry_causes.count("http_503") ? m->retry_causes.at("http_503") : 0, 8u) << "the 503s were not retried";
+  EXPECT_EQ(m->retries_maybe_billed, 0u) << "an answered 503 counted as possibly billed twice";
+  EXPECT_EQ(attempts_flagged_maybe_billed(fx.out()), 0u);
+}
+
+TEST(FaultTest, AConnectionClosedMidAnswerIsCountedAsMaybeBilledTwice) {
+  Fixture fx(schedule("ok,close"));
+  auto r = fx.run(fx.manifest(3), {"--concurrency", "1"});
+  ASSERT_EQ(r.exit_status, 0) << r.err;
+  const auto m = read_metrics(fx.out());
+  ASSERT_TRUE(m);
+  EXPECT_GE(m->retries_maybe_billed, 1u) << "a request whose answer was cut off went again uncounted";
+  EXPECT_GE(attempts_flagged_maybe_billed(fx.out()), 1u) << "no attempt_log entry says maybe_billed_twice";
+}
+
+TEST(FaultTest, APostSentAgainAfterAStaleKeepAliveIsCountedAsMaybeBilledTwice) {
+  // The emulator closes a connection idle for 200 ms; at 60 requests a minute each request but
+  // the first finds its pooled connection closed, and is written again on a fresh one.
+  auto o = mock_options(MockFaults{});
+  o.idle_timeout = std::chrono::milliseconds(200);
+  Fixture fx(o);
+  auto r = fx.run(fx.manifest(3), {"--concurrency", "1", "--rpm", "60"});
+  ASSERT_EQ(r.exit_status, 0) << r.err;
+  EXPECT_GE(fx.server->stats().connections, 3u) << "no connection was closed while idle: the test tested nothing";
+  const auto m = read_metrics(fx.out());
+  ASSERT_TRUE(m);
+  EXPECT_GE(m->retries_maybe_billed, 1u) << "a POST sent again after a stale keep-alive went uncounted";
+  EXPECT_GE(attempts_flagged_maybe_billed(fx.out()), 1u) << "no attempt_log entry says maybe_billed_twice";
+}
