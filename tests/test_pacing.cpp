@@ -132,24 +132,28 @@ TEST(PacingTest, NetworkFailureBeforeSendingDoesNotCountAsApiFailure) {
   EXPECT_FALSE(p.try_start(t0));
 }
 
-TEST(PacingTest, WithoutHeadersAdaptsMultiplicativelyDownAndAdditivelyUp) {
-  const auto t0 = PacingClock::time_point{} + 1h;
-  Pacer p(PacingSettings{}, t0);
-  for (int i = 0; i < 40; ++i) EXPECT_FALSE(p.try_start(t0 + std::chrono::milliseconds(i * 100)));
-  p.on_answer(t0 + 4s, 429, {}, false, true);
-  const double after_429 = p.current_rate();
-  EXPECT_GT(after_429, 0);
-  EXPECT_LE(after_429, 30);  // halved from what was observed (40 in the last minute)
-  p.on_answer(t0 + 10s, 200, {}, false, true);
-  EXPECT_DOUBLE_EQ(p.current_rate(), after_429 + 1);
-}
-
 TEST(PacingTest, FailureLockIgnoresTheRequestQuotaResetTime) {
   const auto t0 = PacingClock::time_point{} + 1h;
   Pacer p(PacingSettings{}, t0);
   // The quota window resets in 55 s; the lock lasts 30 s: wait for the lock, not the window.
   p.on_answer(t0, 429, RateLimitHeaders{100, 50, 55000ms, std::nullopt}, true, true);
   EXPECT_EQ(p.try_start(t0 + 1s).value(), t0 + 30s);
+}
+
+TEST(PacingTest, FailureLockHoldsEveryStartForThirtySecondsWhateverTheQuotaSays) {
+  const auto t0 = PacingClock::time_point{} + 1h;
+  Pacer p(PacingSettings{}, t0);
+  // The lock's 429 says the request quota resets in 2 s; an answer still in flight then comes
+  // back 200 with quota to spare, resetting in 1 s. Neither may shorten the lock.
+  p.on_answer(t0, 429, RateLimitHeaders{100, 0, 2000ms, std::nullopt}, true, true);
+  p.on_answer(t0 + 500ms, 200, RateLimitHeaders{100, 50, 1000ms, std::nullopt}, false, true);
+  for (auto t = t0; t < t0 + 30s; t += 250ms) {
+    const auto again = p.try_start(t);
+    ASSERT_TRUE(again) << "a request started " << (t - t0) / 1ms << " ms into the lock";
+    EXPECT_GE(*again, t0 + 30s);
+    EXPECT_EQ(p.hold(t), PacingHold::failure_lock);
+  }
+  EXPECT_FALSE(p.try_start(t0 + 30s)) << "held past the lock";
 }
 
 TEST(PacingTest, EachVariantCountsAgainstTheLimitAsOneImage) {
