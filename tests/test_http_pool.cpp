@@ -2,7 +2,8 @@
 // reconnection when the server closed an idle connection, and the emulator's auth answers.
 #include <gtest/gtest.h>
 
-#include <thread>
+#include <fstream>
+#include <sstream>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -71,6 +72,7 @@ TEST(HttpPoolTest, KeepAliveConnectionIsReusedWithNoNewHandshake) {
     ASSERT_TRUE(next.response) << next.error_message;
     EXPECT_TRUE(next.timings.reused_connection);
     EXPECT_EQ(next.timings.tls_us, 0) << "a reused connection has no handshake";
+    EXPECT_EQ(next.stale_reconnects, 0u) << "a live connection counted as stale";
   }
   EXPECT_EQ(fx.pool->connections_opened(), 1u);
   EXPECT_EQ(fx.mock->stats().connections, 1u);
@@ -78,13 +80,44 @@ TEST(HttpPoolTest, KeepAliveConnectionIsReusedWithNoNewHandshake) {
   EXPECT_GE(first.response->body.capacity(), first.response->body.size() + 64);
 }
 
+namespace {
+
+// Whether this process holds a TCP connection to 127.0.0.1:`port` that the peer has closed
+// (state CLOSE_WAIT in /proc/net/tcp): the event a server's idle timeout produces.
+bool peer_closed_a_connection_to(std::uint16_t port) {
+  static const char* kHex = "0123456789ABCDEF";
+  std::string want = ":0000";
+  for (int i = 0; i < 4; ++i) want[1 + i] = kHex[(port >> (12 - 4 * i)) & 0xF];
+  std::ifstream table("/proc/self/net/tcp");
+  std::string line;
+  std::getline(table, line);  // the header
+  while (std::getline(table, line)) {
+    std::istringstream fields(line);
+    std::string slot, local, remote, state;
+    fields >> slot >> local >> remote >> state;
+    if (remote.size() > want.size() && remote.compare(remote.size() - want.size(), want.size(), want) == 0 &&
+        state == "08")
+      return true;
+  }
+  return false;
+}
+
+}  // namespace
+
 TEST(HttpPoolTest, IdleConnectionClosedByTheServerIsReplacedTransparently) {
   PoolFixture fx(std::chrono::milliseconds(200));
-  ASSERT_TRUE(fx.post(kBody).response);
-  std::this_thread::sleep_for(std::chrono::milliseconds(600));  // the server closes it meanwhile
+  auto first = fx.post(kBody);
+  ASSERT_TRUE(first.response) << first.error_message;
+  EXPECT_EQ(first.stale_reconnects, 0u);
+  // Wait until the server's close has reached the parked connection, not for a guessed time.
+  ASSERT_TRUE(test_support::wait_until([&] { return peer_closed_a_connection_to(fx.mock->port()); }));
   auto again = fx.post(kBody);
   ASSERT_TRUE(again.response) << again.error_message;
   EXPECT_EQ(again.response->status, 200);
+  // The stale-connection path: the request was written on the parked connection, failed there,
+  // and went again on a fresh one. A client that had simply opened a new connection would show 0.
+  EXPECT_EQ(again.stale_reconnects, 1u);
+  EXPECT_EQ(fx.pool->connections_opened(), 2u);
   EXPECT_EQ(fx.mock->stats().connections, 2u);
   EXPECT_EQ(fx.mock->stats().requests, 2u) << "the request went once, on the fresh connection";
 }
