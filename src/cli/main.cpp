@@ -79,7 +79,7 @@ int main(int argc, char** argv) {
       ->required();
   run_cmd->add_option("--config", config_file, "JSON config overlaid on the built-in config/default.json")
       ->check(CLI::ExistingFile);
-  run_cmd->add_option("--base-url", base_url, "API root (env VENICE_BASE_URL; default https://api.venice.ai/api/v1)");
+  run_cmd->add_option("--base-url", base_url, "API root, https (env VENICE_BASE_URL; default: config base_url)");
   run_cmd->add_option("--concurrency", concurrency, "Requests in flight (env VENICE_CONCURRENCY)")
       ->check(CLI::Range(1u, 4096u));
   run_cmd->add_option("--rpm", rpm, "Requests per minute cap; 0 = follow the API's headers (env VENICE_RPM)")
