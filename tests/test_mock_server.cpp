@@ -3,8 +3,13 @@
 // many clients hit it on several io threads at once.
 #include <gtest/gtest.h>
 
+#include <csignal>
 #include <optional>
 #include <thread>
+
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -138,15 +143,20 @@ TEST(MockServerTest, RateLimitsTakesNoPlaceInTheFaultScheduleAndIsNoGenerateRequ
 TEST(MockServerTest, PortIsFreeAfterStopThoughAChildProcessStartedMeanwhile) {
   Emulator emu;
   const auto port = emu.server->port();
-  // A process started while the emulator runs (as the tests start venice-batch) must not
-  // inherit its listening socket and keep the port after stop().
-  test_support::ChildProcess child({"/bin/sleep", "30"});
+  // A process the host starts while the emulator runs (a plain posix_spawn, which closes no fd
+  // of its own accord) must not inherit the listening socket and keep the port after stop().
+  pid_t child = -1;
+  char sleep_path[] = "/bin/sleep", seconds[] = "30";
+  char* argv[] = {sleep_path, seconds, nullptr};
+  ASSERT_EQ(::posix_spawn(&child, sleep_path, nullptr, nullptr, argv, environ), 0);
   emu.server->stop();
   MockOptions again;
   again.port = port;
   again.cert_dir = emu.dir.path() / "again";
   MockServer back(again);
   EXPECT_NO_THROW(back.start()) << "port " << port << " still bound";
+  ::kill(child, SIGKILL);
+  ::waitpid(child, nullptr, 0);
 }
 
 namespace {
