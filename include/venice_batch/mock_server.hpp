@@ -46,7 +46,7 @@ struct MockStats {
   std::map<int, std::uint64_t> by_status; ///< answers to generate requests by HTTP status
   std::uint64_t images = 0;               ///< images served
   std::uint64_t connections = 0;          ///< TCP connections accepted
-  std::map<std::string, std::uint64_t> faults;  ///< injected faults by name
+  std::map<std::string, std::uint64_t> faults;  ///< injected faults by name (to_string(MockFault): "500", "close", ...)
   std::uint64_t locked = 0;               ///< requests refused by the failure lock
   std::uint64_t key_checks = 0;           ///< GET /api_keys/rate_limits requests (any outcome)
   /// Generate requests per prompt (when track_prompts): shows a job that was requested twice.
