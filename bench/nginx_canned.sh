@@ -58,6 +58,8 @@ http {
       alias $canned;
       error_page 405 =200 \$uri;
     }
+    # Connections accepted and requests served, read before and after each run: keep-alive at work.
+    location = /__nginx_status { stub_status; }
     location / { return 404 '{"error":"Not found"}'; }
   }
 }
