@@ -1,0 +1,229 @@
+#!/usr/bin/env python3
+"""A badly behaved HTTPS image API for venice-batch's end-to-end tests (tests/test_hostile_server.cpp).
+
+Written apart from the client and its emulator, with the Python standard library only, so the
+client is tested against HTTP framing and bytes it did not produce itself. Serves HTTP/1.1 with
+keep-alive on 127.0.0.1; prints "listening PORT" once bound. Answers
+  GET  /api/v1/api_keys/rate_limits  200 (the client's start-up check)
+  POST /api/v1/image/generate        as --mode says:
+    early_hints      a raw "103 Early Hints" before every 200
+    cf524            a Cloudflare HTML 524 page for the first request of each prompt, then 200
+    bare429          the first --count answers are 429 without any rate-limit header, then 200s
+    bad_utf8_header  200s whose cf-ray header holds bytes that are not UTF-8
+    escape_error     400 whose error text holds ESC sequences, CR and NUL
+Each 200 is JSON with one real PNG per variant, of the width and height asked; its tEXt chunk
+and the answer's id carry the prompt (hex), so a test can tell each job got its own image.
+Every generate request is logged to --log as one JSON line, written before the answer is sent.
+Runs until killed (or for --max-seconds, or until its parent is gone).
+"""
+
+import argparse
+import base64
+import json
+import os
+import socket
+import ssl
+import struct
+import sys
+import threading
+import time
+import zlib
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+GENERATE = "/api/v1/image/generate"
+RATE_LIMITS = "/api/v1/api_keys/rate_limits"
+MAX_BODY = 1 << 20  # a generate request is a small JSON object
+MAX_SIDE = 2048
+
+CF_524_PAGE = (
+    "<!DOCTYPE html>\n<html lang=\"en-US\"><head><title>api.venice.ai | 524: A timeout occurred</title></head>"
+    "<body><div id=\"cf-error-details\"><h1>A timeout occurred</h1><span>Error code 524</span>"
+    "<p>The origin web server timed out responding to this request.</p>"
+    "<p>Cloudflare Ray ID: <strong>8f00hostile524</strong></p></div></body></html>\n"
+)
+# JSON escapes: once decoded, the error holds ESC [31m, ESC [0m, a CR and a NUL.
+ESCAPE_ERROR_BODY = r'{"error": "bad \u001b[31mred\u001b[0m \r\u0000 text"}'
+
+
+def png_chunk(kind, data):
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+def make_png(width, height, shade, text):
+    """A grey PNG of width x height (8-bit greyscale) with `text` in a tEXt chunk."""
+    row = b"\x00" + bytes([shade % 256]) * width  # filter type 0, then the pixels
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"tEXt", b"prompt\x00" + text)
+            + png_chunk(b"IDAT", zlib.compress(row * height)) + png_chunk(b"IEND", b""))
+
+
+def side(value, default=64):
+    return value if isinstance(value, int) and 0 < value <= MAX_SIDE else default
+
+
+class State:
+    """What the server remembers across requests (all under one lock)."""
+
+    def __init__(self, mode, count, log_path):
+        self.mode, self.count = mode, count
+        self.lock = threading.Lock()
+        self.requests = 0
+        self.per_prompt = {}
+        self.log = open(log_path, "a", encoding="utf-8") if log_path else None
+
+    def next_request(self, prompt):
+        with self.lock:
+            self.requests += 1
+            self.per_prompt[prompt] = self.per_prompt.get(prompt, 0) + 1
+            return self.requests, self.per_prompt[prompt]
+
+    def record(self, entry):
+        if not self.log:
+            return
+        with self.lock:
+            self.log.write(json.dumps(entry) + "\n")
+            self.log.flush()
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive: several requests per connection
+    timeout = 30  # an idle or stalled connection ends; no handler runs for ever
+
+    def setup(self):
+        self.request.settimeout(self.timeout)
+        try:
+            self.request.do_handshake()  # in this connection's thread, not the accept loop
+        except (ssl.SSLError, OSError):
+            self.close_connection = True
+        super().setup()
+
+    def log_message(self, fmt, *args):  # quiet: the tests read the JSON log instead
+        pass
+
+    def send_body(self, status, body, content_type, headers=()):
+        data = body.encode("utf-8") if isinstance(body, str) else body
+        self.send_response_only(status)  # no Server header unless asked (a CDN names itself)
+        self.send_header("Date", self.date_time_string())
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in headers:
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+        self.wfile.flush()
+
+    def do_GET(self):
+        if self.path.split("?")[0] == RATE_LIMITS:
+            self.send_body(200, '{"data":{"rateLimits":[],"balances":{}}}', "application/json")
+        else:
+            self.send_body(404, '{"error":"Not found"}', "application/json")
+
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        if length < 0 or length > MAX_BODY:
+            self.close_connection = True
+            self.send_body(413, '{"error":"too large"}', "application/json")
+            return
+        raw = self.rfile.read(length)
+        if self.path != GENERATE:
+            self.send_body(404, '{"error":"Not found"}', "application/json")
+            return
+        try:
+            req = json.loads(raw)
+        except ValueError:
+            req = {}
+        if not isinstance(req, dict):
+            req = {}
+        prompt = str(req.get("prompt", ""))
+        n, nth = self.server.state.next_request(prompt)
+        self.answer(req, prompt, n, nth)
+
+    def answer(self, req, prompt, n, nth):
+        state = self.server.state
+        mode = state.mode
+        entry = {"n": n, "prompt": prompt, "nth": nth}
+        if mode == "cf524" and nth == 1:
+            entry["status"] = 524
+            state.record(entry)
+            self.send_body(524, CF_524_PAGE, "text/html; charset=UTF-8",
+                           [("Server", "cloudflare"), ("CF-RAY", "8f00hostile%d-AMS" % n)])
+            return
+        if mode == "bare429" and n <= state.count:
+            entry["status"] = 429
+            state.record(entry)
+            self.send_body(429, '{"error":"Rate limit exceeded"}', "application/json")
+            return
+        if mode == "escape_error":
+            entry["status"] = 400
+            state.record(entry)
+            self.send_body(400, ESCAPE_ERROR_BODY, "application/json")
+            return
+        entry["status"] = 200
+        state.record(entry)
+        if mode == "early_hints":
+            self.wfile.write(b"HTTP/1.1 103 Early Hints\r\nLink: </x>; rel=preload\r\n\r\n")
+            self.wfile.flush()
+        self.send_image(req, prompt, n, mode)
+
+    def send_image(self, req, prompt, n, mode):
+        tag = prompt.encode("utf-8").hex()
+        variants = req.get("variants", 1)
+        variants = variants if isinstance(variants, int) and 1 <= variants <= 4 else 1
+        png = make_png(side(req.get("width")), side(req.get("height")), n, prompt.encode("latin-1", "replace"))
+        body = json.dumps({
+            "id": "generate-image-%d-%s" % (n, tag),
+            "images": [base64.b64encode(png).decode("ascii")] * variants,
+            "timing": {"inferenceDuration": 5, "inferencePreprocessingTime": 0, "inferenceQueueTime": 0, "total": 5},
+            "request": None,
+        })
+        # Header values are bytes: latin-1 maps "\xff\xfe" to exactly those two bytes.
+        ray = "8f\xff\xfe%d-AMS" % n if mode == "bad_utf8_header" else "8f00hostile%d-AMS" % n
+        self.send_body(200, body, "application/json", [("CF-RAY", ray), ("x-hostile-prompt", tag)])
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, context, state):
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.context, self.state = context, state
+
+    def get_request(self):
+        sock, addr = self.socket.accept()
+        # The handshake runs in the connection's own thread (Handler.setup).
+        return self.context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), addr
+
+    def handle_error(self, request, client_address):  # a client hanging up is normal here
+        pass
+
+
+def watchdog(parent, max_seconds):
+    deadline = time.monotonic() + max_seconds
+    while time.monotonic() < deadline and os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(0)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--cert", required=True)
+    p.add_argument("--key", required=True)
+    p.add_argument("--mode", required=True,
+                   choices=["early_hints", "cf524", "bare429", "bad_utf8_header", "escape_error"])
+    p.add_argument("--count", type=int, default=3, help="bare429: how many 429s first")
+    p.add_argument("--log", help="append one JSON line per generate request here")
+    p.add_argument("--max-seconds", type=float, default=600, help="exit after this long whatever happens")
+    args = p.parse_args()
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(args.cert, args.key)
+    server = Server(context, State(args.mode, args.count, args.log))
+    threading.Thread(target=watchdog, args=(os.getppid(), args.max_seconds), daemon=True).start()
+    print("listening %d" % server.server_address[1], flush=True)
+    server.serve_forever(poll_interval=0.5)
+
+
+if __name__ == "__main__":
+    socket.setdefaulttimeout(30)
+    main()

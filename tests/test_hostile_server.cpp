@@ -1,0 +1,147 @@
+// venice-batch against a server we did not write (tests/hostile_server.py): interim 1xx
+// answers, Cloudflare's HTML 524, bare 429s, header bytes that are not UTF-8 and error text
+// holding terminal escapes. Each job must end ok exactly once, with the image the server made
+// for its own prompt, and every journal line must stay readable.
+#include "hostile_support.hpp"
+
+using namespace hostile_test;
+using fault_test::final_state;
+using fault_test::results;
+
+namespace {
+
+std::string prompt_of(int i) { return "prompt " + std::to_string(i); }
+
+/// Jobs j0..j<n-1> (prompts "prompt i") each recorded once, ok, keeping the answer the server
+/// made for that job's prompt (its id and the prompt written into the PNG), and the server
+/// answered 200 exactly once per prompt: nothing paid for twice, nothing swapped.
+void expect_each_job_ok_once_with_its_own_image(const HostileServer& hs, int n) {
+  const auto out = hs.fx.out();
+  EXPECT_EQ(results(out).size(), static_cast<std::size_t>(n)) << "one journal line per job";
+  simdjson::dom::parser p;
+  std::map<std::string, Kept> kept;
+  for (const auto& text : test_support::read_lines(out / "results.jsonl")) {
+    auto k = kept_fields(p, text);
+    ASSERT_TRUE(k) << "unparseable journal line: " << text;
+    auto l = fault_test::parse_line(p, text);
+    kept[l->id] = *k;
+  }
+  auto state = final_state(out);
+  for (int i = 0; i < n; ++i) {
+    const std::string id = "j" + std::to_string(i);
+    ASSERT_TRUE(state.count(id)) << id << " not recorded";
+    const auto& l = state[id];
+    EXPECT_EQ(l.status, "ok") << id;
+    const std::string tag = "-" + hex(prompt_of(i));
+    const auto& sid = kept[id].server_id;
+    EXPECT_TRUE(sid.size() > tag.size() && sid.compare(sid.size() - tag.size(), tag.size(), tag) == 0)
+        << id << " kept the answer '" << sid << "', made for another prompt";
+    ASSERT_EQ(l.files.size(), 1u) << id;
+    EXPECT_EQ(png_text(test_support::read_file(out / l.files[0])), std::string("prompt") + '\0' + prompt_of(i))
+        << id << ": the stored image was made for another prompt";
+  }
+  const auto ok = hs.answered(200);
+  EXPECT_EQ(ok.size(), static_cast<std::size_t>(n));
+  for (const auto& [prompt, count] : ok) EXPECT_EQ(count, 1) << "'" << prompt << "' was generated (paid) " << count << " times";
+  fault_test::expect_clean_images(out);
+}
+
+}  // namespace
+
+TEST(HostileServerTest, EarlyHintsBeforeEveryAnswerAreSkipped) {
+  // A "103 Early Hints" before each 200, on keep-alive connections: taken for the answer, it
+  // fails the job ("HTTP 103") and leaves the 200 to be read as the NEXT request's answer.
+  HostileServer hs("early_hints");
+  const int n = 12;
+  auto r = hs.run(hs.fx.manifest(n), {"--concurrency", "3"});
+  ASSERT_EQ(r.exit_status, 0) << r.err;
+  expect_each_job_ok_once_with_its_own_image(hs, n);
+  for (auto& [id, l] : final_state(hs.fx.out())) {
+    ASSERT_EQ(l.attempts.size(), 1u) << id;
+    EXPECT_EQ(l.attempts[0].cause, "ok") << id;
+  }
+  EXPECT_EQ(hs.requests().size(), static_cast<std::size_t>(n)) << "requests sent again";
+  fault_test::expect_no_key(hs.fx.out(), &r);
+}
+
+TEST(HostileServerTest, CloudflareTimeout524IsRetriedAndCountedAsMaybeBilledTwice) {
+  // Cloudflare's HTML 524 (the origin took too long) is the likeliest error on a slow
+  // generation: retried like a 502, and, since the origin may have done the work, counted.
+  HostileServer hs("cf524");
+  const int n = 5;
+  auto r = hs.run(hs.fx.manifest(n), {"--concurrency", "2"});
+  ASSERT_EQ(r.exit_status, 0) << r.err;
+  expect_each_job_ok_once_with_its_own_image(hs, n);
+  for (auto& [id, l] : final_state(hs.fx.out())) {
+    ASSERT_EQ(l.attempts.size(), 2u) << id;
+    EXPECT_EQ(l.attempts[0].cause, "http_524") << id;
+    EXPECT_TRUE(l.attempts[0].maybe_billed_twice) << id << ": a 524 may have reached the origin";
+    EXPECT_EQ(l.attempts[1].cause, "ok") << id;
+  }
+  const auto m = fault_test::read_metrics(hs.fx.out());
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->retries_maybe_billed, static_cast<std::uint64_t>(n));
+  EXPECT_NE(r.err.find("may have been billed twice"), std::string::npos) << r.err;
+}
+
+TEST(HostileServerTest, BareRateLimitAnswersAreRetriedAndNotCountedAsBilled) {
+  // 429 with no Retry-After and no x-ratelimit-* header, three times, then 200s.
+  HostileServer hs("bare429", {"--count", "3"});
+  const int n = 6;
+  auto r = hs.run(hs.fx.manifest(n), {"--concurrency", "4"});
+  ASSERT_EQ(r.exit_status, 0) << r.err;
+  expect_each_job_ok_once_with_its_own_image(hs, n);
+  int rate_limited = 0;
+  for (auto& [id, l] : final_state(hs.fx.out())) {
+    for (std::size_t i = 0; i < l.attempts.size(); ++i) {
+      const auto& a = l.attempts[i];
+      if (a.cause == "http_429") {
+        ++rate_limited;
+        EXPECT_FALSE(a.maybe_billed_twice) << id << ": a 429 is not paid for";
+      } else {
+        EXPECT_EQ(a.cause, "ok") << id;
+        EXPECT_EQ(i + 1, l.attempts.size()) << id << ": ok is the last attempt";
+      }
+    }
+  }
+  EXPECT_EQ(rate_limited, 3) << "every 429 recorded in attempt_log, once";
+  int refused = 0;
+  for (const auto& [prompt, count] : hs.answered(429)) refused += count;
+  EXPECT_EQ(refused, 3) << "the server's 429s, each recorded by the job it refused";
+  // A 429 is a refusal, not work done: no retry after one may have been paid twice.
+  const auto m = fault_test::read_metrics(hs.fx.out());
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->retries_maybe_billed, 0u);
+  EXPECT_EQ(r.err.find("billed twice"), std::string::npos) << r.err;
+}
+
+TEST(HostileServerTest, HeaderBytesThatAreNotUtf8KeepEveryJournalLineReadable) {
+  // Depends on the journal's UTF-8 fix (issue 8 item 4): cf-ray is copied into the journal.
+  HostileServer hs("bad_utf8_header");
+  const int n = 4;
+  auto r = hs.run(hs.fx.manifest(n), {"--concurrency", "2"});
+  ASSERT_EQ(r.exit_status, 0) << r.err;
+  expect_each_job_ok_once_with_its_own_image(hs, n);  // fails on any line simdjson rejects
+  // A later run reads the journal back and finds every job done: nothing requested again.
+  auto again = hs.run(hs.fx.dir / "m.jsonl");
+  EXPECT_EQ(again.exit_status, 0) << again.err;
+  EXPECT_EQ(hs.requests().size(), static_cast<std::size_t>(n)) << "ok jobs requested again on resume";
+  EXPECT_NE(again.err.find(std::to_string(n) + " skipped"), std::string::npos) << again.err;
+}
+
+TEST(HostileServerTest, ErrorTextWithTerminalEscapesIsNotPrintedRaw) {
+  // Depends on the main engineer's terminal-escaping fix (issue 8 item 13): the server's
+  // error text holds ESC [31m, a CR and a NUL; printed raw they drive the user's terminal.
+  HostileServer hs("escape_error");
+  auto r = hs.run(hs.fx.manifest(2), {"--concurrency", "1"});
+  EXPECT_EQ(r.exit_status, 1) << r.err;
+  EXPECT_EQ(hs.requests().size(), 2u) << "a 400 is not retried";
+  EXPECT_NE(r.err.find("red"), std::string::npos) << "the error text should still be shown:\n" << r.err;
+  EXPECT_EQ(r.err.find('\x1b'), std::string::npos) << "raw ESC on stderr:\n" << r.err;
+  EXPECT_EQ(r.err.find('\r'), std::string::npos) << "raw CR on stderr:\n" << r.err;
+  EXPECT_EQ(r.err.find('\0'), std::string::npos) << "raw NUL on stderr:\n" << r.err;
+  for (auto& [id, l] : final_state(hs.fx.out())) {
+    EXPECT_EQ(l.status, "failed") << id;
+    EXPECT_EQ(l.error_kind, "http_400") << id;
+  }
+}
