@@ -43,6 +43,71 @@ TEST(ImageFormatTest, TextAndTruncatedHeadersAreNotImages) {
   EXPECT_FALSE(probe_image_size(png));
 }
 
+namespace {
+std::vector<std::uint8_t> prefix(const std::vector<std::uint8_t>& b, std::size_t n) {
+  return {b.begin(), b.begin() + static_cast<long>(n)};
+}
+}  // namespace
+
+TEST(ImageCheckTest, RealImagesPassWithTheirDimensions) {
+  for (auto f : {ImageFormat::webp, ImageFormat::png, ImageFormat::jpeg}) {
+    auto check = check_image(encode_test_image(f, 333, 17, 3));
+    EXPECT_TRUE(check.ok()) << to_string(f);
+    EXPECT_EQ(check.format, f);
+    EXPECT_EQ(check.size.width, 333u);
+    EXPECT_EQ(check.size.height, 17u);
+  }
+}
+
+TEST(ImageCheckTest, EveryCutOfARealImageIsRefused) {
+  for (auto f : {ImageFormat::webp, ImageFormat::png, ImageFormat::jpeg}) {
+    const auto whole = encode_test_image(f, 40, 30, 1);
+    for (std::size_t n = 0; n < whole.size(); ++n) {
+      auto check = check_image(prefix(whole, n));
+      ASSERT_FALSE(check.ok()) << to_string(f) << " cut to " << n << " of " << whole.size() << " bytes";
+      if (n >= 32) EXPECT_EQ(check.defect, ImageDefect::truncated) << to_string(f) << " cut to " << n;
+    }
+  }
+}
+
+TEST(ImageCheckTest, HalfAWebpIsTruncated) {
+  auto webp = encode_test_image(ImageFormat::webp, 512, 512, 0);
+  auto check = check_image(prefix(webp, webp.size() / 2));
+  EXPECT_EQ(check.format, ImageFormat::webp);
+  EXPECT_EQ(check.defect, ImageDefect::truncated);
+  EXPECT_FALSE(probe_image_size(prefix(webp, webp.size() / 2)));
+}
+
+TEST(ImageCheckTest, ARiffHeaderAroundHtmlIsCorrupt) {
+  const std::string fake("RIFF\0\0\0\0WEBP<html><body>502</body></html>", 40);
+  std::vector<std::uint8_t> bytes(fake.begin(), fake.end());
+  EXPECT_EQ(sniff_image_format(bytes), ImageFormat::webp);  // the magic alone says WebP
+  EXPECT_EQ(check_image(bytes).defect, ImageDefect::corrupt);
+  // A RIFF size that fits but a first chunk that is no VP8/VP8L/VP8X header.
+  const std::string odd("RIFF\x14\0\0\0WEBPJUNK\x08\0\0\0<html></", 28);
+  EXPECT_EQ(check_image(std::vector<std::uint8_t>(odd.begin(), odd.end())).defect, ImageDefect::corrupt);
+}
+
+TEST(ImageCheckTest, PngWithoutIendIsTruncated) {
+  auto png = encode_test_image(ImageFormat::png, 64, 64, 2);
+  ASSERT_GT(png.size(), 12u);
+  auto without_iend = prefix(png, png.size() - 12);  // IEND is the last 12 bytes
+  EXPECT_EQ(check_image(without_iend).defect, ImageDefect::truncated);
+  auto zero_width = png;
+  zero_width[16] = zero_width[17] = zero_width[18] = zero_width[19] = 0;
+  EXPECT_EQ(check_image(zero_width).defect, ImageDefect::corrupt);
+}
+
+TEST(ImageCheckTest, JpegWithoutEoiIsTruncated) {
+  auto jpeg = encode_test_image(ImageFormat::jpeg, 64, 64, 2);
+  EXPECT_EQ(check_image(prefix(jpeg, jpeg.size() - 2)).defect, ImageDefect::truncated);
+  auto padded = jpeg;  // a few bytes of padding after EOI are fine
+  padded.insert(padded.end(), 4, 0);
+  EXPECT_TRUE(check_image(padded).ok());
+  std::vector<std::uint8_t> no_frame = {0xff, 0xd8, 0xff, 0xda, 0x00, 0x02, 0x12, 0x34, 0xff, 0xd9};
+  EXPECT_EQ(check_image(no_frame).defect, ImageDefect::corrupt);  // SOS without a SOFn: no dimensions
+}
+
 TEST(ImageFormatTest, WebpOfAGenerationSizeIsRealistic) {
   auto bytes = encode_test_image(ImageFormat::webp, 1024, 1024, 0);
   // Real 1024x1024 generations are a few hundred KB; a flat test image would be a few KB.

@@ -29,7 +29,28 @@ struct ImageSize {
   std::uint32_t width = 0;
   std::uint32_t height = 0;
 };
-/// Width and height read from the image header (PNG IHDR, JPEG SOFn, WebP VP8/VP8L/VP8X); nullopt if unreadable.
+
+/// What is wrong with bytes that claim to be an image.
+enum class ImageDefect : std::uint8_t {
+  none,
+  unknown_format,  ///< no magic bytes of a format we know
+  truncated,       ///< cut short: the container counts more bytes than there are, or has no end marker
+  corrupt,         ///< no dimensions in the header, or container fields that contradict each other
+};
+
+/// The verdict on one image's bytes, from its container alone (no pixel decoding):
+/// WebP: RIFF size within the bytes, chunks within the RIFF, a VP8/VP8L/VP8X header with dimensions;
+/// PNG: signature, IHDR with dimensions, chunks that fit, IEND;
+/// JPEG: SOI, segments that fit, a SOFn with dimensions before SOS, EOI at the end.
+struct ImageCheck {
+  std::optional<ImageFormat> format;  ///< by magic bytes; set even when defective (except unknown_format)
+  ImageSize size;                     ///< meaningful when ok()
+  ImageDefect defect = ImageDefect::unknown_format;
+  bool ok() const { return defect == ImageDefect::none; }
+};
+ImageCheck check_image(std::span<const std::uint8_t> bytes);
+
+/// Width and height of a whole image (check_image passed); nullopt for anything else.
 std::optional<ImageSize> probe_image_size(std::span<const std::uint8_t> bytes);
 
 }  // namespace venice_batch
