@@ -5,6 +5,7 @@
 #include <simdjson.h>
 
 #include "venice_batch/base64.hpp"
+#include "venice_batch/text.hpp"
 
 namespace venice_batch {
 namespace {
@@ -18,7 +19,8 @@ class ResponseErrorCategory final : public boost::system::error_category {
       case ResponseError::missing_images: return "response does not hold the expected images";
       case ResponseError::invalid_base64: return "an image in the response is not valid base64";
       case ResponseError::not_an_image: return "response bytes are not a known image format";
-      case ResponseError::wrong_format: return "image format differs from the requested format";
+      case ResponseError::truncated_image: return "an image in the response is cut short";
+      case ResponseError::corrupt_image: return "an image in the response has a corrupt header";
     }
     return "unknown response error";
   }
@@ -29,23 +31,41 @@ bool header_is_true(const HttpResponse& r, std::string_view name) {
   return v && (*v == "true" || *v == "True" || *v == "1");
 }
 
-// Decodes one base64 image string and checks it is an image (of the expected format
-// unless the response is a content-violation placeholder).
-boost::system::result<DecodedImage> decode_image(std::string_view text, const ExpectedImages& expected,
-                                                 bool placeholder) {
-  DecodedImage image;
-  image.bytes.resize(base64::max_decoded_size(text.size()));
-  auto n = base64::decode(text, image.bytes.data());
+// The bytes as an image, if their container is whole. Whatever format they are is kept: the
+// bytes decide (VENICE_API.md), the caller records what was asked.
+boost::system::result<DecodedImage> checked_image(std::vector<std::uint8_t> bytes) {
+  const ImageCheck check = check_image(bytes);
+  switch (check.defect) {
+    case ImageDefect::none: break;
+    case ImageDefect::unknown_format: return make_error_code(ResponseError::not_an_image);
+    case ImageDefect::truncated: return make_error_code(ResponseError::truncated_image);
+    case ImageDefect::corrupt: return make_error_code(ResponseError::corrupt_image);
+  }
+  return DecodedImage{*check.format, check.size, std::move(bytes)};
+}
+
+// Decodes one base64 image string and checks it is a whole image.
+boost::system::result<DecodedImage> decode_image(std::string_view text) {
+  std::vector<std::uint8_t> bytes(base64::max_decoded_size(text.size()));
+  auto n = base64::decode(text, bytes.data());
   if (!n) return make_error_code(ResponseError::invalid_base64);
-  image.bytes.resize(*n);
-  auto format = sniff_image_format(image.bytes);
-  if (!format) return make_error_code(ResponseError::not_an_image);
-  if (!placeholder && *format != expected.format) return make_error_code(ResponseError::wrong_format);
-  image.format = *format;
-  return image;
+  bytes.resize(*n);
+  return checked_image(std::move(bytes));
 }
 
 }  // namespace
+
+std::string_view to_string(ResponseError e) {
+  switch (e) {
+    case ResponseError::invalid_json: return "invalid_json";
+    case ResponseError::missing_images: return "missing_images";
+    case ResponseError::invalid_base64: return "invalid_base64";
+    case ResponseError::not_an_image: return "not_an_image";
+    case ResponseError::truncated_image: return "truncated_image";
+    case ResponseError::corrupt_image: return "corrupt_image";
+  }
+  return "invalid_response";
+}
 
 const boost::system::error_category& response_error_category() noexcept {
   static const ResponseErrorCategory category;
@@ -70,16 +90,11 @@ boost::system::result<GenerateResult> ResponseDecoder::decode(const HttpResponse
   result.content_violation = header_is_true(response, "x-venice-is-content-violation");
 
   if (expected.return_binary) {
-    // Binary mode: the body is the image. The server picks the format from the bytes, and it can
-    // differ from the one asked for (VENICE_API.md): name the file by what the bytes are and fail
-    // only when they are no known image format.
-    DecodedImage image;
+    // Binary mode: the body is the image, in whatever format its bytes are (VENICE_API.md).
     const auto* p = reinterpret_cast<const std::uint8_t*>(response.body.data());
-    auto format = sniff_image_format({p, response.body.size()});
-    if (!format) return make_error_code(ResponseError::not_an_image);
-    image.format = *format;
-    image.bytes.assign(p, p + response.body.size());
-    result.images.push_back(std::move(image));
+    auto image = checked_image(std::vector<std::uint8_t>(p, p + response.body.size()));
+    if (!image) return image.error();
+    result.images.push_back(std::move(*image));
     return result;
   }
 
@@ -126,7 +141,7 @@ boost::system::result<GenerateResult> ResponseDecoder::decode(const HttpResponse
         if (std::memchr(text.data(), '\\', text.size()) != nullptr) {
           if (item.get_string().get(text)) return make_error_code(ResponseError::invalid_json);
         }
-        auto image = decode_image(text, expected, result.content_violation);
+        auto image = decode_image(text);
         if (!image) return image.error();
         result.images.push_back(std::move(*image));
       }
@@ -153,61 +168,83 @@ boost::system::result<GenerateResult> ResponseDecoder::decode(const HttpResponse
   return result;
 }
 
+namespace {
+
+void keep_as_text(ApiError& out, std::string_view body) {
+  out.body_text = valid_utf8_prefix(body, kApiBodyKeptBytes);
+  out.body_truncated = body.size() > kApiBodyKeptBytes;
+}
+
+// The message of any documented shape: StandardError, DetailedError, the failure lock, nested.
+std::string_view message_of(simdjson::dom::object obj) {
+  std::string_view message, s;
+  simdjson::dom::element e;
+  if (obj["error"].get(e) == simdjson::SUCCESS) {
+    if (e.get_string().get(s) == simdjson::SUCCESS) {
+      message = s;
+    } else if (e.is_object()) {  // some gateways nest it: {"error": {"message", "customMessage"}}
+      if (e["customMessage"].get_string().get(s) == simdjson::SUCCESS) message = s;
+      else if (e["message"].get_string().get(s) == simdjson::SUCCESS) message = s;
+    }
+  }
+  if (obj["customMessage"].get_string().get(s) == simdjson::SUCCESS) {
+    if (message.empty() || s.starts_with("Too many failed attempts")) message = s;
+  }
+  if (message.empty() && obj["message"].get_string().get(s) == simdjson::SUCCESS) message = s;
+  if (message.empty() && obj["code"].get_string().get(s) == simdjson::SUCCESS) message = s;
+  return message;
+}
+
+// DetailedError: which fields were wrong, as "path: message; path: message".
+std::string issues_of(simdjson::dom::object obj) {
+  std::string detail;
+  simdjson::dom::array issues;
+  if (obj["issues"].get_array().get(issues) != simdjson::SUCCESS) return detail;
+  for (auto issue : issues) {
+    std::string_view msg;
+    if (issue["message"].get_string().get(msg)) continue;
+    std::string path;
+    simdjson::dom::array parts;
+    if (issue["path"].get_array().get(parts) == simdjson::SUCCESS) {
+      for (auto part : parts) {
+        std::string_view ps;
+        int64_t pi;
+        if (!path.empty()) path += '.';
+        if (part.get_string().get(ps) == simdjson::SUCCESS) path.append(ps);
+        else if (part.get_int64().get(pi) == simdjson::SUCCESS) path += std::to_string(pi);
+      }
+    }
+    detail += detail.empty() ? "" : "; ";
+    detail += path.empty() ? std::string(msg) : path + ": " + std::string(msg);
+  }
+  return detail;
+}
+
+}  // namespace
+
 ApiError parse_api_error(std::string_view body) {
+  constexpr std::size_t kExcerpt = 200;  // of a body with no message field
   ApiError out;
   simdjson::dom::parser parser;
   simdjson::dom::element root;
   if (parser.parse(body.data(), body.size(), true).get(root)) {
-    out.body_text.assign(body.substr(0, 2048));
-    out.message = out.body_text.substr(0, 200);
+    keep_as_text(out, body);
+    out.message = capped_utf8(body, kExcerpt);
     return out;
   }
-  out.body_json = simdjson::minify(root);  // one line: results.jsonl is line-based
+  std::string json = simdjson::minify(root);  // one line: results.jsonl is line-based
+  if (json.size() <= kApiBodyKeptBytes) out.body_json = json;
+  else keep_as_text(out, json);  // cut JSON is no JSON: keep its start as text
   simdjson::dom::object obj;
   if (root.get_object().get(obj)) {
-    out.message = out.body_json.substr(0, 200);
+    out.message = capped_utf8(json, kExcerpt);
     return out;
   }
-  std::string_view s;
-  simdjson::dom::element e;
-  if (obj["error"].get(e) == simdjson::SUCCESS) {
-    if (e.get_string().get(s) == simdjson::SUCCESS) {
-      out.message.assign(s);
-    } else if (e.is_object()) {  // some gateways nest it: {"error": {"message", "customMessage"}}
-      if (e["customMessage"].get_string().get(s) == simdjson::SUCCESS) out.message.assign(s);
-      else if (e["message"].get_string().get(s) == simdjson::SUCCESS) out.message.assign(s);
-    }
-  }
-  if (obj["customMessage"].get_string().get(s) == simdjson::SUCCESS) {
-    if (out.message.empty() || s.starts_with("Too many failed attempts")) out.message.assign(s);
-  }
-  if (out.message.empty() && obj["message"].get_string().get(s) == simdjson::SUCCESS) out.message.assign(s);
-  if (out.message.empty() && obj["code"].get_string().get(s) == simdjson::SUCCESS) out.message.assign(s);
-  if (out.message.empty()) out.message = out.body_json.substr(0, 200);
-  // DetailedError: make the message say which fields were wrong.
-  simdjson::dom::array issues;
-  if (obj["issues"].get_array().get(issues) == simdjson::SUCCESS) {
-    std::string detail;
-    for (auto issue : issues) {
-      std::string_view msg;
-      if (issue["message"].get_string().get(msg)) continue;
-      std::string path;
-      simdjson::dom::array parts;
-      if (issue["path"].get_array().get(parts) == simdjson::SUCCESS) {
-        for (auto part : parts) {
-          std::string_view ps;
-          int64_t pi;
-          if (!path.empty()) path += '.';
-          if (part.get_string().get(ps) == simdjson::SUCCESS) path.append(ps);
-          else if (part.get_int64().get(pi) == simdjson::SUCCESS) path += std::to_string(pi);
-        }
-      }
-      detail += detail.empty() ? "" : "; ";
-      detail += path.empty() ? std::string(msg) : path + ": " + std::string(msg);
-    }
-    if (!detail.empty()) out.message += " (" + detail + ")";
-  }
-  out.failure_lock = out.message.find("Too many failed attempts") != std::string::npos;
+  std::string message(message_of(obj));
+  if (message.empty()) message = capped_utf8(json, kExcerpt);
+  if (auto detail = issues_of(obj); !detail.empty()) message += " (" + detail + ")";
+  out.failure_lock = message.find("Too many failed attempts") != std::string::npos;
+  out.message = capped_utf8(message, kApiMessageKeptBytes);
   return out;
 }
 

@@ -1,69 +1,112 @@
 #include "venice_batch/sink.hpp"
 
-#include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <random>
 #include <stdexcept>
+#include <utility>
 
 #include <fcntl.h>
+#include <sys/random.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <fmt/format.h>
 
 namespace venice_batch {
 namespace {
 
 boost::system::error_code last_error() { return {errno, boost::system::system_category()}; }
 
-std::atomic<std::uint64_t> temp_counter{0};
+// 16 hex digits from the kernel's random source: temp names nobody can guess and plant first.
+std::string random_token() {
+  std::uint64_t v = 0;
+  if (::getrandom(&v, sizeof v, 0) != static_cast<ssize_t>(sizeof v)) {
+    std::random_device rd;  // no getrandom(2) (an old kernel): the library's own source
+    v = (std::uint64_t{rd()} << 32) ^ rd();
+  }
+  return fmt::format("{:016x}", v);
+}
 
-// POSIX calls rather than std::ofstream: we need fsync on the file and on the directory,
-// and an exact errno (ENOSPC) when the disk fills.
-boost::system::result<void> write_all_and_sync(int fd, const std::uint8_t* data, std::size_t size, bool durable) {
+boost::system::result<void> fill_and_commit(boost::system::result<ReplacementFile> file,
+                                            std::span<const std::uint8_t> bytes, bool durable) {
+  if (!file) return file.error();
+  if (auto w = file->write(bytes); !w) return w.error();
+  return file->commit(durable);
+}
+
+}  // namespace
+
+boost::system::result<void> write_fully(int fd, const void* data, std::size_t size) {
+  const auto* p = static_cast<const char*>(data);
   while (size > 0) {
-    ssize_t n = ::write(fd, data, size);
+    ssize_t n = ::write(fd, p, size);
     if (n < 0) {
       if (errno == EINTR) continue;
       return last_error();
     }
-    data += n;
+    p += n;
     size -= static_cast<std::size_t>(n);
   }
-  if (durable && ::fsync(fd) != 0) return last_error();
   return {};
 }
 
-boost::system::result<void> sync_directory(const std::filesystem::path& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return last_error();
-  int rc = ::fsync(fd);
-  auto ec = last_error();
-  ::close(fd);
-  if (rc != 0) return ec;
-  return {};
-}
+ReplacementFile::ReplacementFile(int dir_fd, bool owns_dir_fd, int fd, std::string temp_name, std::string name)
+    : dir_fd_(dir_fd), owns_dir_fd_(owns_dir_fd), fd_(fd), temp_name_(std::move(temp_name)), name_(std::move(name)) {}
 
-boost::system::result<void> atomic_write(const std::filesystem::path& dir, const std::string& name,
-                                         std::span<const std::uint8_t> bytes, bool durable) {
-  const std::string temp_name = "." + name + ".tmp-" + std::to_string(::getpid()) + "-" +
-                                std::to_string(temp_counter.fetch_add(1, std::memory_order_relaxed));
-  const auto temp_path = dir / temp_name;
-  int fd = ::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return last_error();
-  auto written = write_all_and_sync(fd, bytes.data(), bytes.size(), durable);
-  if (::close(fd) != 0 && written) written = last_error();
-  if (!written) {
-    ::unlink(temp_path.c_str());
-    return written;
+ReplacementFile::ReplacementFile(ReplacementFile&& o) noexcept
+    : dir_fd_(std::exchange(o.dir_fd_, -1)), owns_dir_fd_(std::exchange(o.owns_dir_fd_, false)),
+      fd_(std::exchange(o.fd_, -1)), temp_name_(std::move(o.temp_name_)), name_(std::move(o.name_)) {}
+
+boost::system::result<ReplacementFile> ReplacementFile::create(int dir_fd, std::string name) {
+  for (int tries = 0;; ++tries) {
+    std::string temp_name = fmt::format(".{}.tmp-{}", name, random_token());
+    int fd = ::openat(dir_fd, temp_name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd >= 0) return ReplacementFile(dir_fd, false, fd, std::move(temp_name), std::move(name));
+    if (errno != EEXIST || tries == 3) return last_error();  // EEXIST: a name taken (or planted) already
   }
-  if (::rename(temp_path.c_str(), (dir / name).c_str()) != 0) {
-    auto ec = last_error();
-    ::unlink(temp_path.c_str());
+}
+
+boost::system::result<ReplacementFile> ReplacementFile::create(const std::filesystem::path& dir, std::string name) {
+  int dir_fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd < 0) return last_error();
+  auto file = create(dir_fd, std::move(name));
+  if (!file) {
+    ::close(dir_fd);
+    return file.error();
+  }
+  file->owns_dir_fd_ = true;
+  return file;
+}
+
+ReplacementFile::~ReplacementFile() {
+  if (fd_ >= 0) {
+    ::close(fd_);
+    ::unlinkat(dir_fd_, temp_name_.c_str(), 0);
+  }
+  if (owns_dir_fd_) ::close(dir_fd_);
+}
+
+boost::system::result<void> ReplacementFile::write(std::span<const std::uint8_t> bytes) {
+  return write_fully(fd_, bytes.data(), bytes.size());
+}
+
+boost::system::result<void> ReplacementFile::write(std::string_view text) {
+  return write_fully(fd_, text.data(), text.size());
+}
+
+boost::system::result<void> ReplacementFile::commit(bool durable) {
+  boost::system::error_code ec;
+  if (durable && ::fsync(fd_) != 0) ec = last_error();
+  if (::close(std::exchange(fd_, -1)) != 0 && !ec) ec = last_error();
+  if (!ec && ::renameat(dir_fd_, temp_name_.c_str(), dir_fd_, name_.c_str()) != 0) ec = last_error();
+  if (ec) {
+    ::unlinkat(dir_fd_, temp_name_.c_str(), 0);
     return ec;
   }
-  if (durable) return sync_directory(dir);
+  if (durable && ::fsync(dir_fd_) != 0) return last_error();
   return {};
 }
-
-}  // namespace
 
 std::string image_file_name(std::string_view id, unsigned k, ImageFormat format) {
   std::string name;
@@ -79,19 +122,39 @@ bool is_temp_file_name(std::string_view name) {
 OutputSink::OutputSink(std::filesystem::path out_dir, bool durable)
     : out_dir_(std::move(out_dir)), images_dir_(out_dir_ / "images"), durable_(durable) {
   std::error_code ec;
-  std::filesystem::create_directories(images_dir_, ec);
-  if (ec) throw std::runtime_error("cannot create output directory '" + images_dir_.string() + "': " + ec.message());
-  const auto probe = images_dir_ / (".probe.tmp-" + std::to_string(::getpid()));
-  int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    throw std::runtime_error("output directory '" + images_dir_.string() + "' is not writable: " + last_error().message());
+  std::filesystem::create_directories(out_dir_, ec);
+  if (ec) {
+    throw std::runtime_error(
+        fmt::format("cannot create output directory '{}': {}", out_dir_.string(), ec.message()));
   }
-  ::close(fd);
-  ::unlink(probe.c_str());
+  if (std::filesystem::is_symlink(std::filesystem::symlink_status(images_dir_, ec))) {
+    throw std::runtime_error(
+        fmt::format("'{}' is a symbolic link; refusing to follow it (point the out dir at where images should go)",
+                    images_dir_.string()));
+  }
+  if (::mkdir(images_dir_.c_str(), 0755) != 0 && errno != EEXIST)
+    throw std::runtime_error(
+        fmt::format("cannot create output directory '{}': {}", images_dir_.string(), last_error().message()));
+  images_fd_ = ::open(images_dir_.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (images_fd_ < 0)
+    throw std::runtime_error(
+        fmt::format("cannot open output directory '{}': {}", images_dir_.string(), last_error().message()));
+  // Can we create files there? A random name, exclusively: never an existing file or a link.
+  auto probe = ReplacementFile::create(images_fd_, "probe");
+  if (!probe) {
+    ::close(images_fd_);
+    throw std::runtime_error(
+        fmt::format("output directory '{}' is not writable: {}", images_dir_.string(), probe.error().message()));
+  }
 }
 
-boost::system::result<void> OutputSink::write_image(const std::string& name, std::span<const std::uint8_t> bytes) const {
-  return atomic_write(images_dir_, name, bytes, durable_);
+OutputSink::~OutputSink() {
+  if (images_fd_ >= 0) ::close(images_fd_);
+}
+
+boost::system::result<void> OutputSink::write_image(const std::string& name,
+                                                    std::span<const std::uint8_t> bytes) const {
+  return fill_and_commit(ReplacementFile::create(images_fd_, name), bytes, durable_);
 }
 
 std::size_t OutputSink::remove_stale_temp_files() const {
@@ -120,15 +183,9 @@ StoredResponse decode_and_store(ResponseDecoder& decoder, const HttpResponse& re
   out.decode_us = micros(t1 - t0);
   if (!decoded) {
     const auto e = static_cast<ResponseError>(decoded.error().value());
-    switch (e) {
-      case ResponseError::invalid_json: out.error_kind = "invalid_json"; break;
-      case ResponseError::missing_images: out.error_kind = "missing_images"; break;
-      case ResponseError::invalid_base64: out.error_kind = "invalid_base64"; break;
-      case ResponseError::not_an_image: out.error_kind = "not_an_image"; break;
-      case ResponseError::wrong_format: out.error_kind = "wrong_format"; break;
-    }
+    out.error_kind = to_string(e);
     out.error_message = decoded.error().message();
-    out.retryable = e != ResponseError::wrong_format;
+    out.retryable = true;  // a malformed answer: another request may get a good one
     return out;
   }
   out.server_id = std::move(decoded->server_id);
@@ -148,30 +205,30 @@ StoredResponse decode_and_store(ResponseDecoder& decoder, const HttpResponse& re
       out.write_failed = true;
       out.retryable = true;
       out.error_kind = "write_failed";
-      out.error_message = "cannot write " + (sink->images_dir() / name).string() + ": " + written.error().message();
+      out.error_message =
+          fmt::format("cannot write {}: {}", (sink->images_dir() / name).string(), written.error().message());
       out.files.clear();
       return out;
     }
-    out.files.push_back({"images/" + name, image.bytes.size(), image.format});
+    FileRecord file{"images/" + name, image.bytes.size(), image.format, std::nullopt, image.size};
+    if (image.format != expected.format) file.requested_format = expected.format;
+    out.files.push_back(std::move(file));
   }
   out.write_us = micros(Clock::now() - t1);
   out.ok = true;
   return out;
 }
 
-boost::system::result<void> write_file_atomically(const std::filesystem::path& path, std::string_view text, bool durable) {
-  auto dir = path.parent_path();
-  if (dir.empty()) dir = ".";
-  return atomic_write(dir, path.filename().string(),
-                      std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(text.data()), text.size()),
-                      durable);
+boost::system::result<void> write_file_atomically(const std::filesystem::path& path, std::string_view text,
+                                                  bool durable) {
+  const std::span<const std::uint8_t> bytes(reinterpret_cast<const std::uint8_t*>(text.data()), text.size());
+  return fill_and_commit(ReplacementFile::create(path.parent_path(), path.filename().string()), bytes, durable);
 }
 
 void append_text_line(const std::filesystem::path& path, std::string_view line) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0644);
   if (fd < 0) return;
-  auto ignored = write_all_and_sync(fd, reinterpret_cast<const std::uint8_t*>(line.data()), line.size(), false);
-  (void)ignored;
+  (void)write_fully(fd, line.data(), line.size());
   ::close(fd);
 }
 

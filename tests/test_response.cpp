@@ -1,28 +1,17 @@
 #include <gtest/gtest.h>
 
 #include "venice_batch/base64.hpp"
+#include "venice_batch/image_encode.hpp"
 #include "venice_batch/response.hpp"
+#include "venice_batch/text.hpp"
 
 using namespace venice_batch;
 
 namespace {
 
-std::vector<std::uint8_t> fake_image(ImageFormat f, std::size_t size = 300) {
-  std::vector<std::uint8_t> b(size, 0x5a);
-  switch (f) {
-    case ImageFormat::png: {
-      const std::uint8_t sig[] = {0x89, 'P', 'N', 'G', 0x0d, 0x0a, 0x1a, 0x0a};
-      std::copy(std::begin(sig), std::end(sig), b.begin());
-      break;
-    }
-    case ImageFormat::jpeg: b[0] = 0xff; b[1] = 0xd8; b[2] = 0xff; break;
-    case ImageFormat::webp: {
-      const char hdr[] = "RIFF\x10\x00\x00\x00WEBPVP8 ";
-      std::copy(hdr, hdr + 16, b.begin());
-      break;
-    }
-  }
-  return b;
+// A real image (the emulator's encoder), small: every check of the container passes.
+std::vector<std::uint8_t> fake_image(ImageFormat f, std::uint32_t seed = 0) {
+  return encode_test_image(f, 24, 16, seed);
 }
 
 HttpResponse json_response(const std::string& body, std::vector<std::pair<std::string, std::string>> headers = {}) {
@@ -70,8 +59,7 @@ TEST(ResponseTest, FieldOrderAndUnknownFieldsDoNotMatter) {
 
 TEST(ResponseTest, EscapedSlashesInBase64AreUnescaped) {
   ResponseDecoder d;
-  auto bytes = fake_image(ImageFormat::jpeg, 600);
-  for (std::size_t i = 3; i < bytes.size(); ++i) bytes[i] = static_cast<std::uint8_t>(0xff - (i % 7));  // many '/'
+  auto bytes = encode_test_image(ImageFormat::jpeg, 200, 100, 2);
   auto img = base64::encode(bytes);
   std::string escaped;
   for (char c : img) escaped += c == '/' ? std::string("\\/") : std::string(1, c);
@@ -90,12 +78,39 @@ TEST(ResponseTest, InvalidBase64IsAnErrorNotGarbage) {
   EXPECT_EQ(r.error(), make_error_code(ResponseError::invalid_base64));
 }
 
-TEST(ResponseTest, WrongMagicForRequestedFormatFails) {
+TEST(ResponseTest, AnImageInAnotherFormatThanAskedIsKeptAsItsBytesAre) {
+  // Paid for: VENICE_API.md says the bytes decide. The sink names the file by them.
   ResponseDecoder d;
-  auto img = base64::encode(fake_image(ImageFormat::jpeg));
-  auto r = d.decode(json_response(body_with({img})), {ImageFormat::webp, 1, false});
+  auto jpeg = fake_image(ImageFormat::jpeg);
+  auto r = d.decode(json_response(body_with({base64::encode(jpeg)})), {ImageFormat::webp, 1, false});
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(r->images[0].format, ImageFormat::jpeg);
+  EXPECT_EQ(r->images[0].bytes, jpeg);
+  EXPECT_EQ(r->images[0].size.width, 24u);
+  EXPECT_EQ(r->images[0].size.height, 16u);
+}
+
+TEST(ResponseTest, TruncatedAndFakeImagesAreRetryableDecodeErrors) {
+  ResponseDecoder d;
+  auto webp = fake_image(ImageFormat::webp);
+  std::vector<std::uint8_t> half(webp.begin(), webp.begin() + static_cast<long>(webp.size() / 2));
+  auto r = d.decode(json_response(body_with({base64::encode(half)})), {ImageFormat::webp, 1, false});
   ASSERT_FALSE(r);
-  EXPECT_EQ(r.error(), make_error_code(ResponseError::wrong_format));
+  EXPECT_EQ(r.error(), make_error_code(ResponseError::truncated_image));
+  EXPECT_EQ(to_string(ResponseError::truncated_image), "truncated_image");
+
+  const std::string fake("RIFF\0\0\0\0WEBP<html>", 18);
+  const std::vector<std::uint8_t> fake_bytes(fake.begin(), fake.end());
+  r = d.decode(json_response(body_with({base64::encode(fake_bytes)})), {ImageFormat::webp, 1, false});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error(), make_error_code(ResponseError::corrupt_image));
+
+  HttpResponse binary;  // the same checks in binary mode
+  binary.status = 200;
+  binary.body.assign(half.begin(), half.end());
+  r = d.decode(binary, {ImageFormat::webp, 1, true});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error(), make_error_code(ResponseError::truncated_image));
 }
 
 TEST(ResponseTest, BytesOfNoImageFormatFail) {
@@ -180,6 +195,36 @@ TEST(ApiErrorTest, NonJsonBodyIsKeptAsText) {
   auto e = parse_api_error("<html>502 Bad Gateway</html>");
   EXPECT_TRUE(e.body_json.empty());
   EXPECT_EQ(e.body_text, "<html>502 Bad Gateway</html>");
+}
+
+TEST(ApiErrorTest, AHugeErrorIsCappedAndSaysItWasCut) {
+  const std::string huge(5'000'000, 'x');
+  auto e = parse_api_error(R"({"error":")" + huge + R"("})");
+  EXPECT_TRUE(e.body_json.empty());  // cut JSON is no JSON: its start is kept as text
+  EXPECT_EQ(e.body_text.size(), kApiBodyKeptBytes);
+  EXPECT_TRUE(e.body_text.starts_with(R"({"error":"xxx)"));
+  EXPECT_TRUE(e.body_truncated);
+  EXPECT_LT(e.message.size(), kApiMessageKeptBytes + 40);
+  EXPECT_TRUE(e.message.ends_with("\u2026 (4998976 bytes cut)")) << e.message.substr(kApiMessageKeptBytes);
+
+  auto text = parse_api_error(std::string(100'000, '<'));
+  EXPECT_EQ(text.body_text.size(), kApiBodyKeptBytes);
+  EXPECT_TRUE(text.body_truncated);
+  EXPECT_FALSE(parse_api_error(R"({"error":"short"})").body_truncated);
+}
+
+TEST(ApiErrorTest, TextBodiesAreValidUtf8CutAtACharacterBoundary) {
+  auto bad = parse_api_error("<html>caf\xe9 \xff\xfe</html>");  // Latin-1, not UTF-8
+  EXPECT_TRUE(is_valid_utf8(bad.body_text));
+  EXPECT_TRUE(is_valid_utf8(bad.message));
+  EXPECT_EQ(bad.body_text, "<html>caf\uFFFD \uFFFD\uFFFD</html>");
+
+  std::string checks;
+  while (checks.size() < kApiBodyKeptBytes + 10) checks += "\u2713";  // 3 bytes each: 8192 is no boundary
+  auto cut = parse_api_error(checks);
+  EXPECT_TRUE(is_valid_utf8(cut.body_text));
+  EXPECT_EQ(cut.body_text.size(), kApiBodyKeptBytes / 3 * 3);
+  EXPECT_TRUE(is_valid_utf8(cut.message));
 }
 
 TEST(ApiErrorTest, PayloadTooLargeCode) {

@@ -3,6 +3,8 @@
 #include <sys/stat.h>
 
 #include "test_support.hpp"
+#include "venice_batch/base64.hpp"
+#include "venice_batch/image_encode.hpp"
 #include "venice_batch/sink.hpp"
 
 using namespace venice_batch;
@@ -59,4 +61,46 @@ TEST(SinkTest, FailedWriteLeavesNoFinalName) {
   auto r = sink.write_image("a_0.png", bytes);
   EXPECT_FALSE(r);
   EXPECT_FALSE(std::filesystem::exists(dir.path() / "images/a_0.png"));
+}
+
+namespace {
+HttpResponse json_with_image(const std::vector<std::uint8_t>& image) {
+  HttpResponse r;
+  r.status = 200;
+  r.body = R"({"id":"generate-image-1","images":[")" + base64::encode(image) + R"("]})";
+  r.body.reserve(r.body.size() + 64);
+  return r;
+}
+}  // namespace
+
+TEST(SinkTest, AnImageInAnotherFormatIsKeptUnderItsOwnExtension) {
+  TempDir dir;
+  OutputSink sink(dir.path(), false);
+  ResponseDecoder decoder;
+  const auto png = encode_test_image(ImageFormat::png, 32, 24, 1);
+  auto stored = decode_and_store(decoder, json_with_image(png), {ImageFormat::webp, 1, false}, "cat", &sink);
+  ASSERT_TRUE(stored.ok) << stored.error_kind << ": " << stored.error_message;
+  ASSERT_EQ(stored.files.size(), 1u);
+  EXPECT_EQ(stored.files[0].path, "images/cat_0.png");
+  EXPECT_EQ(stored.files[0].format, ImageFormat::png);
+  EXPECT_EQ(stored.files[0].requested_format, ImageFormat::webp);
+  EXPECT_EQ(stored.files[0].size.width, 32u);
+  EXPECT_EQ(test_support::read_file(dir.path() / "images/cat_0.png"), std::string(png.begin(), png.end()));
+
+  auto asked = decode_and_store(decoder, json_with_image(png), {ImageFormat::png, 1, false}, "dog", &sink);
+  ASSERT_TRUE(asked.ok);
+  EXPECT_FALSE(asked.files[0].requested_format);
+}
+
+TEST(SinkTest, ATruncatedImageIsARetryableErrorAndNoFile) {
+  TempDir dir;
+  OutputSink sink(dir.path(), false);
+  ResponseDecoder decoder;
+  auto webp = encode_test_image(ImageFormat::webp, 64, 64, 1);
+  webp.resize(webp.size() / 2);
+  auto stored = decode_and_store(decoder, json_with_image(webp), {ImageFormat::webp, 1, false}, "cut", &sink);
+  EXPECT_FALSE(stored.ok);
+  EXPECT_TRUE(stored.retryable);
+  EXPECT_EQ(stored.error_kind, "truncated_image");
+  EXPECT_TRUE(std::filesystem::is_empty(dir.path() / "images"));
 }

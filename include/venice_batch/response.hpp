@@ -1,10 +1,11 @@
 // Response decoding: turns a generate response into images checked by their
-// magic bytes, or into an error value saying what was wrong. A successful JSON
-// response is parsed with simdjson On-Demand in place and each images[k] is
-// base64-decoded strictly; API error bodies (StandardError, DetailedError,
-// the failure-lock text) are read for their message and kept verbatim.
+// container check (magic bytes, length fields, dimensions), or into an error value saying
+// what was wrong. A successful JSON response is parsed with simdjson On-Demand in place and
+// each images[k] is base64-decoded strictly; API error bodies (StandardError, DetailedError,
+// the failure-lock text) are read for their message and kept, valid UTF-8 and capped.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -25,8 +26,11 @@ enum class ResponseError {
   missing_images,     ///< no `images` array, or not the number of variants asked for (retryable)
   invalid_base64,     ///< an images[k] that is not strict base64 (retryable)
   not_an_image,       ///< bytes of no known image format (retryable)
-  wrong_format,       ///< a JSON-mode image whose magic bytes are not the requested format
+  truncated_image,    ///< an image cut short: more bytes counted than sent, or no end marker (retryable)
+  corrupt_image,      ///< an image with no dimensions in its header, or a self-contradicting container (retryable)
 };
+/// The error's name as written in results.jsonl: "invalid_json", "truncated_image", ...
+std::string_view to_string(ResponseError e);
 const boost::system::error_category& response_error_category() noexcept;
 boost::system::error_code make_error_code(ResponseError e) noexcept;
 
@@ -34,8 +38,11 @@ struct ServerTiming {
   double inference_ms = 0, preprocessing_ms = 0, queue_ms = 0, total_ms = 0;
 };
 
+/// An image as its bytes are: the format is the one they are (by magic bytes), which may differ
+/// from the one asked for (VENICE_API.md: the bytes decide); the caller records both.
 struct DecodedImage {
   ImageFormat format = ImageFormat::webp;  ///< what the bytes actually are
+  ImageSize size;                          ///< from the image header
   std::vector<std::uint8_t> bytes;
 };
 
@@ -69,11 +76,20 @@ class ResponseDecoder {
   std::unique_ptr<Impl> impl_;
 };
 
-/// An API error answer, as the user should see it.
+/// At most this much of an API error body is kept (results.jsonl): a server that answers with a
+/// 5 MB error must not make a 5 MB journal line. Change it here; nothing else assumes its value.
+inline constexpr std::size_t kApiBodyKeptBytes = 8 * 1024;
+/// At most this much of the error message taken from the body is kept (then "… (N bytes cut)").
+inline constexpr std::size_t kApiMessageKeptBytes = 1024;
+
+/// An API error answer, as the user should see it. Every field is valid UTF-8 (ill-formed bytes
+/// replaced by U+FFFD) and cut at a character boundary; the message may still hold control
+/// characters: escape it (escape_for_terminal) before printing.
 struct ApiError {
-  std::string message;     ///< `error` (a string), or `customMessage`, or a short excerpt of the body
-  std::string body_json;   ///< the body verbatim when it is JSON (kept in results.jsonl), else empty
-  std::string body_text;   ///< the body (truncated to 2 KB) when it is not JSON
+  std::string message;     ///< `error` (a string), or `customMessage`, or an excerpt of the body; capped
+  std::string body_json;   ///< the body minified when it is JSON of at most kApiBodyKeptBytes, else empty
+  std::string body_text;   ///< the body's first kApiBodyKeptBytes when it is not JSON or too long to keep whole
+  bool body_truncated = false;  ///< body_text is only the start of the body
   bool failure_lock = false;  ///< "Too many failed attempts": the API's 30 s failure lock
 };
 

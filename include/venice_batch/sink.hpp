@@ -1,10 +1,12 @@
 // The output directory: images/<id>_<k>.<ext>, written so that no partial file
-// ever carries a final name (temp name in the same directory, fsync, rename,
-// fsync the directory). Safe to call from several threads for different files.
+// ever carries a final name (random temp name in the same directory, fsync, rename,
+// fsync the directory), and no file is ever opened through a symbolic link someone
+// planted there. Safe to call from several threads for different files.
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -22,20 +24,59 @@ namespace venice_batch {
 struct FileRecord {
   std::string path;  ///< relative to the out dir, e.g. "images/cat_0.webp"
   std::uint64_t bytes = 0;
-  ImageFormat format = ImageFormat::webp;
+  ImageFormat format = ImageFormat::webp;  ///< what the bytes are; names the file
+  /// The format asked for, when the API answered with another (VENICE_API.md: the bytes decide).
+  std::optional<ImageFormat> requested_format = std::nullopt;
+  ImageSize size = {};  ///< from the image header
 };
 
 /// "<id>_<k>.<ext>": the final file name of variant k (0-based) of job `id`.
 std::string image_file_name(std::string_view id, unsigned k, ImageFormat format);
 
-/// True for the names this sink uses while a file is being written (".<name>.tmp-<pid>-<n>").
+/// True for the names this sink uses while a file is being written (".<name>.tmp-<random>").
 bool is_temp_file_name(std::string_view name);
+
+/// A file written under a random temp name (".<name>.tmp-<random>") in a directory, that takes
+/// the place of `name` there only on commit(); destroyed uncommitted, the temp file is removed
+/// (a killed process leaves it for remove_stale_temp_files). The temp file is created with
+/// O_EXCL|O_NOFOLLOW, so it is never an existing file or a symlink, and the rename replaces a
+/// symlink at `name` rather than writing through it.
+class ReplacementFile {
+ public:
+  /// In the directory open as `dir_fd` (not owned: it must outlive this object).
+  static boost::system::result<ReplacementFile> create(int dir_fd, std::string name);
+  /// In `dir` (opened here, and kept open until destruction).
+  static boost::system::result<ReplacementFile> create(const std::filesystem::path& dir, std::string name);
+  ReplacementFile(ReplacementFile&& other) noexcept;
+  ReplacementFile& operator=(ReplacementFile&&) = delete;
+  ~ReplacementFile();
+
+  boost::system::result<void> write(std::span<const std::uint8_t> bytes);
+  boost::system::result<void> write(std::string_view text);
+  /// Closes the file and renames it over `name`: with `durable`, fsyncs the file first and the
+  /// directory after. On failure the temp file is removed and `name` is unchanged.
+  boost::system::result<void> commit(bool durable);
+
+ private:
+  ReplacementFile(int dir_fd, bool owns_dir_fd, int fd, std::string temp_name, std::string name);
+  int dir_fd_ = -1;
+  bool owns_dir_fd_ = false;
+  int fd_ = -1;
+  std::string temp_name_, name_;
+};
 
 class OutputSink {
  public:
-  /// Creates `out_dir` and `out_dir/images` if missing. Throws std::runtime_error naming the
-  /// directory if they cannot be created or written to (a usage error for the CLI).
+  /// Creates `out_dir` and `out_dir/images` if missing and keeps images/ open, so files land in
+  /// the directory checked here even if a path component is swapped later. Throws
+  /// std::runtime_error naming the directory if it cannot be created or written to, or if images/
+  /// is a symbolic link (a usage error for the CLI): the out dir is what the user named, anything
+  /// inside it is ours, and a link there would send images to a place nobody chose. To keep
+  /// images on another disk, point the out dir there.
   OutputSink(std::filesystem::path out_dir, bool durable);
+  ~OutputSink();
+  OutputSink(const OutputSink&) = delete;
+  OutputSink& operator=(const OutputSink&) = delete;
 
   const std::filesystem::path& out_dir() const { return out_dir_; }
   const std::filesystem::path& images_dir() const { return images_dir_; }
@@ -50,6 +91,7 @@ class OutputSink {
  private:
   std::filesystem::path out_dir_;
   std::filesystem::path images_dir_;
+  int images_fd_ = -1;
   bool durable_;
 };
 
@@ -68,8 +110,9 @@ struct StoredResponse {
 };
 
 /// Decodes `response` with `decoder` and writes its images as images/<file_prefix>_<k>.<ext>
-/// through `sink` (nullptr: decode and check only, write nothing). CPU and disk work: run it
-/// off the io thread, one decoder per thread.
+/// through `sink` (nullptr: decode and check only, write nothing). An image in another format
+/// than `expected.format` is kept, named by its bytes, with `requested_format` set. CPU and disk
+/// work: run it off the io thread, one decoder per thread.
 StoredResponse decode_and_store(ResponseDecoder& decoder, const HttpResponse& response, const ExpectedImages& expected,
                                 std::string_view file_prefix, const OutputSink* sink);
 
@@ -78,8 +121,12 @@ StoredResponse decode_and_store(ResponseDecoder& decoder, const HttpResponse& re
 boost::system::result<void> write_file_atomically(const std::filesystem::path& path, std::string_view text,
                                                   bool durable);
 
-/// Appends `line` to `path` with one write(2) (creating the file). Errors are ignored: for
-/// side outputs such as timeline.jsonl that must never stop a run.
+/// Calls write(2) until all `size` bytes are written (EINTR retried). On an error (ENOSPC) part
+/// of them may be written already. POSIX rather than std::ofstream: an exact errno, and fsync.
+boost::system::result<void> write_fully(int fd, const void* data, std::size_t size);
+
+/// Appends `line` to `path` with one write(2) (creating the file; never through a symlink).
+/// Errors are ignored: for side outputs such as timeline.jsonl that must never stop a run.
 void append_text_line(const std::filesystem::path& path, std::string_view line);
 
 }  // namespace venice_batch
