@@ -1,17 +1,21 @@
 #include "venice_batch/journal.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <stdexcept>
 
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 #include <simdjson.h>
+
+#include "venice_batch/line_reader.hpp"
+#include "venice_batch/text.hpp"
 
 namespace venice_batch {
 
@@ -49,9 +53,15 @@ namespace {
 using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
 
 void key(Writer& w, const char* k) { w.Key(k); }
+// Text from anywhere (headers, error bodies, prompts) as a JSON string: valid UTF-8 always.
 void str(Writer& w, const char* k, std::string_view v) {
   w.Key(k);
-  w.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
+  if (is_valid_utf8(v)) {
+    w.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
+  } else {
+    const std::string clean = sanitize_utf8(v);
+    w.String(clean.data(), static_cast<rapidjson::SizeType>(clean.size()));
+  }
 }
 void num(Writer& w, const char* k, double v) {
   w.Key(k);
@@ -64,6 +74,57 @@ void network(Writer& w, const NetworkPhases& p) {
   num(w, "write_ms", p.write_ms);
   num(w, "ttfb_ms", p.ttfb_ms);
   num(w, "download_ms", p.download_ms);
+}
+
+void file(Writer& w, const FileRecord& f) {
+  w.StartObject();
+  str(w, "path", f.path);
+  key(w, "bytes");
+  w.Uint64(f.bytes);
+  str(w, "format", to_string(f.format));
+  if (f.requested_format) str(w, "requested_format", to_string(*f.requested_format));
+  if (f.size.width != 0) {
+    key(w, "width");
+    w.Uint(f.size.width);
+    key(w, "height");
+    w.Uint(f.size.height);
+  }
+  w.EndObject();
+}
+
+// `text` as one line of JSON, or nullopt if it is no JSON.
+std::optional<std::string> minified_json(std::string_view text) {
+  thread_local simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  if (parser.parse(text.data(), text.size(), true).get(root)) return std::nullopt;
+  return simdjson::minify(root);
+}
+
+// The error, its message and the API's body capped (kJournalErrorTextBytes) and valid.
+void error(Writer& w, const JobError& e) {
+  w.StartObject();
+  str(w, "kind", e.kind);
+  str(w, "message", capped_utf8(e.message, kJournalErrorTextBytes));
+  std::string_view text = e.api_body_text;
+  bool truncated = e.api_body_truncated;
+  if (!e.api_body_json.empty()) {
+    auto json = e.api_body_json.size() <= kJournalErrorTextBytes ? minified_json(e.api_body_json) : std::nullopt;
+    if (json) {
+      key(w, "api_body");
+      w.RawValue(json->data(), json->size(), rapidjson::kObjectType);
+    } else {
+      text = e.api_body_json;  // too long, or not JSON after all: its start, as text
+    }
+  }
+  if (!text.empty()) {
+    truncated = truncated || text.size() > kJournalErrorTextBytes;
+    str(w, "api_body_text", valid_utf8_prefix(text, kJournalErrorTextBytes));
+  }
+  if (truncated) {
+    key(w, "api_body_truncated");
+    w.Bool(true);
+  }
+  w.EndObject();
 }
 }  // namespace
 
@@ -87,14 +148,7 @@ std::string to_json_line(const JobRecord& r) {
   if (!r.prompt.empty()) str(w, "prompt", r.prompt);
   key(w, "files");
   w.StartArray();
-  for (const auto& f : r.files) {
-    w.StartObject();
-    str(w, "path", f.path);
-    key(w, "bytes");
-    w.Uint64(f.bytes);
-    str(w, "format", to_string(f.format));
-    w.EndObject();
-  }
+  for (const auto& f : r.files) file(w, f);
   w.EndArray();
   if (!r.server_id.empty()) str(w, "server_id", r.server_id);
   if (!r.cf_ray.empty()) str(w, "cf_ray", r.cf_ray);
@@ -120,16 +174,7 @@ std::string to_json_line(const JobRecord& r) {
   w.EndObject();
   if (r.error) {
     key(w, "error");
-    w.StartObject();
-    str(w, "kind", r.error->kind);
-    str(w, "message", r.error->message);
-    if (!r.error->api_body_json.empty()) {
-      key(w, "api_body");
-      w.RawValue(r.error->api_body_json.data(), r.error->api_body_json.size(), rapidjson::kObjectType);
-    } else if (!r.error->api_body_text.empty()) {
-      str(w, "api_body_text", r.error->api_body_text);
-    }
-    w.EndObject();
+    error(w, *r.error);
   }
   key(w, "attempt_log");
   w.StartArray();
@@ -157,17 +202,18 @@ std::string to_json_line(const JobRecord& r) {
 }
 
 JournalWriter::JournalWriter(const std::filesystem::path& path) {
-  fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (fd_ < 0) throw std::runtime_error("cannot open '" + path.string() + "': " + std::strerror(errno));
+  // Read and write on one descriptor: the tail checked below is the file appended to.
+  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (fd_ < 0 && errno == ELOOP) {
+    throw std::runtime_error(fmt::format("cannot open '{}': {} is a symbolic link; refusing to follow it",
+                                         path.string(), path.filename().string()));
+  }
+  if (fd_ < 0) throw std::runtime_error(fmt::format("cannot open '{}': {}", path.string(), std::strerror(errno)));
   // A crash may have left a torn last line; start ours on a fresh line so both stay separable.
   struct stat st {};
   if (::fstat(fd_, &st) == 0 && st.st_size > 0) {
-    int rfd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     char last = '\n';
-    if (rfd >= 0) {
-      if (::pread(rfd, &last, 1, st.st_size - 1) != 1) last = '\n';
-      ::close(rfd);
-    }
+    if (::pread(fd_, &last, 1, st.st_size - 1) != 1) last = '\n';
     torn_tail_ = last != '\n';
   }
 }
@@ -184,97 +230,157 @@ boost::system::result<void> JournalWriter::append(const JobRecord& record) {
   if (torn_tail_) line.push_back('\n');
   line += to_json_line(record);
   line.push_back('\n');
-  // One write(2) per line: a killed process leaves whole lines; only a power cut can tear one.
-  const char* p = line.data();
-  std::size_t left = line.size();
-  while (left > 0) {
-    ssize_t n = ::write(fd_, p, left);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return boost::system::error_code(errno, boost::system::system_category());
-    }
-    p += n;
-    left -= static_cast<std::size_t>(n);
-  }
-  torn_tail_ = false;
-  return {};
+  // One write(2) per line, which still is not atomic: a kill or a full disk can cut it. After a
+  // failure part of the line may be in the file (a short write before ENOSPC): whatever the disk
+  // does next, the next record starts on a line of its own (a blank line costs nothing).
+  auto written = write_fully(fd_, line.data(), line.size());
+  torn_tail_ = !written;
+  return written;
 }
 
 void JournalWriter::sync() {
   if (fd_ >= 0) ::fdatasync(fd_);
 }
 
+bool replaces(const JournalState& earlier, const JournalState& later) {
+  return !(earlier.status == JobStatus::ok && later.status == JobStatus::invalid);
+}
+
+bool worth_compacting(const JournalSummary& s) {
+  return s.lines >= kCompactMinLines && 2 * (s.superseded_lines + s.unreadable_lines) > s.lines;
+}
+
+namespace {
+
+constexpr std::size_t kMaxJournalLine = std::size_t{64} << 20;  // above the manifest's 35 MiB line cap
+
+struct Record {
+  std::string_view id;
+  JournalState state;
+};
+
+// The resume fields of one line. On-Demand: the whole line is checked for UTF-8 and closed
+// strings and must end in '}', but only the first fields are parsed (they come first).
+std::optional<Record> parse_resume_fields(simdjson::ondemand::parser& parser, std::string_view text,
+                                          std::size_t capacity) {
+  using namespace simdjson;
+  ondemand::document doc;
+  ondemand::object obj;
+  std::string_view status;
+  Record r;
+  if (parser.iterate(padded_string_view(text.data(), text.size(), capacity)).get(doc) || doc.get_object().get(obj) ||
+      obj["id"].get_string().get(r.id) || obj["status"].get_string().get(status))
+    return std::nullopt;
+  auto parsed = parse_job_status(status);
+  if (!parsed) return std::nullopt;
+  r.state.status = *parsed;
+  bool retryable = false;
+  if (obj["retryable"].get_bool().get(retryable) == SUCCESS) r.state.retryable = retryable;
+  std::string_view hash;
+  if (obj["request_hash"].get_string().get(hash) == SUCCESS) r.state.request_hash64 = hash_prefix64(hash);
+  return r;
+}
+
+// Reads every line of the journal at `path`: counts lines in `counts`, and calls
+// on_record(record, line) for each readable one. `line.text` is the line as it should be kept
+// (ill-formed UTF-8 of an older version replaced). False if the file does not exist.
+template <class OnRecord>
+bool scan_journal(const std::filesystem::path& path, JournalSummary& counts, OnRecord on_record) {
+  if (::access(path.c_str(), F_OK) != 0 && errno == ENOENT) return false;
+  LineReader reader(path, "journal", kMaxJournalLine, std::size_t{4} << 20);
+  simdjson::ondemand::parser parser;
+  simdjson::padded_string repaired;
+  while (auto line = reader.next()) {
+    std::string_view text = line->text;
+    while (!text.empty() && is_line_space(text.back())) text.remove_suffix(1);
+    if (!line->newline) counts.ends_without_newline = true;
+    if (text.empty() && !line->too_long) continue;
+    ++counts.lines;
+    auto record = line->too_long ? std::nullopt : parse_resume_fields(parser, text, text.size() + LineReader::kPadding);
+    if (!record && !line->too_long && !is_valid_utf8(text)) {
+      repaired = simdjson::padded_string(sanitize_utf8(text));
+      text = std::string_view(repaired.data(), repaired.size());
+      record = parse_resume_fields(parser, text, text.size() + simdjson::SIMDJSON_PADDING);
+    }
+    if (!record) {
+      ++counts.unreadable_lines;
+      continue;
+    }
+    on_record(*record, text, line->offset);
+  }
+  return true;
+}
+
+}  // namespace
+
 JournalSummary read_journal(const std::filesystem::path& path) {
   JournalSummary out;
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return out;
-  simdjson::dom::parser parser;
-  // Big blocks, lines parsed in place: the bytes after a line inside the block serve as
-  // simdjson's padding, and the block keeps SIMDJSON_PADDING spare bytes at its end.
-  constexpr std::size_t kBlock = 8 << 20;
-  std::string buf(kBlock + simdjson::SIMDJSON_PADDING, '\0');
-  std::size_t have = 0;
-  bool eof = false;
-  auto handle_line = [&](const char* p, std::size_t n) {
-    while (n > 0 && (p[n - 1] == '\r' || p[n - 1] == ' ')) --n;
-    if (n == 0) return;
-    ++out.lines;
-    simdjson::dom::element doc;
-    if (parser.parse(p, n, false).get(doc)) {
-      ++out.unreadable_lines;
-      return;
-    }
-    std::string_view id, status, hash;
-    if (doc["id"].get_string().get(id) || doc["status"].get_string().get(status)) {
-      ++out.unreadable_lines;
-      return;
-    }
-    auto parsed = parse_job_status(status);
-    if (!parsed) {
-      ++out.unreadable_lines;
-      return;
-    }
-    JournalState state;
-    state.status = *parsed;
-    bool retryable = false;
-    if (doc["retryable"].get_bool().get(retryable) == simdjson::SUCCESS) state.retryable = retryable;
-    if (doc["request_hash"].get_string().get(hash) == simdjson::SUCCESS) state.request_hash64 = hash_prefix64(hash);
-    out.jobs.insert_or_assign(std::string(id), state);
-  };
-  while (!eof) {
-    ssize_t n = ::read(fd, buf.data() + have, kBlock - have);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      break;
-    }
-    if (n == 0) eof = true;
-    have += static_cast<std::size_t>(n);
-    std::size_t start = 0;
-    for (;;) {
-      const void* nl = std::memchr(buf.data() + start, '\n', have - start);
-      if (!nl) break;
-      std::size_t end = static_cast<std::size_t>(static_cast<const char*>(nl) - buf.data());
-      handle_line(buf.data() + start, end - start);
-      start = end + 1;
-    }
-    if (eof) {
-      if (start < have) {  // a last line with no newline: torn by a crash, or whole
-        out.ends_without_newline = true;
-        std::memset(buf.data() + have, 0, simdjson::SIMDJSON_PADDING);
-        handle_line(buf.data() + start, have - start);
-      }
-      break;
-    }
-    std::memmove(buf.data(), buf.data() + start, have - start);
-    have -= start;
-    if (have == kBlock) {  // a single line longer than the block: skip it
-      ++out.lines;
-      ++out.unreadable_lines;
-      have = 0;
-    }
-  }
-  ::close(fd);
+  std::uint64_t readable = 0;
+  std::error_code ec;
+  const std::uint64_t file_bytes = std::filesystem::file_size(path, ec);
+  scan_journal(path, out, [&](const Record& r, std::string_view, std::uint64_t offset) {
+    // Size the map once from the first lines' length: rehashing a million entries costs more
+    // than parsing their lines.
+    constexpr std::uint64_t kSample = 256;
+    if (++readable == kSample && !ec)
+      out.jobs.reserve(file_bytes / std::max<std::uint64_t>(offset / (kSample - 1), 1) * 9 / 8);
+    auto [it, fresh] = out.jobs.try_emplace(std::string(r.id), r.state);
+    if (!fresh && replaces(it->second, r.state)) it->second = r.state;
+  });
+  out.superseded_lines = readable - out.jobs.size();
   return out;
+}
+
+boost::system::result<CompactionResult> compact_journal(const std::filesystem::path& path) {
+  CompactionResult result;
+  // Pass 1: which line decides each id (its offset).
+  struct Deciding {
+    JournalState state;
+    std::uint64_t offset;
+  };
+  std::unordered_map<std::string, Deciding> deciding;
+  JournalSummary counts;
+  if (!scan_journal(path, counts, [&](const Record& r, std::string_view, std::uint64_t offset) {
+        auto [it, fresh] = deciding.try_emplace(std::string(r.id), Deciding{r.state, offset});
+        if (!fresh && replaces(it->second.state, r.state)) it->second = Deciding{r.state, offset};
+      }))
+    return result;
+  std::vector<std::uint64_t> keep;
+  keep.reserve(deciding.size());
+  for (const auto& [id, d] : deciding) keep.push_back(d.offset);
+  deciding = {};
+  std::sort(keep.begin(), keep.end());
+  result.lines_before = counts.lines;
+  std::error_code size_error;
+  result.bytes_before = std::filesystem::file_size(path, size_error);
+
+  // Pass 2: copy those lines, in file order, to a temp file that replaces the journal at the end.
+  auto out = ReplacementFile::create(path.parent_path(), path.filename().string());
+  if (!out) return out.error();
+  std::string buf;
+  boost::system::error_code write_error;
+  auto flush = [&] {
+    if (!write_error) {
+      if (auto w = out->write(buf); !w) write_error = w.error();
+    }
+    result.bytes_after += buf.size();
+    buf.clear();
+  };
+  JournalSummary again;
+  auto next = keep.begin();
+  scan_journal(path, again, [&](const Record&, std::string_view text, std::uint64_t offset) {
+    if (next == keep.end() || *next != offset) return;
+    ++next;
+    ++result.lines_after;
+    buf.append(text).push_back('\n');
+    if (buf.size() >= (std::size_t{1} << 20)) flush();
+  });
+  flush();
+  if (write_error) return write_error;  // the temp file goes, the journal stays as it was
+  if (next != keep.end() || again.lines != counts.lines)  // written to meanwhile: no lock held?
+    return boost::system::errc::make_error_code(boost::system::errc::device_or_resource_busy);
+  if (auto c = out->commit(true); !c) return c.error();
+  return result;
 }
 
 }  // namespace venice_batch

@@ -22,9 +22,10 @@ JobRecord sample(std::string id, JobStatus status) {
   r.http_status = status == JobStatus::ok ? 200 : 400;
   r.request_hash = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
   r.prompt = "a \"quoted\" prompt with unicode ✓ and a\nnewline";
-  if (status == JobStatus::ok) r.files.push_back({"images/x_0.webp", 1234, ImageFormat::webp});
+  if (status == JobStatus::ok) r.files.push_back({"images/x_0.webp", 1234, ImageFormat::webp, std::nullopt, {64, 48}});
   if (status != JobStatus::ok)
-    r.error = JobError{"http_400", "HTTP 400: Invalid request", R"({"error":"Invalid request","issues":[]})", "", false};
+    r.error = JobError{"http_400", "HTTP 400: Invalid request", R"({"error":"Invalid request","issues":[]})", "", false,
+                       false};
   for (auto [status, cause, wait] : {std::tuple{500, "http_500", 0}, std::tuple{200, "ok", 1500}}) {
     AttemptRecord a;
     a.http_status = status;
@@ -99,4 +100,124 @@ TEST(JournalTest, RetryableFlagRoundTrips) {
   }
   auto j = read_journal(dir / "r.jsonl");
   EXPECT_TRUE(j.jobs.at("t").retryable);
+}
+
+TEST(JournalTest, ATornLineAnywhereIsSkippedAndTheRestReadBack) {
+  TempDir dir;
+  const auto path = dir / "results.jsonl";
+  auto ok = to_json_line(sample("a", JobStatus::ok));
+  test_support::write_file(path, ok.substr(0, ok.size() / 2) + "\n" + to_json_line(sample("b", JobStatus::ok)) + "\n");
+  auto j = read_journal(path);
+  EXPECT_EQ(j.lines, 2u);
+  EXPECT_EQ(j.unreadable_lines, 1u);
+  EXPECT_FALSE(j.jobs.contains("a"));  // its job may be requested once more
+  EXPECT_EQ(j.jobs.at("b").status, JobStatus::ok);
+}
+
+TEST(JournalTest, AnOkJobIsNotUndoneByALaterInvalidRecordOfItsId) {
+  // `dup` on two manifest lines: the second line is recorded invalid after the first's ok.
+  TempDir dir;
+  const auto path = dir / "results.jsonl";
+  auto invalid = sample("dup", JobStatus::invalid);
+  invalid.request_hash.clear();
+  {
+    JournalWriter w(path);
+    ASSERT_TRUE(w.append(sample("dup", JobStatus::ok)));
+    ASSERT_TRUE(w.append(invalid));
+    ASSERT_TRUE(w.append(sample("x", JobStatus::invalid)));
+  }
+  auto j = read_journal(path);
+  EXPECT_EQ(j.jobs.at("dup").status, JobStatus::ok);
+  EXPECT_EQ(j.jobs.at("dup").request_hash64, 0x0123456789abcdefull);
+  EXPECT_EQ(j.jobs.at("x").status, JobStatus::invalid);
+  EXPECT_EQ(j.superseded_lines, 1u);
+}
+
+TEST(JournalTest, AChangedRequestMovesAnOkJobOn) {
+  JournalState ok{JobStatus::ok, false, 1};
+  EXPECT_TRUE(replaces(ok, JournalState{JobStatus::failed, true, 2}));  // the line changed and was sent
+  EXPECT_TRUE(replaces(ok, JournalState{JobStatus::ok, false, 2}));
+  EXPECT_TRUE(replaces(ok, JournalState{JobStatus::content_violation, false, 2}));
+  EXPECT_FALSE(replaces(ok, JournalState{JobStatus::invalid, false, 0}));
+  EXPECT_FALSE(replaces(ok, JournalState{JobStatus::invalid, false, 2}));
+  EXPECT_TRUE(replaces(JournalState{JobStatus::failed, true, 1}, JournalState{JobStatus::invalid, false, 2}));
+}
+
+TEST(JournalTest, TextThatIsNotUtf8IsWrittenAsValidJsonAndReadsBack) {
+  TempDir dir;
+  const auto path = dir / "results.jsonl";
+  auto rec = sample("bytes", JobStatus::failed);
+  rec.cf_ray = "8c1f\xff\xfe-AMS";
+  rec.prompt = "caf\xe9 au lait";  // Latin-1
+  rec.error = JobError{"http_502", "HTTP 502: \xc3", "", "<html>\xe2\x9c</html>", true, false};
+  {
+    JournalWriter w(path);
+    ASSERT_TRUE(w.append(rec));
+  }
+  auto j = read_journal(path);
+  EXPECT_EQ(j.unreadable_lines, 0u);
+  ASSERT_TRUE(j.jobs.contains("bytes"));
+  EXPECT_TRUE(j.jobs.at("bytes").retryable);
+  simdjson::dom::parser parser;  // and the report's full parse accepts the line too
+  simdjson::dom::element doc;
+  ASSERT_EQ(parser.parse(test_support::read_lines(path).at(0)).get(doc), simdjson::SUCCESS);
+  EXPECT_EQ(std::string_view(doc["cf_ray"]), "8c1f\uFFFD\uFFFD-AMS");
+  EXPECT_EQ(std::string_view(doc["prompt"]), "caf\uFFFD au lait");
+  EXPECT_EQ(std::string_view(doc["error"]["api_body_text"]), "<html>\uFFFD</html>");
+}
+
+TEST(JournalTest, ALineWithIllFormedUtf8FromAnOlderVersionStillCounts) {
+  TempDir dir;
+  const auto path = dir / "results.jsonl";
+  test_support::write_file(path, "{\"id\":\"old\",\"status\":\"ok\",\"retryable\":false,\"request_hash\":\""
+                                 "0123456789abcdef\",\"cf_ray\":\"\xff\"}\n");
+  auto j = read_journal(path);
+  ASSERT_TRUE(j.jobs.contains("old"));
+  EXPECT_EQ(j.jobs.at("old").status, JobStatus::ok);
+}
+
+TEST(JournalTest, AHugeErrorMakesAShortLineThatSaysItWasCut) {
+  auto rec = sample("big", JobStatus::failed);
+  rec.error = JobError{"http_400", "HTTP 400: " + std::string(5'000'000, 'e'), "", std::string(5'000'000, 'b'), false,
+                       false};
+  const auto line = to_json_line(rec);
+  EXPECT_LT(line.size(), 3 * kJournalErrorTextBytes);
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc = parser.parse(line);
+  EXPECT_TRUE(bool(doc["error"]["api_body_truncated"]));
+  EXPECT_EQ(std::string_view(doc["error"]["api_body_text"]).size(), kJournalErrorTextBytes);
+  EXPECT_TRUE(std::string_view(doc["error"]["message"]).ends_with("bytes cut)"));
+
+  rec.error = JobError{"http_400", "x", "{\"error\": \"not minified\"}\n", "", false, false};  // JSON, two lines
+  const auto two = to_json_line(rec);
+  EXPECT_EQ(two.find('\n'), std::string::npos);
+  EXPECT_EQ(std::string_view(parser.parse(two)["error"]["api_body"]["error"]), "not minified");
+  rec.error = JobError{"http_400", "x", "{not json", "", false, false};
+  EXPECT_EQ(std::string_view(parser.parse(to_json_line(rec))["error"]["api_body_text"]), "{not json");
+}
+
+TEST(JournalTest, AnImageInAnotherFormatRecordsWhatWasAsked) {
+  auto rec = sample("fmt", JobStatus::ok);
+  rec.files = {FileRecord{"images/fmt_0.jpg", 99, ImageFormat::jpeg, ImageFormat::png, {640, 480}}};
+  simdjson::dom::parser parser;
+  simdjson::dom::element f = parser.parse(to_json_line(rec))["files"].at(0);
+  EXPECT_EQ(std::string_view(f["format"]), "jpeg");
+  EXPECT_EQ(std::string_view(f["requested_format"]), "png");
+  EXPECT_EQ(uint64_t(f["width"]), 640u);
+  rec.files[0].requested_format.reset();
+  EXPECT_EQ(to_json_line(rec).find("requested_format"), std::string::npos);
+}
+
+TEST(JournalTest, WriterRefusesAJournalThatIsASymbolicLink) {
+  TempDir dir;
+  test_support::write_file(dir / "victim.txt", "precious\n");
+  std::filesystem::create_symlink(dir / "victim.txt", dir / "results.jsonl");
+  try {
+    JournalWriter w(dir / "results.jsonl");
+    FAIL() << "a symlinked journal was opened";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("results.jsonl is a symbolic link; refusing to follow it"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(test_support::read_file(dir / "victim.txt"), "precious\n");
 }

@@ -1,9 +1,10 @@
-// results.jsonl: one line per finished job, appended and flushed as each job
-// ends. It is also the journal a later run resumes from: read back tolerantly
-// (a torn last line from a crash is ignored), keeping per job only what the
-// resume decision needs, so a 1,000,000-job journal fits in little memory.
+// results.jsonl: one line per finished job, appended as each job ends, every line valid JSON
+// and UTF-8. It is also the journal a later run resumes from: read back tolerantly (a torn line,
+// wherever it is, is skipped), keeping per job only what the resume decision needs, so a
+// 1,000,000-job journal fits in little memory; compact_journal drops the lines resume no longer needs.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -54,12 +55,17 @@ struct ClientTimings {
   double total_ms = 0;      ///< first admission to journal record
 };
 
+/// Longest error message and API body text kept in a journal line (to_json_line cuts longer ones
+/// at a character boundary: a 5 MB error must not make a 5 MB line). Same cap as the response stage.
+inline constexpr std::size_t kJournalErrorTextBytes = kApiBodyKeptBytes;
+
 struct JobError {
-  std::string kind;          ///< "http_400", "timeout", "invalid_line", "wrong_format", ...
+  std::string kind;          ///< "http_400", "timeout", "invalid_line", "truncated_image", ...
   std::string message;
   std::string api_body_json; ///< the API's error body when it was JSON (embedded as JSON)
-  std::string api_body_text; ///< ... or its text when it was not
+  std::string api_body_text; ///< ... or its text when it was not (or too long to keep whole)
   bool retryable = false;    ///< a later run retries it without --retry-failed
+  bool api_body_truncated = false;  ///< api_body_text is only the start of the body (ApiError::body_truncated)
 };
 
 struct JobRecord {
@@ -78,19 +84,27 @@ struct JobRecord {
   std::vector<AttemptRecord> attempts;
 };
 
-/// The record as one JSON line (no newline), written with RapidJSON.
+/// The record as one JSON line (no newline), written with RapidJSON. Always valid JSON and UTF-8:
+/// ill-formed bytes in any text (a cf-ray header, a prompt, an error body) become U+FFFD, an
+/// api_body_json that is not JSON is written as api_body_text, and the error message and body text
+/// are cut to kJournalErrorTextBytes ("api_body_truncated": true says the body was cut).
 std::string to_json_line(const JobRecord& record);
 
-/// Appends records to results.jsonl, one write(2) per line so a crash tears at most the last one.
+/// Appends records to results.jsonl. A line is written with one write(2), but that does not make
+/// it atomic: a process killed mid-write (SIGKILL, a power cut) or a full disk can leave part of
+/// a line. The reader skips such a torn line wherever it is, so its job may be requested once
+/// more; the writer starts the next line on a fresh line after any torn tail, its own included.
 class JournalWriter {
  public:
-  /// Opens (creating) `path` for appending. Throws std::runtime_error if it cannot.
+  /// Opens (creating) `path` for appending. Throws std::runtime_error if it cannot, or if `path`
+  /// is a symbolic link ("results.jsonl is a symbolic link; refusing to follow it").
   explicit JournalWriter(const std::filesystem::path& path);
   ~JournalWriter();
   JournalWriter(const JournalWriter&) = delete;
   JournalWriter& operator=(const JournalWriter&) = delete;
 
-  /// Writes the line. An error (disk full) is returned, never thrown.
+  /// Writes the line. An error (disk full) is returned, never thrown; part of the line may be in
+  /// the file then, and the next append starts on a fresh line.
   boost::system::result<void> append(const JobRecord& record);
   /// fdatasync: called periodically and at the end, not per line.
   void sync();
@@ -111,14 +125,44 @@ struct JournalState {
 /// a changed manifest line, in 8 bytes per job instead of 64.
 std::uint64_t hash_prefix64(std::string_view hex);
 
-/// Last state per id from an existing results.jsonl. Lines that do not parse (a torn last line)
-/// are counted in `unreadable_lines` and skipped. A missing file is an empty journal.
+/// The journal's rule for one id, record by record in file order: does `later` replace the
+/// state `earlier` gave? Always, except that an ok job is never undone by an `invalid` record
+/// (a duplicate id on another manifest line): from ok the state moves only by a record of a
+/// request that was sent (ok, failed, content_violation), i.e. a changed line or a user's choice.
+bool replaces(const JournalState& earlier, const JournalState& later);
+
+/// Last state per id from an existing results.jsonl (by `replaces`). Lines that do not parse (torn
+/// by a crash or a full disk, anywhere in the file) are counted in `unreadable_lines` and skipped;
+/// a line with ill-formed UTF-8 (written by an older version) is read with its bytes replaced.
+/// Only the fields resume needs are read (they come first in each line). A missing file is an
+/// empty journal; one that exists but cannot be read to its end (a directory, an I/O error)
+/// throws std::runtime_error: a journal read in part would send finished jobs again.
 struct JournalSummary {
   std::unordered_map<std::string, JournalState> jobs;
-  std::uint64_t lines = 0;
+  std::uint64_t lines = 0;             ///< non-blank lines
   std::uint64_t unreadable_lines = 0;
-  bool ends_without_newline = false;  ///< a torn last line: the writer starts on a fresh line
+  std::uint64_t superseded_lines = 0;  ///< readable lines that no longer decide their id's state
+  bool ends_without_newline = false;   ///< a torn last line: the writer starts on a fresh line
 };
 JournalSummary read_journal(const std::filesystem::path& path);
+
+/// Worth compacting: at least kCompactMinLines lines, most of them superseded or unreadable.
+inline constexpr std::uint64_t kCompactMinLines = 1000;
+bool worth_compacting(const JournalSummary& summary);
+
+struct CompactionResult {
+  std::uint64_t lines_before = 0, lines_after = 0;
+  std::uint64_t bytes_before = 0, bytes_after = 0;
+};
+
+/// Rewrites the journal at `path` keeping, per id, only the line that decides its state (by
+/// `replaces`), in file order, each valid UTF-8; unreadable lines are dropped. Atomic: the new
+/// journal is written under a temp name beside it (".results.jsonl.tmp-<random>"), fsynced, and
+/// renamed over it, then the directory is fsynced; a kill at any moment leaves the old journal or
+/// the new one, whole (and maybe a temp file, which OutputSink::remove_stale_temp_files removes).
+/// Call it before a JournalWriter opens the file, under the out dir's lock. A missing file is
+/// nothing to do; an error (disk full; the file written to meanwhile) is returned and leaves the
+/// journal as it was; a journal that cannot be read throws std::runtime_error, as read_journal.
+boost::system::result<CompactionResult> compact_journal(const std::filesystem::path& path);
 
 }  // namespace venice_batch
