@@ -26,7 +26,7 @@ struct PoolFixture {
     o.idle_timeout = idle;
     mock = std::make_unique<MockServer>(o);
     mock->start();
-    HttpPoolSettings s;
+    HttpPoolSettings s = pool_settings_from(default_config());
     s.ca_file = mock->ca_file().string();
     s.user_agent = "venice-batch-test";
     s.request_timeout = std::chrono::seconds(10);
@@ -148,7 +148,7 @@ TEST(HttpPoolTest, NothingListeningIsAConnectFailureNotAHang) {
   PoolFixture fx;
   const auto port = fx.mock->port();
   fx.mock->stop();
-  HttpPoolSettings s;
+  HttpPoolSettings s = pool_settings_from(default_config());
   s.ca_file = fx.mock->ca_file().string();
   HttpClientPool pool(fx.io.get_executor(), HttpEndpoint::from_base_url("https://127.0.0.1:" + std::to_string(port) + "/api/v1"), s);
   auto f = boost::asio::co_spawn(fx.io, pool.post("/image/generate", kBody, "Bearer x"), boost::asio::use_future);

@@ -111,6 +111,7 @@ TEST(PacingTest, FailureLockWaitsAtLeastThirtySeconds) {
 TEST(PacingTest, PausesBeforeOwnFailuresReachTheApiLockThreshold) {
   const auto t0 = PacingClock::time_point{} + 1h;
   PacingSettings s;
+  s.failure_window = 30s;
   s.max_failures = 15;
   Pacer p(s, t0);
   for (int i = 0; i < 14; ++i) p.on_answer(t0 + std::chrono::seconds(i), 500, {}, false, true);
@@ -126,6 +127,7 @@ TEST(PacingTest, PausesBeforeOwnFailuresReachTheApiLockThreshold) {
 TEST(PacingTest, NetworkFailureBeforeSendingDoesNotCountAsApiFailure) {
   const auto t0 = PacingClock::time_point{} + 1h;
   PacingSettings s;
+  s.failure_window = 30s;
   s.max_failures = 2;
   Pacer p(s, t0);
   for (int i = 0; i < 5; ++i) p.on_answer(t0, 0, {}, false, false);

@@ -25,13 +25,14 @@
 
 namespace venice_batch {
 
+/// The pool's knobs. Their defaults are config/default.json's, through pool_settings_from():
+/// a default-constructed one has no deadlines worth using.
 struct HttpPoolSettings {
-  std::chrono::milliseconds connect_timeout{10000};
-  std::chrono::milliseconds tls_timeout{10000};
-  std::chrono::milliseconds request_timeout{180000};  ///< write + wait + download
-  std::uint64_t max_body_bytes = 128ull << 20;
-  std::size_t max_connections = 4096;                 ///< size cap of the pool (the run sets its concurrency)
-  std::string ca_file;                                ///< extra trusted CA; system store always used
+  std::chrono::milliseconds connect_timeout{}, tls_timeout{};
+  std::chrono::milliseconds request_timeout{};  ///< write + wait + download
+  std::uint64_t max_body_bytes = 0;
+  std::size_t max_connections = 1;              ///< size cap of the pool (the run: concurrency + 1)
+  std::string ca_file;                          ///< extra trusted CA; system store always used
   std::string user_agent;
 };
 

@@ -48,11 +48,13 @@ inline constexpr std::chrono::milliseconds kFailureLockWait{30000};
 /// The one place this is decided: the pacer's hold and the attempt policy's retry wait use it.
 std::chrono::milliseconds wait_after_429(const RateLimitHeaders& headers, bool failure_lock);
 
+/// The pacer's knobs. The run builds them from config/default.json through pacing_settings_from();
+/// a default-constructed one learns the rate from headers and has no failure budget.
 struct PacingSettings {
   double requests_per_minute = 0;  ///< 0: learn from headers, or adapt to 429s
   unsigned burst = 1;
-  std::chrono::seconds failure_window{30};
-  unsigned max_failures = 15;      ///< pause while this many non-2xx answers are in the window
+  std::chrono::seconds failure_window{0};
+  unsigned max_failures = 0;       ///< pause while this many non-2xx answers are in the window (0: off)
 };
 
 /// The pacer's settings from the run's config (rate, burst, failure budget).
