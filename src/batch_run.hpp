@@ -10,6 +10,7 @@
 #include <ostream>
 #include <random>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include <boost/asio/awaitable.hpp>
@@ -34,6 +35,9 @@ namespace venice_batch {
 
 namespace net = boost::asio;
 using RunClock = std::chrono::steady_clock;
+
+/// Server text printed on stderr is escaped (no terminal control sequences) and capped.
+inline constexpr std::size_t kMaxPrintedBytes = 1000;
 
 struct Worker {
   explicit Worker(net::io_context& io) : timer(io) {}
@@ -68,6 +72,7 @@ class BatchRun {
                    const AttemptDecision& d);
   void finish_job(JobInProgress& job, const AttemptDecision* last);
   void record(JobRecord& rec);
+  void remove_superseded_images(const JobRecord& rec);
 
   // run.cpp: wiring, signals, ticker, summary.
   net::awaitable<void> startup_check();
@@ -108,6 +113,7 @@ class BatchRun {
   int stop_status_ = 0;
   std::string stop_reason_;
   std::uint64_t skipped_failed_ = 0, changed_ = 0;
+  std::unordered_set<std::string> changed_ids_;  // jobs redone because their line changed
   bool unreachable_noted_ = false;
   std::size_t removed_temp_files_ = 0;
 };

@@ -17,6 +17,7 @@
 
 #include "batch_run.hpp"
 #include "venice_batch/report.hpp"
+#include "venice_batch/text.hpp"
 
 namespace venice_batch {
 namespace {
@@ -74,7 +75,8 @@ net::awaitable<void> BatchRun::startup_check() {
   const auto verdict =
       judge_startup_check(ex.error, ex.error_message, ex.response ? ex.response->status : 0, api.message);
   if (!verdict.proceed) stop_run(verdict.exit_status, verdict.message);
-  else if (!verdict.message.empty() && !options_.quiet) log_ << "venice-batch: warning: " << verdict.message << "\n";
+  else if (!verdict.message.empty() && !options_.quiet)
+    log_ << "venice-batch: warning: " << escape_for_terminal(verdict.message, kMaxPrintedBytes) << "\n";
 }
 
 void BatchRun::spawn(net::awaitable<void> task) {
@@ -98,7 +100,7 @@ void BatchRun::stop_run(int status, const std::string& reason) {
   if (stop_status_ == 0) {
     stop_status_ = status;
     stop_reason_ = reason;
-    log_ << "venice-batch: stopping: " << reason << "\n";
+    log_ << "venice-batch: stopping: " << escape_for_terminal(reason, kMaxPrintedBytes) << "\n";
   }
   stop_admitting();
 }

@@ -1,6 +1,9 @@
 // One job, as one straight line: admit -> send -> decode -> decide -> record.
 // What each outcome means is the attempt policy's; what to do with a journal
 // line is resume's. This file only sequences I/O and keeps the books.
+#include <algorithm>
+#include <filesystem>
+
 #include <fmt/format.h>
 
 #include <boost/asio/as_tuple.hpp>
@@ -8,6 +11,7 @@
 
 #include "batch_run.hpp"
 #include "venice_batch/resume.hpp"
+#include "venice_batch/text.hpp"
 
 namespace venice_batch {
 namespace {
@@ -25,9 +29,7 @@ std::int64_t us_between(RunClock::time_point a, RunClock::time_point b) {
 std::string prompt_excerpt(const std::string& prompt) {
   constexpr std::size_t kMax = 300;
   if (prompt.size() <= kMax) return prompt;
-  std::size_t cut = kMax;
-  while (cut > 0 && (static_cast<unsigned char>(prompt[cut]) & 0xC0) == 0x80) --cut;  // UTF-8 boundary
-  return prompt.substr(0, cut) + "…";
+  return std::string(truncate_utf8(prompt, kMax)) + "…";
 }
 
 }  // namespace
@@ -46,6 +48,7 @@ std::optional<JobSpec> BatchRun::next_job() {
     switch (resume_job(state, hash_prefix64(job.request_hash), options_.retry_failed)) {
       case ResumeAction::run_changed:
         ++changed_;
+        changed_ids_.insert(job.id);
         if (!options_.quiet)
           log_ << fmt::format("venice-batch: job '{}' (line {}) changed since it was recorded; doing it again\n",
                               job.id, job.line);
@@ -158,7 +161,8 @@ void BatchRun::account(JobInProgress& job, const HttpExchange& ex, const Attempt
     pacer_.on_answer(now, d.pacer.status, outcome.limits, d.pacer.failure_lock, d.pacer.request_sent);
   if (d.step == NextStep::pause) {
     ++c.retry_causes[d.cause];
-    if (!unreachable_noted_ && progress_) progress_->note(fmt::format("API unreachable ({}); waiting for it", d.message));
+    if (!unreachable_noted_ && progress_)
+      progress_->note(fmt::format("API unreachable ({}); waiting for it", escape_for_terminal(d.message, kMaxPrintedBytes)));
     unreachable_noted_ = true;
     return;
   }
@@ -230,6 +234,21 @@ void BatchRun::finish_job(JobInProgress& job, const AttemptDecision* last) {
   }
   rec.timing.total_ms = ms_between(job.started_at, RunClock::now());
   record(rec);
+  if (rec.status == JobStatus::ok && changed_ids_.erase(rec.id)) remove_superseded_images(rec);
+}
+
+// A changed line (another format, fewer variants) must not leave the old images beside the new
+// ones: once the new ones are recorded, the job's other possible file names are removed.
+void BatchRun::remove_superseded_images(const JobRecord& rec) {
+  for (unsigned k = 0; k < 4; ++k) {
+    for (auto format : {ImageFormat::webp, ImageFormat::png, ImageFormat::jpeg}) {
+      const std::string name = image_file_name(rec.id, k, format);
+      const bool current = std::any_of(rec.files.begin(), rec.files.end(),
+                                       [&](const FileRecord& f) { return f.path == "images/" + name; });
+      std::error_code ignored;
+      if (!current) std::filesystem::remove(sink_.images_dir() / name, ignored);
+    }
+  }
 }
 
 void BatchRun::record(JobRecord& rec) {
@@ -244,7 +263,8 @@ void BatchRun::record(JobRecord& rec) {
   auto appended = journal_->append(rec);
   if (!appended) stop_run(exit_stopped, fmt::format("cannot append to results.jsonl: {}", appended.error().message()));
   if (rec.status == JobStatus::failed && !options_.quiet && progress_)
-    progress_->note(fmt::format("job '{}' failed: {}", rec.id, rec.error ? rec.error->message : std::string("?")));
+    progress_->note(fmt::format("job '{}' failed: {}", rec.id,
+                                escape_for_terminal(rec.error ? rec.error->message : "?", kMaxPrintedBytes)));
 }
 
 }  // namespace venice_batch
