@@ -47,6 +47,13 @@ void BatchRun::prepare() {
   removed_temp_files_ = sink_.remove_stale_temp_files();
   const auto journal_path = sink_.out_dir() / "results.jsonl";
   previous_ = read_journal(journal_path);
+  if (worth_compacting(previous_)) {
+    // Most lines are superseded by later ones: rewrite one deciding line per id (atomically: a
+    // kill meanwhile leaves the old journal whole), so resume reads less next time.
+    if (auto compacted = compact_journal(journal_path); compacted && !options_.quiet)
+      log_ << fmt::format("venice-batch: compacted results.jsonl: {} lines to {}\n", compacted->lines_before,
+                          compacted->lines_after);
+  }
   try {
     journal_ = std::make_unique<JournalWriter>(journal_path);
   } catch (const std::exception& e) {

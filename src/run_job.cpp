@@ -217,7 +217,7 @@ void BatchRun::add_attempt(JobInProgress& job, const HttpExchange& ex, const Sto
     }
   }
   if (d.step == NextStep::done) rec.error.reset();
-  else rec.error = JobError{d.cause, d.message, api.body_json, api.body_text, d.retryable_later};
+  else rec.error = JobError{d.cause, d.message, api.body_json, api.body_text, d.retryable_later, api.body_truncated};
   rec.attempts.push_back(std::move(a));
 }
 
