@@ -119,7 +119,7 @@ TEST(EndToEndTest, CertificateForAnotherHostIsRefused) {
   TempDir work;
   test_support::write_file(work / "m.jsonl", "{\"prompt\":\"a\"}\n{\"prompt\":\"b\"}\n");
   auto r = run_client(mock, work / "m.jsonl", work / "out");
-  EXPECT_EQ(r.exit_status, 3) << r.err;
+  EXPECT_EQ(r.exit_status, 2) << "refused by the start-up check, before any job: " << r.err;
   EXPECT_NE(r.err.find("certificate"), std::string::npos) << r.err;
   EXPECT_EQ(mock.server.stats().requests, 0u);
   EXPECT_TRUE(std::filesystem::is_empty(work.path() / "out/images"));
