@@ -6,7 +6,7 @@ client is tested against HTTP framing and bytes it did not produce itself. Serve
 keep-alive on 127.0.0.1; prints "listening PORT" once bound. Answers
   GET  /api/v1/api_keys/rate_limits  200 (the client's start-up check)
   POST /api/v1/image/generate        as --mode says:
-    early_hints      a raw "103 Early Hints" before every 200
+    early_hints      a raw "100 Continue" and "103 Early Hints" before every 200 (rate_limits too)
     cf524            a Cloudflare HTML 524 page for the first request of each prompt, then 200
     bare429          the first --count answers are 429 without any rate-limit header, then 200s
     bad_utf8_header  200s whose cf-ray header holds bytes that are not UTF-8
@@ -112,7 +112,15 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
         self.wfile.flush()
 
+    def send_interim(self):
+        """Interim answers (RFC 9110 15.2) that a client must skip, written as raw bytes."""
+        self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        self.wfile.write(b"HTTP/1.1 103 Early Hints\r\nLink: </x>; rel=preload\r\n\r\n")
+        self.wfile.flush()
+
     def do_GET(self):
+        if self.server.state.mode == "early_hints":
+            self.send_interim()
         if self.path.split("?")[0] == RATE_LIMITS:
             self.send_body(200, '{"data":{"rateLimits":[],"balances":{}}}', "application/json")
         else:
@@ -161,8 +169,7 @@ class Handler(BaseHTTPRequestHandler):
         entry["status"] = 200
         state.record(entry)
         if mode == "early_hints":
-            self.wfile.write(b"HTTP/1.1 103 Early Hints\r\nLink: </x>; rel=preload\r\n\r\n")
-            self.wfile.flush()
+            self.send_interim()
         self.send_image(req, prompt, n, mode)
 
     def send_image(self, req, prompt, n, mode):

@@ -46,20 +46,39 @@ void expect_each_job_ok_once_with_its_own_image(const HostileServer& hs, int n) 
   fault_test::expect_clean_images(out);
 }
 
+/// Runs jobs j0..j<n-1> against `hs`; the run must end 0 with each job kept once, its own image.
+test_support::ProcessResult run_all_ok(const HostileServer& hs, int n, const char* concurrency) {
+  auto r = hs.run(hs.fx.manifest(n), {"--concurrency", concurrency});
+  EXPECT_EQ(r.exit_status, 0) << r.err;
+  if (r.exit_status == 0) expect_each_job_ok_once_with_its_own_image(hs, n);
+  return r;
+}
+
+/// Each job's attempt causes in order, as attempt_log records them.
+std::map<std::string, std::vector<std::string>> causes_by_job(const HostileServer& hs) {
+  std::map<std::string, std::vector<std::string>> m;
+  for (auto& [id, l] : final_state(hs.fx.out()))
+    for (auto& a : l.attempts) m[id].push_back(a.cause);
+  return m;
+}
+
+/// The same causes for each of jobs j0..j<n-1>.
+std::map<std::string, std::vector<std::string>> every_job(int n, const std::vector<std::string>& causes) {
+  std::map<std::string, std::vector<std::string>> m;
+  for (int i = 0; i < n; ++i) m["j" + std::to_string(i)] = causes;
+  return m;
+}
+
 }  // namespace
 
 TEST(HostileServerTest, EarlyHintsBeforeEveryAnswerAreSkipped) {
-  // A "103 Early Hints" before each 200, on keep-alive connections: taken for the answer, it
-  // fails the job ("HTTP 103") and leaves the 200 to be read as the NEXT request's answer.
+  // "100 Continue" and "103 Early Hints" before each answer (the start-up check's too), on
+  // keep-alive connections: a 103 taken for the answer failed the job ("HTTP 103") and left
+  // its 200 to be read as the NEXT request's answer, with the previous job's image.
   HostileServer hs("early_hints");
   const int n = 12;
-  auto r = hs.run(hs.fx.manifest(n), {"--concurrency", "3"});
-  ASSERT_EQ(r.exit_status, 0) << r.err;
-  expect_each_job_ok_once_with_its_own_image(hs, n);
-  for (auto& [id, l] : final_state(hs.fx.out())) {
-    ASSERT_EQ(l.attempts.size(), 1u) << id;
-    EXPECT_EQ(l.attempts[0].cause, "ok") << id;
-  }
+  auto r = run_all_ok(hs, n, "3");
+  EXPECT_EQ(causes_by_job(hs), every_job(n, {"ok"}));
   EXPECT_EQ(hs.requests().size(), static_cast<std::size_t>(n)) << "requests sent again";
   fault_test::expect_no_key(hs.fx.out(), &r);
 }
@@ -69,15 +88,10 @@ TEST(HostileServerTest, CloudflareTimeout524IsRetriedAndCountedAsMaybeBilledTwic
   // generation: retried like a 502, and, since the origin may have done the work, counted.
   HostileServer hs("cf524");
   const int n = 5;
-  auto r = hs.run(hs.fx.manifest(n), {"--concurrency", "2"});
-  ASSERT_EQ(r.exit_status, 0) << r.err;
-  expect_each_job_ok_once_with_its_own_image(hs, n);
-  for (auto& [id, l] : final_state(hs.fx.out())) {
-    ASSERT_EQ(l.attempts.size(), 2u) << id;
-    EXPECT_EQ(l.attempts[0].cause, "http_524") << id;
-    EXPECT_TRUE(l.attempts[0].maybe_billed_twice) << id << ": a 524 may have reached the origin";
-    EXPECT_EQ(l.attempts[1].cause, "ok") << id;
-  }
+  auto r = run_all_ok(hs, n, "2");
+  EXPECT_EQ(causes_by_job(hs), every_job(n, {"http_524", "ok"}));
+  for (auto& [id, l] : final_state(hs.fx.out()))
+    EXPECT_TRUE(!l.attempts.empty() && l.attempts[0].maybe_billed_twice) << id << ": a 524 may have reached the origin";
   const auto m = fault_test::read_metrics(hs.fx.out());
   ASSERT_TRUE(m);
   EXPECT_EQ(m->retries_maybe_billed, static_cast<std::uint64_t>(n));
@@ -88,9 +102,7 @@ TEST(HostileServerTest, BareRateLimitAnswersAreRetriedAndNotCountedAsBilled) {
   // 429 with no Retry-After and no x-ratelimit-* header, three times, then 200s.
   HostileServer hs("bare429", {"--count", "3"});
   const int n = 6;
-  auto r = hs.run(hs.fx.manifest(n), {"--concurrency", "4"});
-  ASSERT_EQ(r.exit_status, 0) << r.err;
-  expect_each_job_ok_once_with_its_own_image(hs, n);
+  auto r = run_all_ok(hs, n, "4");
   int rate_limited = 0;
   for (auto& [id, l] : final_state(hs.fx.out())) {
     for (std::size_t i = 0; i < l.attempts.size(); ++i) {
@@ -119,9 +131,7 @@ TEST(HostileServerTest, HeaderBytesThatAreNotUtf8KeepEveryJournalLineReadable) {
   // Depends on the journal's UTF-8 fix (issue 8 item 4): cf-ray is copied into the journal.
   HostileServer hs("bad_utf8_header");
   const int n = 4;
-  auto r = hs.run(hs.fx.manifest(n), {"--concurrency", "2"});
-  ASSERT_EQ(r.exit_status, 0) << r.err;
-  expect_each_job_ok_once_with_its_own_image(hs, n);  // fails on any line simdjson rejects
+  run_all_ok(hs, n, "2");  // fails on any journal line simdjson rejects
   // A later run reads the journal back and finds every job done: nothing requested again.
   auto again = hs.run(hs.fx.dir / "m.jsonl");
   EXPECT_EQ(again.exit_status, 0) << again.err;

@@ -104,6 +104,20 @@ TEST(RunSafetyTest, KeyHoldingLineFeedOrCarriageReturnIsRefusedBeforeAnyRequest)
   }
 }
 
+TEST(RunSafetyTest, BenchRefusesAKeyHoldingCarriageReturnToo) {
+  // `bench` sends the same Authorization header as `run`: the injection must be refused there too.
+  Fixture fx(MockFaults{});
+  const std::vector<std::string> args = {VENICE_BATCH_EXE, "bench",     "--manifest", fx.manifest(1).string(),
+                                         "--requests",     "1",         "--concurrency", "1",
+                                         "--discard-images", "--base-url", fx.base_url(), "--ca-file",
+                                         fx.ca_file().string()};
+  auto r = test_support::run_process(args, {{"VENICE_API_KEY", std::string(kKey) + "\r\nX-Injected: yes"}});
+  EXPECT_EQ(r.exit_status, 2) << r.out << r.err;
+  EXPECT_NE(r.err.find("carriage return"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find(kKey), std::string::npos) << "the key was printed:\n" << r.err;
+  expect_nothing_sent(fx);
+}
+
 TEST(RunSafetyTest, JournalThatIsADirectoryEndsWithExit2NotACrash) {
   // Was std::terminate: SIGABRT, exit 134, and a core dump that would hold the key.
   Fixture fx(MockFaults{});
