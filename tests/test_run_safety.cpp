@@ -162,6 +162,22 @@ TEST(RunSafetyTest, StderrPipeClosedEarlyDoesNotKillTheRun) {
   fault_test::expect_clean_images(fx.out());
 }
 
+TEST(RunSafetyTest, ClosedStderrDoesNotSendTheLogIntoTheOutDir) {
+  // `venice-batch run ... 2>&-` (a cron line, a daemon wrapper): the first file the run keeps
+  // open gets descriptor 2, and every log line lands in it. Since the out-dir lock, that is
+  // the lock file, whose pid the log overwrites (a second run then names no pid).
+  Fixture fx(MockFaults{});
+  const int n = 3;
+  const std::string cmd = "exec " + shell_words(fx.args(fx.manifest(n))) + " 2>&-";
+  auto r = test_support::run_process({"/bin/sh", "-c", cmd}, {{"VENICE_API_KEY", kKey}});
+  EXPECT_EQ(r.exit_status, 0) << r.out;
+  expect_all_ok(fx, n);
+  for (auto& e : std::filesystem::recursive_directory_iterator(fx.out()))
+    if (e.is_regular_file())
+      EXPECT_EQ(test_support::read_file(e.path()).find("venice-batch:"), std::string::npos)
+          << "the log was written into " << e.path();
+}
+
 TEST(RunSafetyTest, ConcurrencyAboveTheOpenFileLimitIsLoweredAndEveryJobKept) {
   // With 256 open files at most (soft and hard) and --concurrency 1000, answered requests
   // failed "Too many open files" while their images were written: paid for, thrown away.
