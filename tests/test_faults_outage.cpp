@@ -85,7 +85,7 @@ class StandIn {
 
 // Short connect and handshake deadlines, snapshots of metrics.json every tick.
 constexpr const char* kOutageConfig = R"({"retry": {"max_attempts": 4, "base_delay_ms": 20, "max_delay_ms": 200},
-  "timeouts": {"connect_s": 0.5, "tls_handshake_s": 0.5, "request_s": 3}, "metrics_interval_s": 0.25})";
+  "timeouts": {"connect_s": 0.5, "tls_handshake_s": 0.5, "request_s": 10}, "metrics_interval_s": 0.25})";
 
 std::uint64_t unreachable_count(const Fixture& fx) {
   const auto m = read_metrics(fx.out());
@@ -145,6 +145,8 @@ TEST(FaultTest, AnOutageLongerThanMaxOutageEndsTheRunResumably) {
   const auto status = child->wait_for(std::chrono::seconds(60));
   ASSERT_TRUE(status) << "an outage past max_outage_s did not end the run:\n" << child->stderr_seen();
   EXPECT_EQ(*status, 3) << child->stderr_seen();
+  EXPECT_NE(child->stderr_seen().find("unreachable"), std::string::npos) << "the user is not told why:\n"
+                                                                         << child->stderr_seen();
   std::size_t done_before = 0;
   for (auto& [id, l] : final_state(fx.out())) done_before += l.status == "ok";
   for (auto& [id, st] : read_journal(fx.out() / "results.jsonl").jobs) {

@@ -242,6 +242,7 @@ int ChildProcess::wait() {
         err_.fd < 0)
       reap(0);
   }
+  drain();
   return status_;
 }
 
@@ -252,7 +253,16 @@ std::optional<int> ChildProcess::wait_for(std::chrono::seconds timeout) {
     const bool got = fill(out_, std::chrono::milliseconds(20)) | fill(err_, std::chrono::milliseconds(20));
     if (!got && out_.fd < 0 && err_.fd < 0) ::poll(nullptr, 0, 20);  // both pipes closed: just wait
   }
+  drain();
   return status_;
+}
+
+void ChildProcess::drain() {
+  // The child is gone: what it wrote last is in the pipes, up to their end.
+  while (fill(out_, std::chrono::milliseconds(1000))) {
+  }
+  while (fill(err_, std::chrono::milliseconds(1000))) {
+  }
 }
 
 }  // namespace test_support

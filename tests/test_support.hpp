@@ -80,6 +80,7 @@ class ChildProcess {
   bool fill(Pipe& p, std::chrono::milliseconds timeout);
   std::optional<std::string> next_line(Pipe& p, std::chrono::steady_clock::time_point deadline);
   bool reap(int flags);
+  void drain();
 
   pid_t pid_ = -1;
   Pipe out_, err_;
