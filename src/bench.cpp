@@ -297,7 +297,7 @@ void Bench::print(std::ostream& out) const {
 }  // namespace
 
 int run_bench(const BenchOptions& o, std::ostream& out) {
-  if (o.api_key.empty()) throw ConfigError("no API key: set VENICE_API_KEY");
+  check_api_key(o.api_key);
   validate_config(o.config);
   if ((o.concurrency > 0) == (o.rate_per_second > 0)) throw ConfigError("give exactly one of --concurrency or --rate");
   if (!o.duration && !o.requests) throw ConfigError("give --duration or --requests");

@@ -23,7 +23,7 @@ boost::system::result<HttpEndpoint, std::string> parse_base_url(std::string_view
   if (url->scheme_id() != boost::urls::scheme::https)  // compared case-insensitively
     return bad(fmt::format("base URL '{}' must use https", base_url));
   if (url->has_userinfo())
-    return bad(fmt::format("base URL '{}' holds a user name or password; the API key goes in VENICE_API_KEY", base_url));
+    return bad("the base URL holds a user name or password (not shown); the API key goes in VENICE_API_KEY");
   if (url->has_query() || url->has_fragment())
     return bad(fmt::format("base URL '{}' has a query or fragment; give only https://host[:port]/path", base_url));
   HttpEndpoint ep;

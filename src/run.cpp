@@ -238,20 +238,6 @@ int BatchRun::execute() {
 namespace venice_batch {
 namespace {
 
-// A key holding a control character would inject a header or make every request malformed.
-// Says which character and where, never the key itself.
-void check_api_key(const std::string& key) {
-  if (key.empty()) throw ConfigError("no API key: set VENICE_API_KEY (it is never printed or written anywhere)");
-  for (std::size_t i = 0; i < key.size(); ++i) {
-    const auto c = static_cast<unsigned char>(key[i]);
-    if (c >= 0x20 && c != 0x7f && c != ' ') continue;
-    const std::string what = c == '\n' ? "a line feed (\\n)" : c == '\r' ? "a carriage return (\\r)"
-                             : c == ' '  ? "a space" : c == '\t' ? "a tab" : fmt::format("the control byte 0x{:02x}", c);
-    throw ConfigError(fmt::format("VENICE_API_KEY holds {} at position {} of {}; remove it (the key is never printed)",
-                                  what, i + 1, key.size()));
-  }
-}
-
 // Each request holds a socket, and each image a file while it is written: raise the soft limit
 // on open files to the hard one (as servers do), and if that is still short, run fewer requests
 // at once rather than pay for answers that cannot be stored.

@@ -74,4 +74,9 @@ void validate_config(const Config& config);
 /// default_config() overlaid with the file at `path` (if non-empty) and the environment.
 Config load_config(const std::string& path);
 
+/// Refuses an empty API key, or one holding a control character or a space (it would inject a
+/// header or make every request malformed), naming the character and its position, never the
+/// key. Throws ConfigError.
+void check_api_key(const std::string& key);
+
 }  // namespace venice_batch

@@ -1,6 +1,7 @@
 // venice-batch: the command line. Parses options (CLI11), layers them over the
 // config, and hands over to the library. Nothing here that a test needs.
 #include <csignal>
+#include <fcntl.h>
 #include <cstdlib>
 #include <iostream>
 
@@ -20,8 +21,8 @@ constexpr const char* kExitStatuses =
     "  0    every job succeeded (or was already done in an earlier run)\n"
     "  1    some jobs failed, were invalid or hit the content policy (see results.jsonl)\n"
     "  2    usage or configuration error (no key, unreadable manifest, unwritable out dir, another run\n"
-    "       on the same out dir, wrong host or base path found by the start-up check); nothing sent\n"
-    "  3    run stopped early: key refused (401), balance exhausted (402), certificate refused,\n"
+    "       on the same out dir, wrong host, certificate or base path found by the start-up check); nothing sent\n"
+    "  3    run stopped early: key refused (401), balance exhausted (402), certificate refused mid-run,\n"
     "       the API unreachable for longer than max_outage_s, the out dir became unwritable\n"
     "       (disk full), or an internal error; run the same command again to resume\n"
     "  130  interrupted by SIGINT;  143  terminated by SIGTERM (resumable)\n";
@@ -54,6 +55,10 @@ double parse_rate(const std::string& text) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A closed stdin, stdout or stderr (`2>&-`) would hand its number to the first file the run
+  // opens (the out-dir lock), and the log would be written into it: keep 0-2 taken.
+  for (int fd = 0; fd <= 2; ++fd)
+    if (::fcntl(fd, F_GETFD) == -1 && ::open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY) == -1) return 3;
   // A file-size limit must surface as a write error (EFBIG) that stops the run cleanly, like a
   // full disk (ENOSPC), not as a signal that kills it between an image and its journal line.
   std::signal(SIGXFSZ, SIG_IGN);
