@@ -115,6 +115,12 @@ bool apply_key(Config& c, std::string_view key, element value, std::string_view 
   else if (key == "max_response_mb") c.max_response_bytes = static_cast<uint64_t>(non_negative(value, source, key) * 1048576.0);
   else if (key == "max_outage_s") c.max_outage = seconds(value, source, key);
   else if (key == "check_api_at_start") c.check_api_at_start = boolean(value, source, key);
+  else if (key == "fetch_catalog") c.fetch_catalog = boolean(value, source, key);
+  else if (key == "catalog_file") c.catalog_file = string(value, source, key);
+  else if (key == "max_spend_usd") c.max_spend_usd = non_negative(value, source, key);
+  else if (key == "min_balance_usd") c.min_balance_usd = non_negative(value, source, key);
+  else if (key == "lookahead_jobs") c.lookahead_jobs = whole(value, source, key);
+  else if (key == "compressed_responses") c.compressed_responses = boolean(value, source, key);
   else if (key == "grace_period_s") c.grace_period = seconds(value, source, key);
   else if (key == "durable_writes") c.durable_writes = boolean(value, source, key);
   else if (key == "allow_unknown_fields") c.allow_unknown_fields = boolean(value, source, key);
@@ -174,6 +180,7 @@ void validate_config(const Config& c) {
   if (c.request_timeout.count() <= 0 || c.connect_timeout.count() <= 0 || c.tls_timeout.count() <= 0)
     throw ConfigError("timeouts must be positive");
   if (c.max_outage.count() <= 0) throw ConfigError("max_outage_s must be positive: no pause may last forever");
+  if (c.lookahead_jobs < 1 || c.lookahead_jobs > 100000) throw ConfigError("lookahead_jobs must be from 1 to 100000");
   if (c.max_response_bytes < 1024) throw ConfigError("max_response_mb is too small");
 }
 

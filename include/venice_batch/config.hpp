@@ -45,6 +45,12 @@ struct Config {
   FailureBudget failure_budget;
   std::chrono::milliseconds max_outage{};   ///< `max_outage_s`: unreachable longer than this ends the run (exit 3)
   bool check_api_at_start{};                ///< one cheap request at start checks the URL and the key
+  bool fetch_catalog{};                     ///< GET the model catalog once per run (preflight, prices, limits)
+  std::string catalog_file;                 ///< a saved catalog.json to use instead of fetching one
+  double max_spend_usd{};                   ///< 0: no cap; else no request may take the spend over it (exit 4)
+  double min_balance_usd{};                 ///< 0: none; else stop before x-venice-balance-usd falls below it (exit 4)
+  unsigned lookahead_jobs{};                ///< jobs read ahead so a waiting model never holds back another
+  bool compressed_responses{};              ///< send Accept-Encoding: gzip, br (JSON answers only)
   std::chrono::milliseconds grace_period{};
   bool durable_writes{};
   bool allow_unknown_fields{};
