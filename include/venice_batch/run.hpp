@@ -4,6 +4,7 @@
 // results.jsonl in the out dir; SIGINT/SIGTERM stop it gracefully.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <iosfwd>
 #include <string>
@@ -21,6 +22,7 @@ struct RunOptions {
   bool quiet = false;            ///< only errors and the summary
   bool retry_failed = false;     ///< also retry jobs that failed for good in an earlier run
   bool write_report = false;     ///< write report.html at the end
+  std::uint64_t limit = 0;       ///< `--limit N`: only the first N pending jobs are sent (0: all)
 };
 
 /// Runs the batch and returns its exit status. Throws ConfigError for usage errors found
