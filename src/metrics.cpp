@@ -89,6 +89,8 @@ std::string RunMetrics::to_json(std::string_view pacing) const {
   key(w, "image_bytes"); w.Uint64(c.image_bytes);
   key(w, "bytes_in"); w.Uint64(c.bytes_in);
   key(w, "bytes_out"); w.Uint64(c.bytes_out);
+  key(w, "bytes_wire"); w.Uint64(c.bytes_wire);
+  key(w, "bytes_decoded"); w.Uint64(c.bytes_decoded);
   key(w, "attempts"); w.Uint64(c.attempts);
   key(w, "retries"); w.Uint64(c.retries);
   // Attempts that may have been billed twice (the attempt policy's definition); the key keeps its old name.
@@ -137,6 +139,9 @@ std::string RunMetrics::to_prometheus() const {
   help("venice_batch_network_bytes_total", "counter", "Bytes on the wire (HTTP, before TLS).");
   line("venice_batch_network_bytes_total", "direction=\"in\"", static_cast<double>(c.bytes_in));
   line("venice_batch_network_bytes_total", "direction=\"out\"", static_cast<double>(c.bytes_out));
+  help("venice_batch_response_body_bytes_total", "counter", "Response body bytes on the wire and decoded.");
+  line("venice_batch_response_body_bytes_total", "form=\"wire\"", static_cast<double>(c.bytes_wire));
+  line("venice_batch_response_body_bytes_total", "form=\"decoded\"", static_cast<double>(c.bytes_decoded));
   help("venice_batch_attempts_total", "counter", "Requests attempted.");
   line("venice_batch_attempts_total", "", static_cast<double>(c.attempts));
   help("venice_batch_in_flight", "gauge", "Requests in flight.");

@@ -42,6 +42,9 @@ struct MetricsCounters {
   std::uint64_t jobs_ok = 0, jobs_failed = 0, jobs_invalid = 0, jobs_content_violation = 0, jobs_skipped = 0;
   std::uint64_t images = 0, image_bytes = 0;
   std::uint64_t bytes_in = 0, bytes_out = 0;
+  /// Response bodies as they came over the wire (compressed or not) and once decoded
+  /// (gunzipped, un-brotli'd): their ratio is what Accept-Encoding saved.
+  std::uint64_t bytes_wire = 0, bytes_decoded = 0;
   std::uint64_t attempts = 0, retries = 0;
   /// Attempts that may have been billed twice: the attempt policy's definition
   /// (AttemptRecord::maybe_billed_twice, attempt_policy.hpp), counted where it is set. metrics.json
