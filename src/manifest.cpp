@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include <fmt/format.h>
+#include <simdjson.h>
 
 #include "venice_batch/line_reader.hpp"
 
@@ -46,12 +47,37 @@ InvalidLine too_long_line(const LineReader::Line& line, std::uint64_t line_no) {
 
 struct ManifestReader::Impl {
   Impl(const std::filesystem::path& path, const ManifestOptions& options)
-      : parser(options), lines(path, "manifest", kMaxLineBytes) {}
+      : parser(options), keyer(options), lines(path, "manifest", kMaxLineBytes) {}
+
+  /// The id of a line recorded finished with this very text, or empty. The derived id is tried
+  /// first (no parse); then the line's `id` field, read with On-Demand (only that field). Equal
+  /// keys mean equal text and options, so the line resolves to the id it was recorded under.
+  std::string finished_id(std::string_view text, std::size_t capacity) {
+    std::optional<std::uint64_t> key;
+    auto matches = [&](std::string_view id) {
+      auto recorded_key = recorded(id);
+      if (!recorded_key || *recorded_key == 0) return false;
+      if (!key) key = keyer.key64(text);
+      return *recorded_key == *key;
+    };
+    std::string id = derived_job_id(line_no);
+    if (matches(id)) return id;
+    simdjson::ondemand::document doc;
+    std::string_view field;
+    if (ondemand.iterate(simdjson::padded_string_view(text.data(), text.size(), capacity)).get(doc) ||
+        doc["id"].get_string().get(field) || !matches(field))
+      return {};
+    return std::string(field);
+  }
 
   ManifestLineParser parser;
+  ManifestLineKeyer keyer;
   LineReader lines;
   std::uint64_t line_no = 0;
   std::unordered_map<std::string, std::uint64_t> first_line_of_id;
+  RecordedKey recorded;
+  simdjson::ondemand::parser ondemand;
+  std::uint64_t skipped = 0;
 };
 
 ManifestReader::ManifestReader(const std::filesystem::path& path, ManifestOptions options)
@@ -64,6 +90,17 @@ std::optional<ManifestEntry> ManifestReader::next() {
   while (auto line = s.lines.next()) {
     ++s.line_no;
     if (is_blank(*line)) continue;
+    if (s.recorded && !line->too_long) {
+      const std::string_view text = text_of(*line);
+      const std::size_t capacity = line->text.size() - (text.data() - line->text.data()) + LineReader::kPadding;
+      if (std::string id = s.finished_id(text, capacity); !id.empty()) {
+        // A repeated id is not skipped: the full path below refuses it as a duplicate.
+        if (s.first_line_of_id.try_emplace(std::move(id), s.line_no).second) {
+          ++s.skipped;
+          continue;
+        }
+      }
+    }
     auto entry = line->too_long ? ManifestEntry(too_long_line(*line, s.line_no)) : s.parser.parse(text_of(*line), s.line_no);
     const std::string& id = std::visit([](const auto& e) -> const std::string& { return e.id; }, entry);
     auto [it, inserted] = s.first_line_of_id.try_emplace(id, s.line_no);
@@ -75,6 +112,10 @@ std::optional<ManifestEntry> ManifestReader::next() {
   }
   return std::nullopt;
 }
+
+void ManifestReader::skip_finished(RecordedKey recorded) { impl_->recorded = std::move(recorded); }
+std::uint64_t ManifestReader::skipped() const { return impl_->skipped; }
+void ManifestReader::set_max_prompt_chars(std::size_t chars) { impl_->parser.set_max_prompt_chars(chars); }
 
 std::optional<std::uint64_t> count_manifest_jobs(const std::filesystem::path& path) {
   // A pipe (or a FIFO, a terminal) can be read once: counting would leave nothing to run.

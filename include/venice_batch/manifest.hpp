@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -29,6 +30,7 @@ struct JobSpec {
   std::uint64_t line = 0;          ///< 1-based manifest line number
   std::string body;                ///< request JSON (defaults merged, `id` removed, keys sorted)
   std::string request_hash;        ///< hex SHA-256 of `body`: detects a changed line on resume
+  std::string line_key;            ///< manifest_line_key of the line: lets a resume skip it unparsed
   ImageFormat format = ImageFormat::webp;  ///< requested format (default webp)
   int variants = 1;                ///< images expected in the response
   bool return_binary = false;
@@ -56,6 +58,25 @@ std::string derived_job_id(std::uint64_t line);
 /// too long to read (over 35 MiB) is not kept: it is hashed as "<N bytes>", its length.
 std::string manifest_line_hash(std::string_view line);
 
+/// 16 hex digits naming a line's text together with what else shapes its request (the options'
+/// defaults and allow_unknown_fields): the same key means the same request, so a resume can skip a
+/// finished line without parsing it. The first 64 bits of SHA-256(options, line).
+std::string manifest_line_key(const ManifestOptions& options, std::string_view line);
+
+struct DigestContext;  // OpenSSL's, in manifest_line.cpp
+
+/// manifest_line_key for many lines with the same options, reusing its digest context.
+class ManifestLineKeyer {
+ public:
+  explicit ManifestLineKeyer(const ManifestOptions& options);
+  std::string key(std::string_view line) const;
+  std::uint64_t key64(std::string_view line) const;  ///< the same key as a number
+
+ private:
+  std::string prefix_;
+  std::shared_ptr<DigestContext> digest_;
+};
+
 /// Turns lines into entries (no duplicate-id check: that needs the stream), reusing its
 /// parsers' memory from line to line.
 class ManifestLineParser {
@@ -69,6 +90,7 @@ class ManifestLineParser {
 
   /// `line` without its line ending. Never throws on bad input.
   ManifestEntry parse(std::string_view line, std::uint64_t line_no);
+  void set_max_prompt_chars(std::size_t chars);
 
  private:
   struct Impl;
@@ -91,6 +113,20 @@ class ManifestReader {
 
   /// The next entry, or nullopt at the end of the file. Throws std::runtime_error on a read error.
   std::optional<ManifestEntry> next();
+
+  /// For a resume: `recorded(id)` gives the line key (hash_prefix64 of JobSpec::line_key) recorded
+  /// for job `id` if that job is finished and must not run again, else nullopt. A line whose id
+  /// (its `id` field, else its derived id) is recorded with this line's own key is skipped without
+  /// being parsed, validated or hashed as a request: a 1,000,000-job resume reads the manifest in
+  /// a fraction of the time. Its id still counts for the duplicate check.
+  using RecordedKey = std::function<std::optional<std::uint64_t>(std::string_view id)>;
+  void skip_finished(RecordedKey recorded);
+  /// Lines skipped by skip_finished so far.
+  std::uint64_t skipped() const;
+
+  /// Raises (or lowers) the prompt cap for lines read from now on (SchemaOptions::max_prompt_chars):
+  /// with a model catalog, each model's promptCharacterLimit is checked by preflight instead.
+  void set_max_prompt_chars(std::size_t chars);
 
  private:
   struct Impl;
