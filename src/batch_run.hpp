@@ -19,10 +19,13 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 
+#include "venice_batch/admission.hpp"
 #include "venice_batch/attempt_policy.hpp"
+#include "venice_batch/catalog.hpp"
 #include "venice_batch/exchange.hpp"
 #include "venice_batch/http_pool.hpp"
 #include "venice_batch/journal.hpp"
+#include "venice_batch/lookahead.hpp"
 #include "venice_batch/manifest.hpp"
 #include "venice_batch/metrics.hpp"
 #include "venice_batch/out_dir_lock.hpp"
@@ -30,6 +33,7 @@
 #include "venice_batch/progress.hpp"
 #include "venice_batch/run.hpp"
 #include "venice_batch/sink.hpp"
+#include "venice_batch/spend.hpp"
 
 namespace venice_batch {
 
@@ -39,9 +43,26 @@ using RunClock = std::chrono::steady_clock;
 /// Server text printed on stderr is escaped (no terminal control sequences) and capped.
 inline constexpr std::size_t kMaxPrintedBytes = 1000;
 
+inline double ms_between(RunClock::time_point a, RunClock::time_point b) {
+  return std::chrono::duration<double, std::milli>(b - a).count();
+}
+inline std::int64_t us_between(RunClock::time_point a, RunClock::time_point b) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(b - a).count();
+}
+/// The start of a prompt for the journal line (the manifest has it whole).
+std::string prompt_excerpt(const std::string& prompt);
+
 struct Worker {
   explicit Worker(net::io_context& io) : timer(io) {}
   net::steady_timer timer;  // admission and backoff waits; cancelled to stop
+};
+
+/// A job read from the manifest, checked against its model and priced, waiting in the look-ahead.
+struct PendingJob {
+  JobSpec spec;
+  std::optional<Price> price;  // the catalog's price of the whole request (nullopt: unpriced)
+  std::vector<std::string> warnings;
+  RunClock::time_point read_at;
 };
 
 /// One job's record as it is built, attempt by attempt.
@@ -51,6 +72,7 @@ struct JobInProgress {
   std::chrono::milliseconds wait{0};  // before the next attempt
   unsigned attempt = 1;               // the number of the next real attempt
   bool counted_retrying = false;
+  bool daily_cap = false;             // its model's requests per day ran out before a retry
 };
 
 class BatchRun {
@@ -61,13 +83,20 @@ class BatchRun {
   int execute();
 
  private:
-  // run_job.cpp: the job, one straight line.
-  std::optional<JobSpec> next_job();
+  // run_queue.cpp: reading, resuming, preflight, look-ahead. run_job.cpp: the job, one straight line.
+  std::optional<PendingJob> next_job();
+  std::optional<PendingJob> preflight(JobSpec&& spec);
   void record_invalid_line(const InvalidLine& bad);
+  void record_refused(const JobSpec& spec, const std::string& reason);
+  void note_warning(const std::string& warning);
+  void note_daily_cap(const PendingJob& job);
+  net::awaitable<std::optional<PendingJob>> take_job(Worker& w);
   net::awaitable<void> worker_loop(Worker& w);
-  net::awaitable<void> run_job(Worker& w, JobSpec job, RunClock::time_point picked_at);
-  net::awaitable<bool> admit(Worker& w, JobInProgress& job, unsigned cost);
-  void account(JobInProgress& job, const HttpExchange& ex, const AttemptOutcome& outcome, const AttemptDecision& d);
+  net::awaitable<void> run_job(Worker& w, PendingJob pending, RunClock::time_point admitted_at);
+  net::awaitable<bool> admit(Worker& w, JobInProgress& job, const std::string& model, unsigned cost);
+  void settle_spend(JobInProgress& job, Reservation reservation, const HttpExchange& ex, const AttemptDecision& d);
+  void account(JobInProgress& job, const std::string& model, const HttpExchange& ex, const AttemptOutcome& outcome,
+               const AttemptDecision& d);
   void add_attempt(JobInProgress& job, const HttpExchange& ex, const StoredResponse& stored, const ApiError& api,
                    const AttemptDecision& d);
   void finish_job(JobInProgress& job, const AttemptDecision* last);
@@ -75,7 +104,8 @@ class BatchRun {
   void remove_superseded_images(const JobRecord& rec);
 
   // run.cpp: wiring, signals, ticker, summary.
-  net::awaitable<void> startup_check();
+  net::awaitable<void> startup();
+  void use_catalog(const CatalogSources& sources, const std::vector<std::string>& problems);
   net::awaitable<void> tick_loop();
   net::awaitable<void> signal_loop();
   void spawn(net::awaitable<void> task);
@@ -96,7 +126,10 @@ class BatchRun {
   std::unique_ptr<JournalWriter> journal_;
   JournalSummary previous_;
   HttpClientPool pool_;
-  Pacer pacer_;
+  std::optional<Catalog> catalog_;
+  Admission admission_;
+  Lookahead<PendingJob> lookahead_;
+  SpendGuard spend_;
   std::mt19937_64 rng_;
   AttemptPolicy policy_;
   RunMetrics metrics_;
@@ -113,6 +146,13 @@ class BatchRun {
   int stop_status_ = 0;
   std::string stop_reason_;
   std::uint64_t skipped_failed_ = 0, changed_ = 0;
+  std::uint64_t skipped_unparsed_ = 0;  // finished lines the manifest reader skipped, counted so far
+  bool manifest_done_ = false;          // read to its end (or to --limit)
+  std::uint64_t jobs_taken_ = 0;        // pending jobs read for this run (--limit counts these)
+  std::uint64_t stopped_at_daily_cap_ = 0;
+  int limit_status_ = 0;                // exit_user_limit once a model's daily cap stopped its jobs
+  std::unordered_set<std::string> warnings_noted_;
+  std::uint64_t warnings_repeated_ = 0;
   std::unordered_set<std::string> changed_ids_;  // jobs redone because their line changed
   bool unreachable_noted_ = false;
   std::size_t removed_temp_files_ = 0;

@@ -138,6 +138,7 @@ std::string to_json_line(const JobRecord& r) {
   key(w, "retryable");
   w.Bool(r.error && r.error->retryable);
   str(w, "request_hash", r.request_hash);
+  if (!r.line_key.empty()) str(w, "line_key", r.line_key);
   key(w, "line");
   w.Uint64(r.line);
   key(w, "http_status");
@@ -150,6 +151,23 @@ std::string to_json_line(const JobRecord& r) {
   w.StartArray();
   for (const auto& f : r.files) file(w, f);
   w.EndArray();
+  if (r.estimated_price_usd) {
+    key(w, "estimated_price_usd");
+    w.Double(*r.estimated_price_usd);
+  }
+  if (r.balance_usd) {
+    key(w, "balance_usd");
+    w.Double(*r.balance_usd);
+  }
+  if (!r.warnings.empty()) {
+    key(w, "warnings");
+    w.StartArray();
+    for (const auto& warning : r.warnings) {
+      const std::string clean = sanitize_utf8(warning);
+      w.String(clean.data(), static_cast<rapidjson::SizeType>(clean.size()));
+    }
+    w.EndArray();
+  }
   if (!r.server_id.empty()) str(w, "server_id", r.server_id);
   if (!r.cf_ray.empty()) str(w, "cf_ray", r.cf_ray);
   if (r.server_timing) {
@@ -278,6 +296,7 @@ std::optional<Record> parse_resume_fields(simdjson::ondemand::parser& parser, st
   if (obj["retryable"].get_bool().get(retryable) == SUCCESS) r.state.retryable = retryable;
   std::string_view hash;
   if (obj["request_hash"].get_string().get(hash) == SUCCESS) r.state.request_hash64 = hash_prefix64(hash);
+  if (obj["line_key"].get_string().get(hash) == SUCCESS) r.state.line_key64 = hash_prefix64(hash);
   return r;
 }
 

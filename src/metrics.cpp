@@ -43,6 +43,67 @@ void write_map(Writer& w, const Map& m) {
   w.EndObject();
 }
 
+void write_amount(Writer& w, std::string_view name, const SpendAmount& a) {
+  key(w, name);
+  w.StartObject();
+  key(w, "usd"); w.Double(a.usd);
+  key(w, "diem"); w.Double(a.diem);
+  key(w, "attempts"); w.Uint64(a.attempts);
+  w.EndObject();
+}
+
+void write_optional(Writer& w, std::string_view name, const std::optional<double>& v) {
+  key(w, name);
+  if (v) w.Double(*v);
+  else w.Null();
+}
+
+// "spend": what the catalog's prices say the run spent, and what the balance headers say.
+void write_spend(Writer& w, const SpendTotals& s) {
+  key(w, "spend");
+  w.StartObject();
+  write_amount(w, "estimated", s.estimated);
+  write_amount(w, "billed", s.billed);
+  write_amount(w, "unknown_outcome", s.unknown);
+  write_amount(w, "in_flight", s.in_flight);
+  key(w, "not_billed_attempts"); w.Uint64(s.not_billed_attempts);
+  key(w, "unpriced_attempts"); w.Uint64(s.unpriced_attempts);
+  write_optional(w, "balance_first_usd", s.balance_first_usd);
+  write_optional(w, "balance_last_usd", s.balance_last_usd);
+  write_optional(w, "observed_spend_usd", s.observed_spend_usd);
+  w.EndObject();
+}
+
+// "models": each model's limit, what is left and how long it waits.
+void write_models(Writer& w, const std::vector<ModelPacingView>& models) {
+  key(w, "models");
+  w.StartObject();
+  for (const auto& m : models) {
+    key(w, m.model);
+    w.StartObject();
+    key(w, "limit");
+    if (m.limit) w.Uint64(*m.limit);
+    else w.Null();
+    key(w, "window_s");
+    if (m.window) w.Double(static_cast<double>(m.window->count()) / 1000.0);
+    else w.Null();
+    key(w, "remaining");
+    if (m.remaining) w.Int64(*m.remaining);
+    else w.Null();
+    key(w, "rate_per_minute"); w.Double(m.rate_per_minute);
+    key(w, "wait_ms"); w.Int64(m.wait.count());
+    const std::string hold = to_string(m.hold);
+    key(w, "hold"); w.String(hold.data(), static_cast<rapidjson::SizeType>(hold.size()));
+    key(w, "daily_limit");
+    if (m.daily_limit) w.Uint64(*m.daily_limit);
+    else w.Null();
+    key(w, "started"); w.Uint64(m.started_today);
+    key(w, "daily_cap_reached"); w.Bool(m.daily_cap_reached);
+    w.EndObject();
+  }
+  w.EndObject();
+}
+
 }  // namespace
 
 std::string_view to_string(Phase p) { return kPhaseNames[static_cast<std::size_t>(p)]; }
@@ -99,6 +160,8 @@ std::string RunMetrics::to_json(std::string_view pacing) const {
   key(w, "jobs_per_s"); w.Double(secs > 0 ? static_cast<double>(done) / secs : 0);
   key(w, "images_per_s"); w.Double(secs > 0 ? static_cast<double>(c.images) / secs : 0);
   key(w, "pacing"); w.String(pacing.data(), static_cast<rapidjson::SizeType>(pacing.size()));
+  write_models(w, models_);
+  write_spend(w, spend_);
   key(w, "status_counts"); write_map(w, c.status_counts);
   key(w, "attempt_causes"); write_map(w, c.attempt_causes);
   key(w, "retry_causes"); write_map(w, c.retry_causes);
@@ -155,6 +218,24 @@ std::string RunMetrics::to_prometheus() const {
   help("venice_batch_retries_total", "counter", "Retried attempts by cause.");
   for (const auto& [cause, n] : c.retry_causes)
     line("venice_batch_retries_total", fmt::format("cause=\"{}\"", cause), static_cast<double>(n));
+  help("venice_batch_spend_usd", "gauge", "Spend in USD at catalog prices (estimated = billed + unknown outcome).");
+  line("venice_batch_spend_usd", "kind=\"estimated\"", spend_.estimated.usd);
+  line("venice_batch_spend_usd", "kind=\"billed\"", spend_.billed.usd);
+  line("venice_batch_spend_usd", "kind=\"unknown_outcome\"", spend_.unknown.usd);
+  line("venice_batch_spend_usd", "kind=\"in_flight\"", spend_.in_flight.usd);
+  if (spend_.observed_spend_usd) line("venice_batch_spend_usd", "kind=\"observed\"", *spend_.observed_spend_usd);
+  if (spend_.balance_last_usd) {
+    help("venice_batch_balance_usd", "gauge", "The last x-venice-balance-usd seen.");
+    line("venice_batch_balance_usd", "", *spend_.balance_last_usd);
+  }
+  if (!models_.empty()) {
+    help("venice_batch_model_wait_seconds", "gauge", "How long each model waits before it may send again.");
+    for (const auto& m : models_)
+      line("venice_batch_model_wait_seconds", fmt::format("model=\"{}\"", m.model), static_cast<double>(m.wait.count()) / 1000.0);
+    help("venice_batch_model_remaining_requests", "gauge", "Requests left in each model's current window.");
+    for (const auto& m : models_)
+      if (m.remaining) line("venice_batch_model_remaining_requests", fmt::format("model=\"{}\"", m.model), static_cast<double>(*m.remaining));
+  }
   help("venice_batch_phase_seconds", "summary", "Per-phase latency quantiles.");
   for (std::size_t i = 0; i < kPhaseCount; ++i) {
     const auto& h = phases_[i];

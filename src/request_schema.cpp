@@ -23,7 +23,6 @@ constexpr std::array<std::string_view, 24> kFields = {
     "enable_web_search", "enhance_prompt", "disable_prompt_optimization_thinking", "style_references",
     "anon_user_id"};
 
-constexpr std::size_t kMaxPromptChars = 7500;
 constexpr std::int64_t kMaxSeed = 999'999'999;
 
 // Decodes one UTF-8 sequence at s[i] (the input was validated by simdjson) and advances i.
@@ -235,9 +234,9 @@ std::vector<FieldIssue> validate_request(simdjson::dom::object request, const Sc
       c.text(key, v, std::numeric_limits<std::size_t>::max());
     } else if (key == "prompt") {
       has_prompt = true;
-      c.text(key, v, kMaxPromptChars);
+      c.text(key, v, options.max_prompt_chars);
     } else if (key == "negative_prompt") {
-      c.optional_text(key, v, kMaxPromptChars);
+      c.optional_text(key, v, options.max_prompt_chars);
     } else if (key == "width" || key == "height") {
       c.integer(key, v, 1, 1280);
     } else if (key == "aspect_ratio") {

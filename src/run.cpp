@@ -14,8 +14,12 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "batch_run.hpp"
+#include "venice_batch/catalog_fetch.hpp"
+#include "venice_batch/model_preflight.hpp"
+#include "venice_batch/resume.hpp"
 #include "venice_batch/report.hpp"
 #include "venice_batch/text.hpp"
 
@@ -23,6 +27,30 @@ namespace venice_batch {
 namespace {
 
 constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
+
+// The timeline's one rate: the models' caps together (what the key may send per minute).
+double total_rate(const std::vector<ModelPacingView>& models) {
+  double sum = 0;
+  for (const auto& m : models) sum += m.rate_per_minute;
+  return sum;
+}
+
+// "  spend: $1.23 at catalog prices (...); balance $50.00 -> $48.77 (observed $1.23)".
+std::string spend_summary(const SpendTotals& t, bool priced) {
+  std::string s;
+  if (priced && (t.estimated.attempts || t.unpriced_attempts)) {
+    s = fmt::format("  spend: {} at catalog prices", format_usd(t.estimated.usd));
+    if (t.unknown.attempts)
+      s += fmt::format(" ({} of it for {} attempt(s) whose outcome is unknown)", format_usd(t.unknown.usd), t.unknown.attempts);
+    if (t.unpriced_attempts) s += fmt::format("; {} attempt(s) without a catalog price", t.unpriced_attempts);
+  }
+  if (t.balance_first_usd && t.balance_last_usd) {
+    s += s.empty() ? "  " : "; ";
+    s += fmt::format("balance {} -> {} (observed spend {}, before the last request)", format_usd(*t.balance_first_usd),
+                     format_usd(*t.balance_last_usd), format_usd(t.observed_spend_usd.value_or(0)));
+  }
+  return s.empty() ? s : s + "\n";
+}
 
 }  // namespace
 
@@ -34,7 +62,9 @@ BatchRun::BatchRun(const RunOptions& options, std::ostream& log)
       sink_(options.out_dir, config_.durable_writes),
       manifest_(std::make_unique<ManifestReader>(options.manifest, manifest_options_from(config_))),
       pool_(io_.get_executor(), HttpEndpoint::from_base_url(config_.base_url), pool_settings_from(config_)),
-      pacer_(pacing_settings_from(config_), RunClock::now()),
+      admission_(pacing_settings_from(config_), RunClock::now()),
+      lookahead_(config_.lookahead_jobs),
+      spend_(SpendLimits{config_.max_spend_usd, config_.min_balance_usd}),
       rng_(std::random_device{}()),
       policy_(config_.retry, config_.max_outage,
               [this] { return std::uniform_real_distribution<double>(0.0, 1.0)(rng_); }),
@@ -44,9 +74,23 @@ BatchRun::BatchRun(const RunOptions& options, std::ostream& log)
       authorization_("Bearer " + options.api_key) {}
 
 void BatchRun::prepare() {
+  if (!config_.catalog_file.empty()) {
+    auto sources = load_catalog_sources(config_.catalog_file);
+    if (!sources) throw ConfigError(sources.error());
+    use_catalog(*sources, {});
+    if (!catalog_) throw ConfigError(fmt::format("catalog {}: no usable model list", config_.catalog_file));
+  }
   removed_temp_files_ = sink_.remove_stale_temp_files();
   const auto journal_path = sink_.out_dir() / "results.jsonl";
   previous_ = read_journal(journal_path);
+  // A finished job's unchanged line is skipped unparsed (resume_job would skip it anyway).
+  manifest_->skip_finished([this](std::string_view id) -> std::optional<std::uint64_t> {
+    auto it = previous_.jobs.find(std::string(id));
+    if (it == previous_.jobs.end() ||
+        resume_job(&it->second, it->second.request_hash64, options_.retry_failed) != ResumeAction::skip_done)
+      return std::nullopt;
+    return it->second.line_key64;
+  });
   if (worth_compacting(previous_)) {
     // Most lines are superseded by later ones: rewrite one deciding line per id (atomically: a
     // kill meanwhile leaves the old journal whole), so resume reads less next time.
@@ -75,15 +119,51 @@ void BatchRun::prepare() {
 
 // One cheap request before any job: a mistyped host, a wrong base path or a refused key ends
 // the run at once with the reason, instead of pausing all night or failing every job.
-net::awaitable<void> BatchRun::startup_check() {
-  HttpExchange ex = co_await pool_.get("/api_keys/rate_limits", authorization_);
-  ApiError api;
-  if (ex.response && ex.response->status != 200) api = parse_api_error(ex.response->body);
-  const auto verdict =
-      judge_startup_check(ex.error, ex.error_message, ex.response ? ex.response->status : 0, api.message);
-  if (!verdict.proceed) stop_run(verdict.exit_status, verdict.message);
-  else if (!verdict.message.empty() && !options_.quiet)
-    log_ << "venice-batch: warning: " << escape_for_terminal(verdict.message, kMaxPrintedBytes) << "\n";
+// Before the batch: one GET of /api_keys/rate_limits checks the URL and the key (a wrong host or
+// key stops here, not after every job failed); the rest of the catalog comes with it.
+net::awaitable<void> BatchRun::startup() {
+  const bool whole_catalog = config_.fetch_catalog && !catalog_;
+  CatalogFetch fetched = co_await fetch_catalog(pool_, authorization_, whole_catalog);
+  if (config_.check_api_at_start) {
+    const HttpExchange& ex = fetched.rate_limits;
+    ApiError api;
+    if (ex.response && ex.response->status != 200) api = parse_api_error(ex.response->body);
+    const auto verdict =
+        judge_startup_check(ex.error, ex.error_message, ex.response ? ex.response->status : 0, api.message);
+    if (!verdict.proceed) {
+      stop_run(verdict.exit_status, verdict.message);
+      co_return;
+    }
+    if (!verdict.message.empty() && !options_.quiet)
+      log_ << "venice-batch: warning: " << escape_for_terminal(verdict.message, kMaxPrintedBytes) << "\n";
+  }
+  if (!whole_catalog) co_return;
+  use_catalog(fetched.sources, fetched.problems);
+  if (catalog_) {
+    // Saved with the time fetched: `--catalog FILE` reruns or plans against exactly this.
+    (void)write_file_atomically(sink_.out_dir() / "catalog.json", catalog_sources_to_json(fetched.sources), false);
+  }
+}
+
+// Builds the catalog from its parts (fetched or loaded); without one the run checks lines
+// against the generic spec only, and a spend cap cannot be kept.
+void BatchRun::use_catalog(const CatalogSources& sources, const std::vector<std::string>& problems) {
+  std::vector<std::string> warnings;
+  auto built = build_catalog(sources, &warnings);
+  if (built) {
+    catalog_ = std::move(*built);
+    manifest_->set_max_prompt_chars(kLargestPromptLimit);  // each model's own limit is preflight's
+    for (const auto& [model, limits] : catalog_->rate_limits)
+      admission_.set_model_limits(model, limits.rpm, limits.rpd, RunClock::now());
+  }
+  if (options_.quiet) return;
+  for (const auto& w : warnings) log_ << "venice-batch: warning: catalog: " << escape_for_terminal(w, kMaxPrintedBytes) << "\n";
+  if (!catalog_) {
+    log_ << fmt::format("venice-batch: warning: no model catalog ({}): lines are checked against the generic spec "
+                        "only, not priced, and paced by the API's headers\n",
+                        escape_for_terminal(problems.empty() ? (built ? "" : built.error()) : fmt::format("{}", fmt::join(problems, "; ")),
+                                            kMaxPrintedBytes));
+  }
 }
 
 void BatchRun::spawn(net::awaitable<void> task) {
@@ -147,10 +227,12 @@ net::awaitable<void> BatchRun::signal_loop() {
 
 void BatchRun::write_snapshots(bool final_snapshot) {
   const auto now = RunClock::now();
-  const std::string pacing = pacer_.describe(now);
+  const std::string pacing = admission_.describe(now);
+  metrics_.set_models(admission_.models(now));
+  metrics_.set_spend(spend_.totals());
   (void)write_file_atomically(sink_.out_dir() / "metrics.json", metrics_.to_json(pacing), false);
   (void)write_file_atomically(sink_.out_dir() / "metrics.prom", metrics_.to_prometheus(), false);
-  std::string line = metrics_.next_timeline_line(pacer_.current_rate(), pacing);
+  std::string line = metrics_.next_timeline_line(total_rate(admission_.models(now)), pacing);
   line.push_back('\n');
   append_text_line(sink_.out_dir() / "timeline.jsonl", line);
   if (final_snapshot) journal_->sync();
@@ -164,7 +246,7 @@ net::awaitable<void> BatchRun::tick_loop() {
     auto [ec] = co_await ticker_timer_.async_wait(use_tuple);
     if (ec || live_workers_ == 0) co_return;
     const auto now = RunClock::now();
-    progress_->update(metrics_.counters(), metrics_.elapsed_seconds(), pacer_.describe(now));
+    progress_->update(metrics_.counters(), metrics_.elapsed_seconds(), admission_.describe(now));
     if (now - last_snapshot >= config_.metrics_interval) {
       write_snapshots(false);
       last_snapshot = now;
@@ -192,17 +274,23 @@ void BatchRun::print_summary() {
     if (c.retries_maybe_billed) s += fmt::format(" ({} may have been billed twice)", c.retries_maybe_billed);
     s += "\n";
   }
+  if (stopped_at_daily_cap_)
+    s += fmt::format("  {} job(s) not sent: their model reached its daily request cap (resumable)\n", stopped_at_daily_cap_);
+  s += spend_summary(spend_.totals(), catalog_.has_value());
   s += fmt::format("  results: {}\n  images:  {}/\n", (sink_.out_dir() / "results.jsonl").string(),
                    sink_.images_dir().string());
   log_ << s;
 }
 
 int BatchRun::execute() {
-  if (config_.check_api_at_start) {
-    spawn(startup_check());  // a signal meanwhile waits in the signal set for the loop below
+  if (config_.check_api_at_start || (config_.fetch_catalog && !catalog_)) {
+    spawn(startup());  // a signal meanwhile waits in the signal set for the loop below
     io_.run();
     io_.restart();
   }
+  if (stop_status_ == 0 && config_.max_spend_usd > 0 && !catalog_)
+    stop_run(exit_usage, "--max-spend needs the catalog's prices, and there is no catalog (see above; "
+                         "--catalog FILE uses a saved one)");
   if (stop_status_ == 0) {
     const unsigned n = config_.concurrency;
     live_workers_ = n;
@@ -228,6 +316,7 @@ int BatchRun::execute() {
   print_summary();
   if (stop_status_ != 0) return stop_status_;
   if (signal_status_ != 0) return signal_status_;
+  if (limit_status_ != 0) return limit_status_;
   const auto& c = metrics_.counters();
   if (c.jobs_failed || c.jobs_invalid || c.jobs_content_violation || skipped_failed_) return exit_some_failed;
   return exit_ok;

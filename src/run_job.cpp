@@ -15,15 +15,8 @@
 
 namespace venice_batch {
 namespace {
-
 constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
-
-double ms_between(RunClock::time_point a, RunClock::time_point b) {
-  return std::chrono::duration<double, std::milli>(b - a).count();
-}
-std::int64_t us_between(RunClock::time_point a, RunClock::time_point b) {
-  return std::chrono::duration_cast<std::chrono::microseconds>(b - a).count();
-}
+}  // namespace
 
 // Keeps the journal line short: the report shows the start of a prompt, the manifest has it whole.
 std::string prompt_excerpt(const std::string& prompt) {
@@ -32,69 +25,18 @@ std::string prompt_excerpt(const std::string& prompt) {
   return std::string(truncate_utf8(prompt, kMax)) + "…";
 }
 
-}  // namespace
-
-std::optional<JobSpec> BatchRun::next_job() {
-  while (!stopping_) {
-    auto entry = manifest_->next();
-    if (!entry) return std::nullopt;
-    if (auto* bad = std::get_if<InvalidLine>(&*entry)) {
-      record_invalid_line(*bad);
-      continue;
-    }
-    auto& job = std::get<JobSpec>(*entry);
-    auto prev = previous_.jobs.find(job.id);
-    const JournalState* state = prev == previous_.jobs.end() ? nullptr : &prev->second;
-    switch (resume_job(state, hash_prefix64(job.request_hash), options_.retry_failed)) {
-      case ResumeAction::run_changed:
-        ++changed_;
-        changed_ids_.insert(job.id);
-        if (!options_.quiet)
-          log_ << fmt::format("venice-batch: job '{}' (line {}) changed since it was recorded; doing it again\n",
-                              job.id, job.line);
-        return std::move(job);
-      case ResumeAction::run: return std::move(job);
-      case ResumeAction::skip_failed: ++skipped_failed_; [[fallthrough]];
-      default: ++metrics_.counters().jobs_skipped; break;
-    }
-  }
-  return std::nullopt;
-}
-
-void BatchRun::record_invalid_line(const InvalidLine& bad) {
-  auto prev = previous_.jobs.find(bad.id);
-  const JournalState* state = prev == previous_.jobs.end() ? nullptr : &prev->second;
-  switch (resume_invalid_line(state, hash_prefix64(bad.line_hash))) {
-    case ResumeAction::skip_invalid: ++metrics_.counters().jobs_invalid; return;  // recorded by an earlier run
-    case ResumeAction::keep_done:
-      // A duplicate id of a job done earlier: say so, never overwrite its ok.
-      ++metrics_.counters().jobs_invalid;
-      if (progress_) progress_->note(fmt::format("line {}: {} (job '{}' is already done; its record is kept)",
-                                                 bad.line, bad.reason, bad.id));
-      return;
-    default: break;
-  }
-  JobRecord rec;
-  rec.id = bad.id;
-  rec.line = bad.line;
-  rec.status = JobStatus::invalid;
-  rec.request_hash = bad.line_hash;  // a fixed line has another hash: a later run sees the change
-  rec.error = JobError{"invalid_line", fmt::format("line {}: {}", bad.line, bad.reason), {}, {}, false};
-  record(rec);
-}
-
 net::awaitable<void> BatchRun::worker_loop(Worker& w) {
   for (;;) {
-    const auto picked_at = RunClock::now();
-    auto job = next_job();
+    auto job = co_await take_job(w);
     if (!job) break;
-    co_await run_job(w, std::move(*job), picked_at);
+    co_await run_job(w, std::move(*job), RunClock::now());
   }
   finish_worker();
 }
 
-// Waits out the backoff, then for the pacer. False when the run is stopping.
-net::awaitable<bool> BatchRun::admit(Worker& w, JobInProgress& job, unsigned cost) {
+// Before a retry: waits out the backoff, then for the job's model. False when the run is
+// stopping or the model reached its daily cap.
+net::awaitable<bool> BatchRun::admit(Worker& w, JobInProgress& job, const std::string& model, unsigned cost) {
   if (job.wait.count() > 0) {
     w.timer.expires_after(job.wait);
     co_await w.timer.async_wait(use_tuple);
@@ -102,33 +44,50 @@ net::awaitable<bool> BatchRun::admit(Worker& w, JobInProgress& job, unsigned cos
   const auto start = RunClock::now();
   for (;;) {
     if (stopping_) co_return false;
-    auto again = pacer_.try_start(RunClock::now(), cost);
-    if (!again) break;
-    w.timer.expires_at(*again);
+    const AdmitResult r = admission_.try_start(model, RunClock::now(), cost);
+    if (r.kind == AdmitResult::Kind::go) break;
+    if (r.kind == AdmitResult::Kind::daily_cap_reached) {
+      job.daily_cap = true;
+      co_return false;
+    }
+    w.timer.expires_at(r.until);
     co_await w.timer.async_wait(use_tuple);
   }
   const auto sent_at = RunClock::now();
   metrics_.record(Phase::admission_rate, us_between(start, sent_at));
   job.rec.timing.admission_rate_ms += ms_between(start, sent_at);
-  if (job.rec.attempts.empty()) job.rec.timing.queued_ms = ms_between(job.picked_at, sent_at);
   co_return true;
 }
 
-net::awaitable<void> BatchRun::run_job(Worker& w, JobSpec spec, RunClock::time_point picked_at) {
+net::awaitable<void> BatchRun::run_job(Worker& w, PendingJob pending, RunClock::time_point admitted_at) {
+  const JobSpec& spec = pending.spec;
   JobInProgress job;
-  job.picked_at = picked_at;
-  job.started_at = RunClock::now();
+  job.picked_at = pending.read_at;
+  job.started_at = admitted_at;
   job.rec.id = spec.id;
   job.rec.line = spec.line;
   job.rec.request_hash = spec.request_hash;
+  job.rec.line_key = spec.line_key;
   job.rec.model = spec.model;
   job.rec.prompt = prompt_excerpt(spec.prompt);
-  job.rec.timing.admission_concurrency_ms = ms_between(picked_at, job.started_at);
-  metrics_.record(Phase::admission_concurrency, us_between(picked_at, job.started_at));
+  job.rec.warnings = std::move(pending.warnings);
+  if (pending.price) job.rec.estimated_price_usd = pending.price->usd;
+  job.rec.timing.queued_ms = ms_between(pending.read_at, admitted_at);
+  metrics_.record(Phase::admission_concurrency, us_between(pending.read_at, admitted_at));
   const ExpectedImages expected{spec.format, spec.variants, spec.return_binary};
+  const auto cost = static_cast<unsigned>(spec.variants);
   std::optional<AttemptDecision> last;
-  // Each variant counts against the API's per-minute limit as one image.
-  while (co_await admit(w, job, static_cast<unsigned>(spec.variants))) {
+  // The first attempt was admitted by take_job; each later one waits for its model again.
+  for (bool admitted = true; admitted || co_await admit(w, job, spec.model, cost); admitted = false) {
+    const SpendDecision spend = spend_.reserve(pending.price);
+    if (spend.kind == SpendDecision::Kind::refuse_unpriced) {
+      if (job.rec.attempts.empty()) record_refused(spec, spend.message);
+      break;
+    }
+    if (spend.kind == SpendDecision::Kind::stop) {
+      stop_run(exit_user_limit, spend.message);
+      break;
+    }
     ++metrics_.counters().in_flight;
     HttpExchange ex = co_await pool_.post("/image/generate", spec.body, authorization_);
     --metrics_.counters().in_flight;
@@ -137,7 +96,8 @@ net::awaitable<void> BatchRun::run_job(Worker& w, JobSpec spec, RunClock::time_p
     if (ex.response && ex.response->status != 200) api = parse_api_error(ex.response->body);
     const AttemptOutcome outcome = attempt_outcome(ex, stored, api, epoch_ms_now());
     last = policy_.decide(outcome, job.attempt, stopping_, RunClock::now());
-    account(job, ex, outcome, *last);
+    settle_spend(job, spend.reservation, ex, *last);
+    account(job, spec.model, ex, outcome, *last);
     if (last->step != NextStep::pause) add_attempt(job, ex, stored, api, *last);
     if (last->step == NextStep::pause) continue;  // not an attempt: the pacer holds everyone back
     if (last->step != NextStep::retry) break;
@@ -147,18 +107,37 @@ net::awaitable<void> BatchRun::run_job(Worker& w, JobSpec spec, RunClock::time_p
   finish_job(job, last ? &*last : nullptr);
 }
 
+// What the attempt cost: a 200 was billed (the images may still have been thrown away), a
+// content violation is free, an answer lost after sending may have been billed (counted as spent).
+void BatchRun::settle_spend(JobInProgress& job, Reservation reservation, const HttpExchange& ex, const AttemptDecision& d) {
+  if (ex.response) {
+    if (auto balance = ex.response->header("x-venice-balance-usd")) {
+      if (auto usd = parse_decimal(*balance)) {
+        std::optional<double> diem;
+        if (auto d_header = ex.response->header("x-venice-balance-diem")) diem = parse_decimal(*d_header);
+        spend_.observe_balance(*usd, diem);
+        job.rec.balance_usd = *usd;
+      }
+    }
+  }
+  Billing billing = Billing::not_billed;
+  if (ex.response && ex.response->status == 200) billing = d.content_violation ? Billing::not_billed : Billing::billed;
+  else if (d.maybe_billed_twice || (!ex.response && ex.request_sent)) billing = Billing::unknown;
+  spend_.settle(reservation, billing);
+}
+
 // The run's books after one attempt: the pacer, the run's counters, the run's stop.
-void BatchRun::account(JobInProgress& job, const HttpExchange& ex, const AttemptOutcome& outcome,
-                       const AttemptDecision& d) {
+void BatchRun::account(JobInProgress& job, const std::string& model, const HttpExchange& ex,
+                       const AttemptOutcome& outcome, const AttemptDecision& d) {
   auto& c = metrics_.counters();
   const auto now = RunClock::now();
   c.bytes_in += ex.bytes_in;
   c.bytes_out += ex.bytes_out;
   ++c.status_counts[ex.response ? ex.response->status : 0];
   record_exchange(metrics_, ex);
-  if (d.pacer.kind == PacerFeedback::Kind::unreachable) pacer_.on_unreachable(now);
+  if (d.pacer.kind == PacerFeedback::Kind::unreachable) admission_.on_unreachable(now);
   if (d.pacer.kind == PacerFeedback::Kind::answer)
-    pacer_.on_answer(now, d.pacer.status, outcome.limits, d.pacer.failure_lock, d.pacer.request_sent);
+    admission_.on_answer(model, now, d.pacer.status, outcome.limits, d.pacer.failure_lock, d.pacer.request_sent);
   if (d.step == NextStep::pause) {
     ++c.retry_causes[d.cause];
     if (!unreachable_noted_ && progress_)
@@ -229,6 +208,9 @@ void BatchRun::finish_job(JobInProgress& job, const AttemptDecision* last) {
     rec.status = last->content_violation ? JobStatus::content_violation : JobStatus::ok;
   } else {
     rec.status = JobStatus::failed;
+    if (job.daily_cap)
+      rec.error = JobError{"daily_cap", fmt::format("model '{}' reached its daily request cap before a retry", rec.model),
+                           {}, {}, true};
     if (!rec.error) rec.error = JobError{"interrupted", "the run stopped before this job finished", {}, {}, true};
     if (stopping_) rec.error->retryable = true;  // a later run does it
   }

@@ -1,5 +1,8 @@
 #include "venice_batch/text.hpp"
 
+#include <charconv>
+#include <cmath>
+
 #include <cstdint>
 
 #include <fmt/format.h>
@@ -124,6 +127,15 @@ std::string escape_for_terminal(std::string_view text, std::size_t max_bytes) {
   }
   if (i < text.size()) out += cut_note(text.size() - i);
   return out;
+}
+
+std::optional<double> parse_decimal(std::string_view text) {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+  double v = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v, std::chars_format::fixed);
+  if (text.empty() || ec != std::errc{} || end != text.data() + text.size() || !std::isfinite(v)) return std::nullopt;
+  return v;
 }
 
 }  // namespace venice_batch

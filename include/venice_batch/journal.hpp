@@ -74,6 +74,7 @@ struct JobRecord {
   JobStatus status = JobStatus::failed;
   int http_status = 0;
   std::string request_hash;
+  std::string line_key;  ///< JobSpec::line_key: a resume skips the unchanged line unparsed
   std::string model, prompt;
   std::vector<FileRecord> files;
   std::string server_id;
@@ -82,6 +83,9 @@ struct JobRecord {
   std::string cf_ray;
   std::optional<JobError> error;
   std::vector<AttemptRecord> attempts;
+  std::optional<double> estimated_price_usd;  ///< the catalog's price of the request (all variants)
+  std::optional<double> balance_usd;          ///< the last x-venice-balance-usd its answers carried
+  std::vector<std::string> warnings;          ///< preflight's: wrong size family, deprecated model, ...
 };
 
 /// The record as one JSON line (no newline), written with RapidJSON. Always valid JSON and UTF-8:
@@ -119,6 +123,7 @@ struct JournalState {
   JobStatus status = JobStatus::failed;
   bool retryable = false;
   std::uint64_t request_hash64 = 0;  ///< first 64 bits of request_hash (see hash_prefix64)
+  std::uint64_t line_key64 = 0;      ///< line_key as a number (0: not recorded, older journal)
 };
 
 /// The first 16 hex digits of a request hash as a number (0 if malformed): enough to detect

@@ -12,8 +12,12 @@
 #include <string>
 #include <string_view>
 
+#include <vector>
+
+#include "venice_batch/admission.hpp"
 #include "venice_batch/histogram.hpp"
 #include "venice_batch/response.hpp"
+#include "venice_batch/spend.hpp"
 
 namespace venice_batch {
 
@@ -68,6 +72,11 @@ class RunMetrics {
   MetricsCounters& counters() { return counters_; }
   const MetricsCounters& counters() const { return counters_; }
 
+  /// Each model's pacing and the run's spend as of now: written by the next to_json / to_prometheus.
+  void set_models(std::vector<ModelPacingView> models) { models_ = std::move(models); }
+  void set_spend(const SpendTotals& spend) { spend_ = spend; }
+  const SpendTotals& spend() const { return spend_; }
+
   /// Seconds since the run started (set by the constructor).
   double elapsed_seconds() const;
 
@@ -83,6 +92,8 @@ class RunMetrics {
   std::chrono::steady_clock::time_point start_;
   std::array<LatencyHistogram, kPhaseCount> phases_;
   MetricsCounters counters_;
+  std::vector<ModelPacingView> models_;
+  SpendTotals spend_;
   // Interval state for the timeline.
   LatencyHistogram interval_latency_;
   MetricsCounters at_last_line_;

@@ -23,6 +23,9 @@ struct SchemaOptions {
   /// false: a field not in the documented set is an issue (the API rejects unknown fields).
   /// true: unknown fields pass through unchecked (for fields the API adds later).
   bool allow_unknown_fields = false;
+  /// The cap on prompt and negative_prompt in code points: the spec's 7,500 without a catalog;
+  /// with one, the largest promptCharacterLimit (each model's own is checked by preflight).
+  std::size_t max_prompt_chars = 7500;
 };
 
 /// Every issue with `request` (an object), in field order; empty means valid.

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <string>
+#include <optional>
 #include <string_view>
 
 namespace venice_batch {
@@ -33,5 +34,9 @@ std::string capped_utf8(std::string_view text, std::size_t max_bytes);
 /// `\u{202e}`), and ill-formed bytes as `\xNN`. At most `max_bytes` of the escaped text are kept,
 /// cut at a character boundary; a cut ends with "… (N bytes cut)", N counted in `text`.
 std::string escape_for_terminal(std::string_view text, std::size_t max_bytes);
+
+/// A header's decimal number ("12.3456", "-0.5", surrounding spaces allowed), or nullopt for
+/// anything else (empty, "NaN", "1e999", trailing text): a balance header is data, not trusted.
+std::optional<double> parse_decimal(std::string_view text);
 
 }  // namespace venice_batch

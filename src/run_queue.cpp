@@ -1,0 +1,165 @@
+// Where jobs come from: the manifest read on, each line resumed (skip what is done), checked
+// against its model and priced (preflight), then held in the look-ahead until its model may send.
+#include <fmt/format.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "batch_run.hpp"
+#include "venice_batch/model_preflight.hpp"
+#include "venice_batch/pricing.hpp"
+#include "venice_batch/resume.hpp"
+#include "venice_batch/text.hpp"
+
+namespace venice_batch {
+namespace {
+constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
+}  // namespace
+
+std::optional<PendingJob> BatchRun::next_job() {
+  while (!stopping_ && !(options_.limit && jobs_taken_ >= options_.limit)) {
+    auto entry = manifest_->next();
+    metrics_.counters().jobs_skipped += manifest_->skipped() - skipped_unparsed_;
+    skipped_unparsed_ = manifest_->skipped();
+    if (!entry) return std::nullopt;
+    if (auto* bad = std::get_if<InvalidLine>(&*entry)) {
+      record_invalid_line(*bad);
+      continue;
+    }
+    auto& job = std::get<JobSpec>(*entry);
+    auto prev = previous_.jobs.find(job.id);
+    const JournalState* state = prev == previous_.jobs.end() ? nullptr : &prev->second;
+    switch (resume_job(state, hash_prefix64(job.request_hash), options_.retry_failed)) {
+      case ResumeAction::run_changed:
+        ++changed_;
+        changed_ids_.insert(job.id);
+        if (!options_.quiet)
+          log_ << fmt::format("venice-batch: job '{}' (line {}) changed since it was recorded; doing it again\n",
+                              job.id, job.line);
+        [[fallthrough]];
+      case ResumeAction::run:
+        if (auto pending = preflight(std::move(job))) {
+          ++jobs_taken_;
+          return pending;
+        }
+        break;
+      case ResumeAction::skip_failed: ++skipped_failed_; [[fallthrough]];
+      default: ++metrics_.counters().jobs_skipped; break;
+    }
+  }
+  return std::nullopt;
+}
+
+// The job against its model in the catalog (when there is one): refused lines are recorded
+// invalid and never sent; the job is priced for the spend cap.
+std::optional<PendingJob> BatchRun::preflight(JobSpec&& spec) {
+  PendingJob pending;
+  pending.read_at = RunClock::now();
+  if (catalog_) {
+    auto view = view_request(spec.body);
+    if (!view) {
+      record_refused(spec, view.error());
+      return std::nullopt;
+    }
+    PreflightResult checked = preflight_job(*catalog_, *view);
+    if (checked.refusal) {
+      record_refused(spec, *checked.refusal);
+      return std::nullopt;
+    }
+    for (auto& w : checked.warnings) note_warning(w);
+    pending.warnings = std::move(checked.warnings);
+    if (checked.model) pending.price = price_job(*checked.model, *view).total;
+  }
+  pending.spec = std::move(spec);
+  return pending;
+}
+
+// Refused before sending (preflight, or unpriced under a spend cap): recorded invalid with the
+// reason. The request hash is the line's: a later run checks it again (the catalog may change).
+void BatchRun::record_refused(const JobSpec& spec, const std::string& reason) {
+  JobRecord rec;
+  rec.id = spec.id;
+  rec.line = spec.line;
+  rec.status = JobStatus::invalid;
+  rec.request_hash = spec.request_hash;
+  rec.model = spec.model;
+  rec.prompt = prompt_excerpt(spec.prompt);
+  rec.error = JobError{"preflight", reason, {}, {}, false};
+  if (progress_) progress_->note(fmt::format("line {}: {}", spec.line, escape_for_terminal(reason, kMaxPrintedBytes)));
+  record(rec);
+}
+
+// A warning is printed the first time it is met; the same words again are only counted.
+void BatchRun::note_warning(const std::string& warning) {
+  constexpr std::size_t kMaxDistinct = 50;
+  if (warnings_noted_.size() >= kMaxDistinct || !warnings_noted_.insert(warning).second) {
+    ++warnings_repeated_;
+    return;
+  }
+  if (progress_) progress_->note("warning: " + escape_for_terminal(warning, kMaxPrintedBytes));
+}
+
+// The job's model used its requests per day: the job is not sent and not recorded, so a later
+// run does it. Said once per model; the run ends with exit 4 unless something worse happens.
+void BatchRun::note_daily_cap(const PendingJob& job) {
+  ++stopped_at_daily_cap_;
+  limit_status_ = exit_user_limit;
+  if (warnings_noted_.insert("daily cap: " + job.spec.model).second && progress_)
+    progress_->note(fmt::format("model '{}' reached its daily request cap: its remaining jobs stop for this run "
+                                "(run again when the cap resets to do them)",
+                                escape_for_terminal(job.spec.model, kMaxPrintedBytes)));
+}
+
+void BatchRun::record_invalid_line(const InvalidLine& bad) {
+  auto prev = previous_.jobs.find(bad.id);
+  const JournalState* state = prev == previous_.jobs.end() ? nullptr : &prev->second;
+  switch (resume_invalid_line(state, hash_prefix64(bad.line_hash))) {
+    case ResumeAction::skip_invalid: ++metrics_.counters().jobs_invalid; return;  // recorded by an earlier run
+    case ResumeAction::keep_done:
+      // A duplicate id of a job done earlier: say so, never overwrite its ok.
+      ++metrics_.counters().jobs_invalid;
+      if (progress_) progress_->note(fmt::format("line {}: {} (job '{}' is already done; its record is kept)",
+                                                 bad.line, bad.reason, bad.id));
+      return;
+    default: break;
+  }
+  JobRecord rec;
+  rec.id = bad.id;
+  rec.line = bad.line;
+  rec.status = JobStatus::invalid;
+  rec.request_hash = bad.line_hash;  // a fixed line has another hash: a later run sees the change
+  rec.error = JobError{"invalid_line", fmt::format("line {}: {}", bad.line, bad.reason), {}, {}, false};
+  record(rec);
+}
+
+// The next job that may start now, its start recorded by its model's pacer: jobs are read ahead
+// (lookahead_jobs) so that a model waiting on its quota never holds back another model's jobs.
+net::awaitable<std::optional<PendingJob>> BatchRun::take_job(Worker& w) {
+  const auto start = RunClock::now();
+  for (;;) {
+    if (stopping_) co_return std::nullopt;
+    while (!lookahead_.full() && !manifest_done_) {
+      auto job = next_job();
+      if (!job) {
+        manifest_done_ = true;
+        break;
+      }
+      std::string model = job->spec.model;
+      const auto cost = static_cast<unsigned>(job->spec.variants);  // each variant counts as one image
+      lookahead_.push(std::move(*job), std::move(model), cost);
+    }
+    if (lookahead_.empty()) co_return std::nullopt;
+    auto taken = lookahead_.take(RunClock::now(), admission_);
+    for (const auto& capped : taken.stopped_at_daily_cap) note_daily_cap(capped);
+    if (taken.job) {
+      metrics_.record(Phase::admission_rate, us_between(start, RunClock::now()));
+      co_return std::move(taken.job);
+    }
+    if (!taken.retry_at) continue;  // every queued job's model is capped: read on
+    // Ask again when a model may go, or within a second: an answer meanwhile can free one sooner.
+    w.timer.expires_at(std::min(*taken.retry_at, RunClock::now() + std::chrono::seconds(1)));
+    co_await w.timer.async_wait(use_tuple);
+  }
+}
+
+}  // namespace venice_batch
