@@ -16,7 +16,9 @@
 #include <fmt/format.h>
 #include <openssl/ssl.h>
 
+#include "venice_batch/decompress.hpp"
 #include "venice_batch/pool_state.hpp"
+#include "venice_batch/text.hpp"
 
 namespace venice_batch {
 
@@ -31,7 +33,7 @@ namespace {
 
 // Boost 1.81 has no default as_tuple token: define it once.
 constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
-constexpr std::size_t kJsonPadding = 64;  // simdjson::SIMDJSON_PADDING, without its header here
+constexpr std::size_t kReadChunk = 64 * 1024;  // a body read through the parser lands here first
 
 std::int64_t micros_since(Clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t).count();
@@ -47,6 +49,7 @@ struct Connection {
   Connection(net::any_io_executor ex, ssl::context& ctx) : stream(ex, ctx) {}
   beast::ssl_stream<beast::tcp_stream> stream;
   beast::flat_buffer buffer;
+  std::string chunk;  // kReadChunk bytes, once a body has been read through the parser
   bool cancelled = false;
   void close() {
     boost::system::error_code ignored;
@@ -68,6 +71,7 @@ HttpPoolSettings pool_settings_from(const Config& c, std::string_view user_agent
   s.max_connections = c.concurrency + 1;  // + the start-up check's connection, parked
   s.ca_file = c.ca_file;
   s.user_agent = fmt::format("venice-batch/{}{}", VENICE_BATCH_VERSION, user_agent_suffix);
+  s.compressed_responses = c.compressed_responses;
   return s;
 }
 
@@ -97,9 +101,18 @@ struct HttpClientPool::Impl {
 
   bool fail(HttpExchange& ex, const boost::system::error_code& ec, ExchangeStep step, Connection* c,
             std::string_view what) {
+    return fail_saying(ex, ec, step, c, fmt::format("{} ({}): {}", what, to_string(step), ec.message()));
+  }
+  bool fail_decoding(HttpExchange& ex, const ContentDecoder& decoder, Connection& c) {
+    // The framing may be intact, but the rest of the body was not read: the connection goes.
+    return fail_saying(ex, decoder.error(), ExchangeStep::read_body, &c,
+                       fmt::format("{} ({})", decoder.error().message(), decoder.detail()));
+  }
+  bool fail_saying(HttpExchange& ex, const boost::system::error_code& ec, ExchangeStep step, Connection* c,
+                   std::string message) {
     ex.error = classify_transport_error(ec, step, c && c->cancelled);
     ex.failed_at = step;
-    ex.error_message = fmt::format("{} ({}): {}", what, to_string(step), ec.message());
+    ex.error_message = std::move(message);
     if (c) c->close();
     return false;
   }
@@ -167,55 +180,76 @@ struct HttpClientPool::Impl {
   }
 
   net::awaitable<HttpExchange> send(Request req);
-  net::awaitable<bool> read_body(Connection& c, Parser& parser, std::string& body, HttpExchange& ex,
-                                 Clock::time_point deadline);
+  net::awaitable<bool> read_body(Connection& c, Parser& parser, ContentCoding coding, std::string& body,
+                                 HttpExchange& ex, Clock::time_point deadline);
+  net::awaitable<bool> read_exact_body(Connection& c, std::size_t length, std::string& body, HttpExchange& ex,
+                                       Clock::time_point deadline);
+  net::awaitable<bool> read_decoded_body(Connection& c, Parser& parser, ContentDecoder& decoder, HttpExchange& ex,
+                                         Clock::time_point deadline);
   net::awaitable<bool> exchange(Connection& c, const Request& req, HttpExchange& ex, std::size_t& answer_bytes);
   net::awaitable<std::optional<ConnectionLease>> acquire();
 };
 
-net::awaitable<bool> HttpClientPool::Impl::read_body(Connection& c, Parser& parser, std::string& body,
-                                                     HttpExchange& ex, Clock::time_point deadline) {
-  auto& tcp_stream = beast::get_lowest_layer(c.stream);
-  auto too_large = [&] { return fail(ex, http::error::body_limit, ExchangeStep::read_body, &c, "response over max_response_mb"); };
-  std::size_t used = 0;
+// The body into `body`, decoded from its Content-Encoding, with simdjson's padding after it.
+net::awaitable<bool> HttpClientPool::Impl::read_body(Connection& c, Parser& parser, ContentCoding coding,
+                                                     std::string& body, HttpExchange& ex, Clock::time_point deadline) {
   const auto length = parser.content_length();
-  if (length && *length > settings.max_body_bytes) co_return too_large();
-  // Exact size plus simdjson's padding: the JSON is parsed in place, never copied.
-  body.resize(length ? static_cast<std::size_t>(*length) + kJsonPadding : 64 * 1024);
-  if (length && !parser.chunked() && !parser.is_done()) {
-    // Fast path for a known length: the bytes already buffered behind the header, then one
-    // read straight into the body from the TLS stream. It skips Beast's body parser and the
-    // copy through flat_buffer, which cost about a fifth of the io thread at 600 responses/s.
-    const std::size_t n = static_cast<std::size_t>(*length);
-    used = std::min(n, c.buffer.size());
-    net::buffer_copy(net::buffer(body.data(), used), c.buffer.data());
-    c.buffer.consume(used);
-    if (used < n) {
-      tcp_stream.expires_at(deadline);
-      auto [ec, got] = co_await net::async_read(c.stream, net::buffer(body.data() + used, n - used), use_tuple);
-      used += got;
-      ex.bytes_in += got;
-      if (ec) co_return fail(ex, ec, ExchangeStep::read_body, &c, "reading the response body");
-    }
-    body.resize(used);  // capacity keeps the padding
-    co_return true;
+  if (length && *length > settings.max_body_bytes)
+    co_return fail(ex, http::error::body_limit, ExchangeStep::read_body, &c, "response over max_response_mb");
+  if (coding == ContentCoding::identity && length && !parser.chunked()) {
+    const bool ok = co_await read_exact_body(c, static_cast<std::size_t>(*length), body, ex, deadline);
+    ex.body_wire_bytes = ex.body_decoded_bytes = body.size();
+    co_return ok;
   }
-  while (!parser.is_done()) {
-    if (used + kJsonPadding >= body.size()) {  // chunked or unknown length: grow
-      if (body.size() >= settings.max_body_bytes + kJsonPadding) co_return too_large();
-      body.resize(body.size() * 2);
+  ContentDecoder decoder(coding, settings.max_body_bytes, length.value_or(0));
+  bool ok = co_await read_decoded_body(c, parser, decoder, ex, deadline);
+  if (ok && decoder.finish()) ok = fail_decoding(ex, decoder, c);
+  ex.body_wire_bytes = decoder.wire_bytes();
+  ex.body_decoded_bytes = decoder.decoded_bytes();
+  if (ok) body = decoder.take_body();
+  co_return ok;
+}
+
+// Fast path for an uncompressed body of known length: the bytes already buffered behind the
+// header, then one read straight into the body from the TLS stream. It skips Beast's body parser
+// and the copy through flat_buffer, which cost about a fifth of the io thread at 600 responses/s.
+net::awaitable<bool> HttpClientPool::Impl::read_exact_body(Connection& c, std::size_t length, std::string& body,
+                                                           HttpExchange& ex, Clock::time_point deadline) {
+  body.resize(length + kParsePadding);  // exact size plus the padding: parsed in place, never copied
+  std::size_t used = std::min(length, c.buffer.size());
+  net::buffer_copy(net::buffer(body.data(), used), c.buffer.data());
+  c.buffer.consume(used);
+  if (used < length) {
+    beast::get_lowest_layer(c.stream).expires_at(deadline);
+    auto [ec, got] = co_await net::async_read(c.stream, net::buffer(body.data() + used, length - used), use_tuple);
+    used += got;
+    ex.bytes_in += got;
+    if (ec) {
+      body.resize(used);
+      co_return fail(ex, ec, ExchangeStep::read_body, &c, "reading the response body");
     }
+  }
+  body.resize(used);  // capacity keeps the padding
+  co_return true;
+}
+
+// Chunked, of unknown length or compressed: Beast's parser frames the body into c.chunk and each
+// piece goes to the decoder, which writes the decoded bytes into the padded body buffer.
+net::awaitable<bool> HttpClientPool::Impl::read_decoded_body(Connection& c, Parser& parser, ContentDecoder& decoder,
+                                                             HttpExchange& ex, Clock::time_point deadline) {
+  c.chunk.resize(kReadChunk);
+  while (!parser.is_done()) {
     auto& b = parser.get().body();
-    b.data = body.data() + used;
-    b.size = body.size() - kJsonPadding - used;
-    tcp_stream.expires_at(deadline);
+    b.data = c.chunk.data();
+    b.size = c.chunk.size();
+    beast::get_lowest_layer(c.stream).expires_at(deadline);
     auto [ec, n] = co_await http::async_read(c.stream, c.buffer, parser, use_tuple);
-    used = static_cast<std::size_t>(b.data ? (static_cast<char*>(b.data) - body.data()) : used);
     ex.bytes_in += n;
+    const auto got = static_cast<std::size_t>(b.data ? static_cast<char*>(b.data) - c.chunk.data() : 0);
+    if (decoder.feed(std::string_view(c.chunk.data(), got))) co_return fail_decoding(ex, decoder, c);
     if (ec == http::error::need_buffer) continue;
     if (ec) co_return fail(ex, ec, ExchangeStep::read_body, &c, "reading the response body");
   }
-  body.resize(used);
   co_return true;
 }
 
@@ -238,9 +272,16 @@ net::awaitable<bool> HttpClientPool::Impl::exchange(Connection& c, const Request
   ex.timings.ttfb_us = micros_since(tr);
   if (!header_read) co_return false;
 
+  const auto& head = parser->get();
+  const auto coding = content_coding_of(head[http::field::content_encoding]);
+  if (coding == ContentCoding::unsupported)
+    co_return fail_saying(ex, DecompressError::unsupported_coding, ExchangeStep::read_body, &c,
+                          fmt::format("the answer (HTTP {}) is in Content-Encoding '{}', which venice-batch cannot "
+                                      "decode (it asks for gzip or br)",
+                                      head.result_int(), escape_for_terminal(head[http::field::content_encoding], 64)));
   const auto td = Clock::now();
   std::string body;
-  if (!co_await read_body(c, *parser, body, ex, deadline)) co_return false;
+  if (!co_await read_body(c, *parser, coding, body, ex, deadline)) co_return false;
   ex.timings.download_us = micros_since(td);
 
   HttpResponse response;
@@ -287,6 +328,8 @@ Request make_request(http::verb verb, const HttpEndpoint& ep, const HttpPoolSett
   req.set(http::field::user_agent, s.user_agent);
   if (verb == http::verb::post) req.set(http::field::content_type, "application/json");
   req.set(http::field::accept, "application/json, image/*");
+  // Off: no header at all, which asks for identity (RFC 9110 12.5.3).
+  if (s.compressed_responses) req.set(http::field::accept_encoding, "gzip, br");
   req.set(http::field::authorization, authorization);
   req.keep_alive(true);
   req.body() = std::move(body);

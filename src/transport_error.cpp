@@ -7,6 +7,8 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "venice_batch/decompress.hpp"
+
 namespace venice_batch {
 namespace {
 
@@ -23,6 +25,17 @@ bool is_timeout(const boost::system::error_code& ec) {
   return ec == beast::error::timeout || ec == net::error::timed_out;
 }
 
+// A compressed body: its HTTP framing was fine, its content is not.
+TransportError classify_decompress_error(const boost::system::error_code& ec) {
+  switch (static_cast<DecompressError>(ec.value())) {
+    case DecompressError::corrupt: return TransportError::body_corrupt;
+    case DecompressError::truncated: return TransportError::body_truncated;
+    case DecompressError::too_large: return TransportError::body_too_large;
+    case DecompressError::unsupported_coding: return TransportError::unsupported_encoding;
+  }
+  return TransportError::body_corrupt;
+}
+
 }  // namespace
 
 std::string_view to_string(TransportError e) {
@@ -36,6 +49,8 @@ std::string_view to_string(TransportError e) {
     case TransportError::connection_lost: return "connection_lost";
     case TransportError::body_truncated: return "body_truncated";
     case TransportError::body_too_large: return "body_too_large";
+    case TransportError::body_corrupt: return "body_corrupt";
+    case TransportError::unsupported_encoding: return "unsupported_encoding";
     case TransportError::protocol_error: return "protocol_error";
     case TransportError::cancelled: return "cancelled";
   }
@@ -63,6 +78,7 @@ bool is_connection_closed(const boost::system::error_code& ec) {
 TransportError classify_transport_error(const boost::system::error_code& ec, ExchangeStep step, bool cancelled) {
   if (cancelled) return TransportError::cancelled;
   if (is_timeout(ec)) return TransportError::timeout;
+  if (ec.category() == decompress_error_category()) return classify_decompress_error(ec);
   switch (step) {
     case ExchangeStep::resolve:
       // The resolver's own deadline cancels it: still a failure to resolve.

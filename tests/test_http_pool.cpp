@@ -159,3 +159,27 @@ TEST(HttpPoolTest, NothingListeningIsAConnectFailureNotAHang) {
   EXPECT_EQ(ex.error, TransportError::connect_failed);
   EXPECT_FALSE(ex.request_sent);
 }
+
+TEST(HttpPoolTest, CompressedResponsesFollowTheConfig) {
+  Config c = default_config();
+  EXPECT_TRUE(pool_settings_from(c).compressed_responses) << "on by default (config/default.json)";
+  c.compressed_responses = false;
+  EXPECT_FALSE(pool_settings_from(c).compressed_responses);
+}
+
+TEST(HttpPoolTest, AnUncompressedBodyCountsTheSameOnTheWireAndDecoded) {
+  PoolFixture fx;
+  HttpPoolSettings s = pool_settings_from(default_config());
+  s.ca_file = fx.mock->ca_file().string();
+  s.compressed_responses = false;
+  HttpClientPool pool(fx.io.get_executor(), fx.pool->endpoint(), s);
+  auto f = boost::asio::co_spawn(fx.io, pool.post("/image/generate", kBody, "Bearer pool-key"), boost::asio::use_future);
+  fx.io.restart();
+  fx.io.run();
+  auto ex = f.get();
+  ASSERT_TRUE(ex.response) << ex.error_message;
+  EXPECT_FALSE(ex.response->header("content-encoding"));
+  EXPECT_GT(ex.body_wire_bytes, 0u);
+  EXPECT_EQ(ex.body_wire_bytes, ex.response->body.size());
+  EXPECT_EQ(ex.body_decoded_bytes, ex.response->body.size());
+}

@@ -20,6 +20,7 @@ namespace venice_batch {
 struct Price {
   double usd = 0;
   std::optional<double> diem;
+  bool operator==(const Price&) const = default;
 };
 
 /// `model_spec.constraints`. Absent fields are absent, not zero.
@@ -34,6 +35,7 @@ struct ModelConstraints {
   std::vector<std::string> qualities;
   std::optional<std::string> default_quality;
   std::optional<std::uint32_t> max_style_references;
+  bool operator==(const ModelConstraints&) const = default;
 };
 
 /// `model_spec.pricing`, in whichever of the three shapes the model has (VENICE_API.md):
@@ -44,11 +46,13 @@ struct ModelPricing {
   std::map<std::string, Price> by_resolution;                                ///< `resolutions`
   std::map<std::string, std::map<std::string, Price>> by_resolution_quality;  ///< `quality[res][q]`
   bool empty() const { return !per_image && by_resolution.empty() && by_resolution_quality.empty(); }
+  bool operator==(const ModelPricing&) const = default;
 };
 
 struct ModelDeprecation {
   bool auto_remap = false;  ///< the API may silently serve the replacement
   std::string date, starts_at, removes_at, replacement_model_id;
+  bool operator==(const ModelDeprecation&) const = default;
 };
 
 /// Which size fields a model reads: width/height, or aspect_ratio (+ resolution, + quality).
@@ -65,12 +69,14 @@ struct ModelInfo {
   bool supports_web_search = false;
   /// aspect_ratio when the constraints list aspectRatios, resolutions or qualities; else pixels.
   SizeFamily family() const;
+  bool operator==(const ModelInfo&) const = default;
 };
 
 /// One model's limits from /api_keys/rate_limits (absent: not stated).
 struct ModelRateLimit {
   std::optional<std::uint64_t> rpm;
   std::optional<std::uint64_t> rpd;
+  bool operator==(const ModelRateLimit&) const = default;
 };
 
 /// The four response bodies as fetched, and when. This is what is saved in the out dir
@@ -96,17 +102,23 @@ struct Catalog {
   const ModelInfo* find(std::string_view name) const;
   /// Up to `n` ids closest to `name` (edit distance, then shared prefix), for "did you mean".
   std::vector<std::string> closest_ids(std::string_view name, std::size_t n = 3) const;
+  bool operator==(const Catalog&) const = default;
 };
 
 /// Builds the catalog from the fetched bodies. Fails only if `models` is missing or not the
 /// documented shape (the catalog is then unusable); a bad styles / mapping / rate-limits body
-/// is tolerated (that part is left empty) and named in `warnings`.
+/// is tolerated (that part is left empty) and named in `warnings`. Tolerated shapes: lists as
+/// `{"data": [...]}` or a bare array; numbers as ints or doubles; model_spec fields also at the
+/// top of an entry; unknown fields ignored. Aliases: each model's traits, then the mapping
+/// (which wins); aliases of models that are not in the image list are dropped.
 boost::system::result<Catalog, std::string> build_catalog(const CatalogSources& sources,
                                                           std::vector<std::string>* warnings = nullptr);
 
 /// catalog.json: {"fetched_at_ms": N, "models": <body>, "compatibility_mapping": <body>, ...}
-/// with each body embedded as JSON (a body that is not JSON is stored as a string).
+/// with each body that is a JSON object or array embedded as JSON (minified), any other body
+/// stored as a string, and an empty one (not had) as null: loading gives the same catalog back.
 std::string catalog_sources_to_json(const CatalogSources& sources);
+/// Also accepts a bare GET /models body (e.g. saved with curl) as the model list alone.
 boost::system::result<CatalogSources, std::string> catalog_sources_from_json(std::string_view json);
 
 /// Reads a saved catalog.json; the message names the file and what is wrong.

@@ -5,7 +5,8 @@
 // (pool_state.hpp); this is the I/O. Every step (resolve, connect, TLS
 // handshake, write, read) has a deadline; a failure is a value
 // (HttpExchange::error), never an exception or a hang. Interim 1xx answers are
-// skipped. Single-threaded: use it from coroutines on one io_context thread.
+// skipped; gzip and br bodies are decoded as they arrive (decompress.hpp).
+// Single-threaded: use it from coroutines on one io_context thread.
 #pragma once
 
 #include <chrono>
@@ -34,6 +35,7 @@ struct HttpPoolSettings {
   std::size_t max_connections = 1;              ///< size cap of the pool (the run: concurrency + 1)
   std::string ca_file;                          ///< extra trusted CA; system store always used
   std::string user_agent;
+  bool compressed_responses = false;            ///< send Accept-Encoding: gzip, br (answers in them are decoded anyway)
 };
 
 /// The pool's settings from the run's config; `user_agent_suffix` is appended to "venice-batch/<version>".
@@ -59,6 +61,9 @@ struct HttpExchange {
   bool request_sent = false;             ///< the request reached the wire (it may have been billed)
   unsigned stale_reconnects = 0;         ///< written on an idle connection the server had closed, sent again
   std::uint64_t bytes_out = 0, bytes_in = 0;
+  /// The response body as it came (compressed or not) and once decoded from its Content-Encoding
+  /// (as far as it got, when it failed): RunMetrics' bytes_wire and bytes_decoded.
+  std::uint64_t body_wire_bytes = 0, body_decoded_bytes = 0;
 };
 
 class HttpClientPool {

@@ -14,7 +14,8 @@ struct HttpResponse {
   int status = 0;
   /// Header fields with lower-cased names, in arrival order.
   std::vector<std::pair<std::string, std::string>> headers;
-  /// The body. Its capacity() is at least size() + 64 so simdjson can parse it in place.
+  /// The body, decoded from its Content-Encoding (the header stays as it came). Its capacity()
+  /// is at least size() + 64 so simdjson can parse it in place.
   std::string body;
 
   /// The first value of header `lower_name`, if present.

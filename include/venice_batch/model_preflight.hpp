@@ -46,7 +46,10 @@ struct PreflightResult {
 /// aspect_ratio / resolution / quality not in the model's lists, size fields of the wrong family
 /// (a warning), style_preset not in the styles list, too many style_references (or any on a model
 /// without them), web search on a model without it, deprecation (a warning naming the replacement
-/// and the date).
+/// and the date). Every refusal of the line is named, joined by "; ". Warnings: an alias or trait
+/// used, steps on a model without steps, fields of the other size family, a listed field the
+/// model lists no values for. A model with maxStyleReferences > 0 is taken to support them.
+/// Prompt length is counted in code points (the choice; the API may count UTF-16 units).
 PreflightResult preflight_job(const Catalog& catalog, const RequestView& request);
 
 /// The generic cap on a prompt without a catalog (the spec's 7,500); with one, the model's

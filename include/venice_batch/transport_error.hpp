@@ -19,7 +19,9 @@ enum class TransportError {
   timeout,               ///< a resolve, connect, handshake or request deadline passed
   connection_lost,       ///< reset, or closed before the response was complete
   body_truncated,        ///< fewer body bytes than Content-Length, or a TLS stream cut short
-  body_too_large,        ///< over max_body_bytes
+  body_too_large,        ///< over max_body_bytes (compressed or, once decoded, decompressed)
+  body_corrupt,          ///< a gzip or br body that does not decode (retryable: the next answer may)
+  unsupported_encoding,  ///< a Content-Encoding the client cannot decode (zstd, compress): not retryable
   protocol_error,        ///< not parseable HTTP
   cancelled,             ///< cancel_all() was called
 };
@@ -29,8 +31,9 @@ std::string_view to_string(TransportError e);
 enum class ExchangeStep { resolve, connect, tls_handshake, write, read_header, read_body };
 std::string_view to_string(ExchangeStep s);
 
-/// What failed, from the error code met at `step`. `cancelled`: the pool was told to cancel
-/// (cancel_all), which wins over whatever error the cancellation produced.
+/// What failed, from the error code met at `step` (a DecompressError, decompress.hpp, included).
+/// `cancelled`: the pool was told to cancel (cancel_all), which wins over whatever error the
+/// cancellation produced.
 TransportError classify_transport_error(const boost::system::error_code& ec, ExchangeStep step, bool cancelled);
 
 /// The peer closed or reset the connection (on a reused keep-alive connection: the server

@@ -1,0 +1,87 @@
+#include "venice_batch/admission.hpp"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+namespace venice_batch {
+
+Admission::Admission(PacingSettings settings, PacingClock::time_point /*now: each model starts its own clock*/)
+    : settings_(settings), key_(settings) {}
+
+Admission::Model& Admission::model(std::string_view name, PacingClock::time_point now) {
+  auto it = models_.find(name);
+  if (it == models_.end()) it = models_.emplace(std::string(name), Model{ModelPacer(settings_, now), {}, 0, false}).first;
+  return it->second;
+}
+
+void Admission::set_model_limits(std::string_view name, std::optional<std::uint64_t> rpm,
+                                 std::optional<std::uint64_t> rpd, PacingClock::time_point now) {
+  Model& m = model(name, now);
+  if (rpm && *rpm > 0) m.pacer.seed_rate(static_cast<double>(*rpm), now);
+  m.daily_limit = rpd;
+}
+
+AdmitResult Admission::try_start(std::string_view name, PacingClock::time_point now, unsigned cost) {
+  Model& m = model(name, now);
+  cost = std::max(cost, 1u);
+  if (m.capped || (m.daily_limit && m.started + cost > *m.daily_limit)) {
+    m.capped = true;
+    return {AdmitResult::Kind::daily_cap_reached};
+  }
+  if (auto w = key_.wait(now)) return {AdmitResult::Kind::wait, w->until, w->why};
+  if (auto w = m.pacer.try_start(now, cost)) return {AdmitResult::Kind::wait, w->until, w->why};
+  m.started += cost;
+  return {AdmitResult::Kind::go};
+}
+
+void Admission::on_answer(std::string_view name, PacingClock::time_point now, int status,
+                          const RateLimitHeaders& headers, bool failure_lock, bool request_sent) {
+  key_.on_answer(now, status, headers, failure_lock, request_sent);
+  model(name, now).pacer.on_answer(now, status, headers, failure_lock);
+}
+
+bool Admission::daily_cap_reached(std::string_view name) const {
+  const auto it = models_.find(name);
+  return it != models_.end() && it->second.capped;
+}
+
+PacingHold Admission::hold(PacingClock::time_point now) const {
+  const auto w = key_.wait(now);
+  return w ? w->why : PacingHold::none;
+}
+
+std::vector<ModelPacingView> Admission::models(PacingClock::time_point now) const {
+  const auto key = key_.wait(now);
+  std::vector<ModelPacingView> views;
+  views.reserve(models_.size());
+  for (const auto& [name, m] : models_) {
+    ModelPacingView v;
+    v.model = name;
+    v.limit = m.pacer.limit();
+    v.window = m.pacer.window();
+    v.remaining = m.pacer.remaining(now);
+    v.rate_per_minute = m.pacer.current_rate();
+    v.wait = m.pacer.blocked_for(now);
+    v.hold = m.pacer.hold(now);
+    if (key && key_.blocked_for(now) >= v.wait) {
+      v.wait = key_.blocked_for(now);
+      v.hold = key->why;
+    }
+    v.daily_limit = m.daily_limit;
+    v.started_today = m.started;
+    v.daily_cap_reached = m.capped;
+    views.push_back(std::move(v));
+  }
+  return views;
+}
+
+std::string Admission::describe(PacingClock::time_point now) const {
+  std::vector<std::string> parts;
+  if (const auto key = key_.wait(now))
+    parts.push_back("all models" + describe_wait(key_.blocked_for(now), key->why).substr(1));
+  for (const auto& [name, m] : models_)
+    parts.push_back(fmt::format("{} {}", name, m.capped ? "stopped at its daily cap" : m.pacer.describe(now)));
+  return parts.empty() ? std::string("unpaced") : fmt::format("{}", fmt::join(parts, "; "));
+}
+
+}  // namespace venice_batch

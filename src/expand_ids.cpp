@@ -1,0 +1,116 @@
+// A sweep line's identity: combination index -> the request it makes (canonical JSON: keys
+// sorted, no spaces) -> SHA-256 -> the id's hash part; and the set of ids already written.
+// The id depends on nothing but the request: not on the line's position, the template, or the
+// values that made it, so a grown spec gives every old request its old id.
+#include <algorithm>
+#include <charconv>
+#include <stdexcept>
+
+#include <openssl/evp.h>
+
+#include "expand_internal.hpp"
+
+namespace venice_batch {
+
+/// One SHA-256 context, reused for every line (OpenSSL's digest fetched once).
+struct SweepLine::Digest {
+  Digest() : md(EVP_MD_fetch(nullptr, "SHA256", nullptr)), ctx(EVP_MD_CTX_new()) {
+    if (!md || !ctx) throw std::runtime_error("OpenSSL has no SHA-256");
+  }
+  ~Digest() {
+    EVP_MD_CTX_free(ctx);
+    EVP_MD_free(md);
+  }
+  void run(std::string_view data, Sha256& out) {
+    unsigned int len = 0;
+    if (EVP_DigestInit_ex2(ctx, md, nullptr) != 1 || EVP_DigestUpdate(ctx, data.data(), data.size()) != 1 ||
+        EVP_DigestFinal_ex(ctx, out.data(), &len) != 1 || len != out.size())
+      throw std::runtime_error("SHA-256 failed");  // OpenSSL broken: not a property of the sweep
+  }
+  EVP_MD* md;
+  EVP_MD_CTX* ctx;
+};
+
+SweepLine::SweepLine(const Sweep::Impl& sweep, unsigned id_hex_digits)
+    : sweep_(sweep), id_hex_digits_(std::clamp(id_hex_digits, 1u, 16u)), hasher_(std::make_unique<Digest>()),
+      digits_(sweep.axes.size()), range_json_(sweep.axes.size()), label_seen_(sweep.prompt.label_count()) {
+  for (std::uint32_t i = 0; i < sweep.prompt.label_count(); ++i) {
+    label_keys_.emplace_back();
+    append_json_string(label_keys_.back(), sweep.prompt.label_text(i));
+  }
+}
+
+SweepLine::~SweepLine() = default;
+
+void SweepLine::build(std::uint64_t index) {
+  for (std::size_t i = sweep_.axes.size(); i-- > 0;) {  // the last axis varies fastest
+    const std::uint64_t radix = sweep_.axes[i].size();
+    digits_[i] = index % radix;
+    index /= radix;
+  }
+  sweep_.prompt.expand(index, expansion_);
+  prompt_json_.clear();
+  append_json_string(prompt_json_, expansion_.prompt);
+
+  fields_.clear();
+  for (const auto& f : sweep_.fixed) fields_.push_back({f.name, f.key_json, f.json});
+  fields_.push_back({"prompt", "\"prompt\"", prompt_json_});
+  for (std::size_t i = 0; i < sweep_.axes.size(); ++i) {
+    const SweepAxis& axis = sweep_.axes[i];
+    if (!axis.values.empty()) {
+      for (const auto& f : axis.values[digits_[i]].fields) fields_.push_back({f.name, f.key_json, f.json});
+      continue;
+    }
+    char buf[24];
+    const auto value = axis.from + static_cast<std::int64_t>(digits_[i]) * axis.step;  // within [from, to]
+    range_json_[i].assign(buf, std::to_chars(buf, buf + sizeof buf, value).ptr);
+    fields_.push_back({axis.name, axis.key_json, range_json_[i]});
+  }
+  std::sort(fields_.begin(), fields_.end(), [](const FieldView& a, const FieldView& b) { return a.name < b.name; });
+
+  body_.clear();
+  body_ += '{';
+  for (const auto& f : fields_) {
+    if (body_.size() > 1) body_ += ',';
+    body_ += f.key_json;
+    body_ += ':';
+    body_ += f.json;
+  }
+  body_ += '}';
+  hash_body();
+  metadata_built_ = false;
+}
+
+void SweepLine::hash_body() {
+  hasher_->run(body_, digest_);
+  std::uint64_t first = 0;
+  for (int i = 0; i < 8; ++i) first = (first << 8) | digest_[i];
+  short_id_ = first >> (64 - 4 * id_hex_digits_);
+}
+
+namespace {
+
+std::uint64_t mix(std::uint64_t z) {  // the ids are hashes already, but cut ones are small numbers
+  z = (z ^ (z >> 33)) * 0xff51afd7ed558ccdULL;
+  return z ^ (z >> 33);
+}
+
+}  // namespace
+
+IdSet::IdSet(std::uint64_t expected) : slots_(std::max<std::uint64_t>(16, expected + expected / 3 + 1), 0) {}
+
+bool IdSet::insert(std::uint64_t id) {
+  if (id == 0) return !std::exchange(has_zero_, true);
+  const std::uint64_t n = slots_.size();
+  // Linear probing from a slot spread over the table by a multiply-shift (no power-of-two size needed).
+  std::uint64_t i = static_cast<std::uint64_t>((static_cast<unsigned __int128>(mix(id)) * n) >> 64);
+  for (;; i = i + 1 == n ? 0 : i + 1) {
+    if (slots_[i] == id) return false;
+    if (slots_[i] == 0) {
+      slots_[i] = id;
+      return true;
+    }
+  }
+}
+
+}  // namespace venice_batch

@@ -1,0 +1,110 @@
+// The inside of a Sweep (built by expand_spec.cpp) and SweepLine, which turns one combination's
+// index into its request, id and manifest line (expand_ids.cpp, expand_writer.cpp): shared by
+// the expansion loop in expand.cpp. Values are kept as canonical JSON text, ready to copy.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "venice_batch/expand.hpp"
+
+namespace venice_batch {
+
+/// One request field: its name (sort key), the name as a JSON string, its value as canonical JSON.
+struct SweepField {
+  std::string name, key_json, json;
+};
+
+struct SweepAxisValue {
+  std::string json;                ///< the value as metadata records it
+  std::vector<SweepField> fields;  ///< what it sets: the axis's field, or a group's fields
+};
+
+/// A matrix axis: a list of values, or (values empty) the integers from, from+step, ... (range_size of them).
+struct SweepAxis {
+  std::string name, key_json;  ///< the field or group name, also the metadata key
+  std::vector<SweepAxisValue> values;
+  std::int64_t from = 0, step = 1;
+  std::uint64_t range_size = 0;
+  std::uint64_t size() const { return values.empty() ? range_size : values.size(); }
+};
+
+struct Sweep::Impl {
+  explicit Impl(PromptTemplate p) : prompt(std::move(p)) {}
+  std::string spec_name;
+  PromptTemplate prompt;
+  std::string template_json;  ///< the template as a JSON string, for metadata
+  std::vector<SweepField> fixed;
+  std::vector<SweepAxis> axes;  ///< the last varies fastest; the template slowest
+  std::uint32_t replicates = 1;
+  std::string id_prefix = "s";
+  std::uint64_t combinations = 1;
+};
+
+/// Reads spec text (expand_spec.cpp); `spec_name` prefixes every message.
+boost::system::result<Sweep::Impl, std::string> read_sweep_spec(std::string_view json, std::string spec_name,
+                                                                const WildcardSource& wildcards);
+
+/// Appends `s` as a JSON string, escaped as RapidJSON's writer does (so a line's request is the
+/// manifest reader's canonical body byte for byte).
+void append_json_string(std::string& out, std::string_view s);
+
+using Sha256 = std::array<unsigned char, 32>;
+
+/// Builds combination `index`'s canonical request (keys sorted, no spaces), its SHA-256 and its
+/// manifest lines, reusing its buffers from one combination to the next.
+class SweepLine {
+ public:
+  SweepLine(const Sweep::Impl& sweep, unsigned id_hex_digits);
+  ~SweepLine();
+  SweepLine(const SweepLine&) = delete;
+  SweepLine& operator=(const SweepLine&) = delete;
+
+  void build(std::uint64_t index);
+  const Sha256& digest() const { return digest_; }
+  /// The id's hash part as a number: the digest's first id_hex_digits hex digits.
+  std::uint64_t short_id() const { return short_id_; }
+  /// Appends the line of replicate `replicate` (1-based; ids from the second on end in -r<n>).
+  void append_line(std::uint32_t replicate, std::string& out);
+
+ private:
+  struct FieldView {
+    std::string_view name, key_json, json;
+  };
+  void hash_body();
+  void build_metadata();
+
+  const Sweep::Impl& sweep_;
+  unsigned id_hex_digits_;
+  struct Digest;
+  std::unique_ptr<Digest> hasher_;
+  std::vector<std::uint64_t> digits_;  // per axis
+  TemplateExpansion expansion_;
+  std::string prompt_json_;
+  std::vector<std::string> range_json_;  // per axis
+  std::vector<FieldView> fields_;
+  std::string body_, metadata_;
+  bool metadata_built_ = false;
+  std::vector<std::string> label_keys_;  // JSON key per template label
+  std::vector<std::uint32_t> label_seen_;
+  Sha256 digest_{};
+  std::uint64_t short_id_ = 0;
+};
+
+/// The ids already written (their hash part): 8 bytes a slot, sized once for the expected count.
+class IdSet {
+ public:
+  explicit IdSet(std::uint64_t expected);
+  /// False if `id` was already in the set.
+  bool insert(std::uint64_t id);
+
+ private:
+  std::vector<std::uint64_t> slots_;  // 0 = empty; the id 0 is kept in has_zero_
+  bool has_zero_ = false;
+};
+
+}  // namespace venice_batch
