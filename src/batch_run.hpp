@@ -60,6 +60,7 @@ struct Worker {
 /// A job read from the manifest, checked against its model and priced, waiting in the look-ahead.
 struct PendingJob {
   JobSpec spec;
+  std::string model;           // the model it is paced under: the catalog's id for an alias
   std::optional<Price> price;  // the catalog's price of the whole request (nullopt: unpriced)
   std::vector<std::string> warnings;
   RunClock::time_point read_at;

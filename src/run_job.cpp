@@ -78,7 +78,7 @@ net::awaitable<void> BatchRun::run_job(Worker& w, PendingJob pending, RunClock::
   const auto cost = static_cast<unsigned>(spec.variants);
   std::optional<AttemptDecision> last;
   // The first attempt was admitted by take_job; each later one waits for its model again.
-  for (bool admitted = true; admitted || co_await admit(w, job, spec.model, cost); admitted = false) {
+  for (bool admitted = true; admitted || co_await admit(w, job, pending.model, cost); admitted = false) {
     const SpendDecision spend = spend_.reserve(pending.price);
     if (spend.kind == SpendDecision::Kind::refuse_unpriced) {
       if (job.rec.attempts.empty()) record_refused(spec, spend.message);
@@ -97,7 +97,7 @@ net::awaitable<void> BatchRun::run_job(Worker& w, PendingJob pending, RunClock::
     const AttemptOutcome outcome = attempt_outcome(ex, stored, api, epoch_ms_now());
     last = policy_.decide(outcome, job.attempt, stopping_, RunClock::now());
     settle_spend(job, spend.reservation, ex, *last);
-    account(job, spec.model, ex, outcome, *last);
+    account(job, pending.model, ex, outcome, *last);
     if (last->step != NextStep::pause) add_attempt(job, ex, stored, api, *last);
     if (last->step == NextStep::pause) continue;  // not an attempt: the pacer holds everyone back
     if (last->step != NextStep::retry) break;

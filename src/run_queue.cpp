@@ -68,8 +68,12 @@ std::optional<PendingJob> BatchRun::preflight(JobSpec&& spec) {
     }
     for (auto& w : checked.warnings) note_warning(w);
     pending.warnings = std::move(checked.warnings);
-    if (checked.model) pending.price = price_job(*checked.model, *view).total;
+    if (checked.model) {
+      pending.price = price_job(*checked.model, *view).total;
+      pending.model = checked.model->id;
+    }
   }
+  if (pending.model.empty()) pending.model = spec.model;
   pending.spec = std::move(spec);
   return pending;
 }
@@ -144,7 +148,7 @@ net::awaitable<std::optional<PendingJob>> BatchRun::take_job(Worker& w) {
         manifest_done_ = true;
         break;
       }
-      std::string model = job->spec.model;
+      std::string model = job->model;
       const auto cost = static_cast<unsigned>(job->spec.variants);  // each variant counts as one image
       lookahead_.push(std::move(*job), std::move(model), cost);
     }
