@@ -7,6 +7,9 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -31,66 +34,78 @@ int report(const ExpandError& e) {
   return e.kind == ExpandFailure::write_failed ? exit_stopped : exit_usage;
 }
 
-}  // namespace
+/// What the command line says; CLI11 writes into it while parsing.
+struct ExpandArgs {
+  std::string spec, output, wildcards;
+  std::optional<std::uint64_t> max_jobs, sample;
+  std::uint64_t sample_seed = 0;
+  bool count_only = false;
+};
 
-ExpandCommand::ExpandCommand(CLI::App& app) {
-  command_ = app.add_subcommand("expand", "Expand a sweep spec (prompt template x matrix of request fields) into a manifest");
-  command_->add_option("SPEC", spec_, "JSON sweep spec")->required()->check(CLI::ExistingFile);
-  command_->add_option("-o,--output", output_, "Manifest file to write (default: standard output)");
-  command_->add_option("--wildcards", wildcards_, "Directory of wildcard files (default: the spec's \"wildcards\", "
-                                                  "or wildcards/ next to the spec)")
-      ->check(CLI::ExistingDirectory);
-  command_->add_option("--max-jobs", max_jobs_, "Refuse, writing nothing, a sweep of more lines than this");
-  auto* sample = command_->add_option("--sample", sample_, "Write only N combinations drawn at random (without replacement)")
-                     ->check(CLI::PositiveNumber);
-  command_->add_option("--sample-seed", sample_seed_, "Seed of --sample's draw (default 0): same spec and seed, same manifest")
-      ->needs(sample);
-  command_->add_flag("--count", count_only_, "Print how many lines the sweep makes and write nothing");
-  command_->footer(kFooter);
+/// Writes the manifest to stdout or, through a temporary name renamed at the end, to args.output.
+boost::system::result<ExpandSummary, ExpandError> write_manifest(const Sweep& sweep, const ExpandOptions& options,
+                                                                 const ExpandArgs& args) {
+  const std::string temporary = args.output.empty() ? "" : fmt::format("{}.tmp-{}", args.output, ::getpid());
+  std::FILE* out = args.output.empty() ? stdout : std::fopen(temporary.c_str(), "wb");
+  if (!out) return write_failed(fmt::format("cannot write {} ({})", args.output, std::strerror(errno)));
+  auto result = expand(sweep, options, [&](std::string_view lines) {
+    return std::fwrite(lines.data(), 1, lines.size(), out) == lines.size();
+  });
+  const bool flushed = std::fflush(out) == 0 && !std::ferror(out);
+  if (args.output.empty()) {
+    if (result && !flushed) return write_failed("cannot write the manifest to standard output");
+    return result;
+  }
+  const bool closed = std::fclose(out) == 0;
+  std::error_code ec;
+  if (result && flushed && closed) std::filesystem::rename(temporary, args.output, ec);
+  if (!result || !flushed || !closed || ec) std::filesystem::remove(temporary, ec);
+  if (result && (!flushed || !closed || ec)) return write_failed(fmt::format("cannot write {}", args.output));
+  return result;
 }
 
-int ExpandCommand::run() const {
-  auto sweep = Sweep::load(spec_, wildcards_);
+int run_expand(const ExpandArgs& args) {
+  auto sweep = Sweep::load(args.spec, args.wildcards);
   if (!sweep) {
     fmt::print(stderr, "venice-batch: expand: {}\n", sweep.error());
     return exit_usage;
   }
   ExpandOptions options;
-  options.max_jobs = max_jobs_;
-  options.sample = sample_;
-  options.sample_seed = sample_seed_;
+  options.max_jobs = args.max_jobs;
+  options.sample = args.sample;
+  options.sample_seed = args.sample_seed;
   const auto planned = planned_lines(*sweep, options);
   if (!planned) return report(planned.error());
-  if (count_only_) {
+  if (args.count_only) {
     fmt::print("{}\n", *planned);
     return exit_ok;
   }
-
-  const std::filesystem::path target = output_;
-  const std::string temporary = output_.empty() ? "" : fmt::format("{}.tmp-{}", output_, ::getpid());
-  std::FILE* out = output_.empty() ? stdout : std::fopen(temporary.c_str(), "wb");
-  if (!out) {
-    fmt::print(stderr, "venice-batch: expand: cannot write {} ({})\n", temporary, std::strerror(errno));
-    return exit_usage;
-  }
-  auto result = expand(*sweep, options, [&](std::string_view lines) {
-    return std::fwrite(lines.data(), 1, lines.size(), out) == lines.size();
-  });
-  const bool flushed = std::fflush(out) == 0 && !std::ferror(out);
-  if (!output_.empty()) {
-    const bool closed = std::fclose(out) == 0;
-    std::error_code ec;
-    if (result && flushed && closed) std::filesystem::rename(temporary, target, ec);
-    if (!result || !flushed || !closed || ec) std::filesystem::remove(temporary, ec);
-    if (result && (!flushed || !closed || ec)) result = write_failed(fmt::format("cannot write {}", output_));
-  } else if (result && !flushed) {
-    result = write_failed("cannot write the manifest to standard output");
-  }
+  const auto result = write_manifest(*sweep, options, args);
   if (!result) return report(result.error());
   fmt::print(stderr, "venice-batch: expand: {} lines written{}{}\n", result->lines,
-             output_.empty() ? "" : fmt::format(" to {}", output_),
+             args.output.empty() ? "" : fmt::format(" to {}", args.output),
              result->duplicates ? fmt::format(" ({} combinations repeated an earlier request)", result->duplicates) : "");
   return exit_ok;
+}
+
+}  // namespace
+
+Command add_expand_command(CLI::App& app) {
+  auto args = std::make_shared<ExpandArgs>();
+  auto* cmd = app.add_subcommand("expand", "Expand a sweep spec (prompt template x matrix of request fields) into a manifest");
+  cmd->add_option("SPEC", args->spec, "JSON sweep spec")->required()->check(CLI::ExistingFile);
+  cmd->add_option("-o,--output", args->output, "Manifest file to write (default: standard output)");
+  cmd->add_option("--wildcards", args->wildcards,
+                  "Directory of wildcard files (default: the spec's \"wildcards\", or wildcards/ next to the spec)")
+      ->check(CLI::ExistingDirectory);
+  cmd->add_option("--max-jobs", args->max_jobs, "Refuse, writing nothing, a sweep of more lines than this");
+  auto* sample = cmd->add_option("--sample", args->sample, "Write only N combinations drawn at random (without replacement)")
+                     ->check(CLI::PositiveNumber);
+  cmd->add_option("--sample-seed", args->sample_seed, "Seed of --sample's draw (default 0): same spec and seed, same manifest")
+      ->needs(sample);
+  cmd->add_flag("--count", args->count_only, "Print how many lines the sweep makes and write nothing");
+  cmd->footer(kFooter);
+  return {cmd, [args] { return run_expand(*args); }};
 }
 
 }  // namespace venice_batch::cli

@@ -1,34 +1,16 @@
-// `venice-batch expand SPEC [-o manifest.jsonl]`: the subcommand's options (CLI11) and its run:
-// a sweep spec to a manifest on standard output or, all or nothing, into a file.
+// `venice-batch expand SPEC [-o manifest.jsonl]`: a sweep spec (expand.hpp) to a manifest on
+// standard output or, all or nothing, into a file. Registered like the other subcommands
+// (commands.hpp): main() adds add_expand_command(app) to its list.
 #pragma once
-
-#include <cstdint>
-#include <optional>
-#include <string>
 
 #include <CLI/CLI.hpp>
 
+#include "commands.hpp"
+
 namespace venice_batch::cli {
 
-/// Registers `expand` on `app` (before app.parse); after parsing, run() it if parsed().
-/// CLI11 keeps pointers into this object: keep it alive and in place until run() returns.
-class ExpandCommand {
- public:
-  explicit ExpandCommand(CLI::App& app);
-  ExpandCommand(const ExpandCommand&) = delete;
-  ExpandCommand& operator=(const ExpandCommand&) = delete;
-
-  bool parsed() const { return command_->parsed(); }
-  /// Expands the spec; messages go to stderr. Returns the exit status: 0 written, 2 a bad spec,
-  /// a refusal (--max-jobs, --sample) or an id collision, 3 the output could not be written.
-  int run() const;
-
- private:
-  CLI::App* command_ = nullptr;
-  std::string spec_, output_, wildcards_;
-  std::optional<std::uint64_t> max_jobs_, sample_;
-  std::uint64_t sample_seed_ = 0;
-  bool count_only_ = false;
-};
+/// Registers `expand` on `app`. Its action returns 0 (written), 2 (a bad spec, a refusal:
+/// --max-jobs or --sample, or an id collision) or 3 (the manifest could not be written).
+Command add_expand_command(CLI::App& app);
 
 }  // namespace venice_batch::cli
