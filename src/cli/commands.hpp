@@ -1,6 +1,6 @@
 // The subcommands of `venice-batch`, one file each (run_cmd.cpp, plan_cmd.cpp, bench_cmd.cpp,
-// report_cmd.cpp). Each add_*_command registers its options on the app and returns what to do
-// when it is the command given; main() only parses and dispatches. Nothing here a test needs.
+// report_cmd.cpp, expand_cmd.cpp). Each add_*_command registers its options on the app and
+// returns what to do when it is the command given; main() only parses and dispatches.
 #pragma once
 
 #include <chrono>
@@ -24,8 +24,8 @@ Command add_run_command(CLI::App& app);
 Command add_plan_command(CLI::App& app);
 Command add_bench_command(CLI::App& app);
 Command add_report_command(CLI::App& app);
-// A new subcommand (e.g. `expand`) gets its own src/cli/<name>_cmd.cpp, a line here and a line
-// in main()'s list.
+// A new subcommand gets its own src/cli/<name>_cmd.cpp declaring its add_<name>_command (here or
+// in its own header, as expand_cmd.hpp), a line in main()'s list and one in CMakeLists.txt.
 
 /// The exit statuses, as every --help footer shows them (README's "Exit status" says the same).
 extern const char* const kExitStatuses;

@@ -9,6 +9,7 @@
 #include <CLI/CLI.hpp>
 
 #include "commands.hpp"
+#include "expand_cmd.hpp"
 #include "venice_batch/exit_status.hpp"
 
 namespace vb = venice_batch;
@@ -43,6 +44,7 @@ int main(int argc, char** argv) {
       vb::cli::add_plan_command(app),
       vb::cli::add_bench_command(app),
       vb::cli::add_report_command(app),
+      vb::cli::add_expand_command(app),
   };
 
   try {
