@@ -222,3 +222,16 @@ TEST(PlanTest, ManifestTextReachesTheTerminalEscaped) {
   EXPECT_EQ(text.find('\x1b'), std::string::npos);
   EXPECT_NE(text.find("evil\\x1b[2J"), std::string::npos) << text;
 }
+
+TEST(PlanTest, HelpListsEveryOptionAndTheReadmeDocumentsIt) {
+  const auto help = test_support::run_process({VENICE_BATCH_EXE, "plan", "--help"});
+  EXPECT_EQ(help.exit_status, 0);
+  const std::string readme = test_support::read_file(std::filesystem::path(VENICE_SOURCE_DIR) / "README.md");
+  const auto plan_section = readme.find("`plan` is a dry run");
+  ASSERT_NE(plan_section, std::string::npos);
+  for (const char* opt : {"--manifest", "--catalog", "--out", "--json", "--config", "--base-url", "--ca-file", "--timeout"}) {
+    EXPECT_NE(help.out.find(opt), std::string::npos) << "plan --help lacks " << opt;
+    EXPECT_NE(readme.find(std::string("`") + opt, plan_section), std::string::npos) << opt << " is not in README's plan";
+  }
+  EXPECT_NE(help.out.find("Exit status"), std::string::npos);
+}
