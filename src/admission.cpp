@@ -5,8 +5,8 @@
 
 namespace venice_batch {
 
-Admission::Admission(PacingSettings settings, PacingClock::time_point /*now: each model starts its own clock*/)
-    : settings_(settings), key_(settings) {}
+Admission::Admission(PacingSettings settings, PacingClock::time_point now)
+    : settings_(settings), began_(now), key_(settings) {}
 
 Admission::Model& Admission::model(std::string_view name, PacingClock::time_point now) {
   auto it = models_.find(name);
@@ -15,9 +15,9 @@ Admission::Model& Admission::model(std::string_view name, PacingClock::time_poin
 }
 
 void Admission::set_model_limits(std::string_view name, std::optional<std::uint64_t> rpm,
-                                 std::optional<std::uint64_t> rpd, PacingClock::time_point now) {
-  Model& m = model(name, now);
-  if (rpm && *rpm > 0) m.pacer.seed_rate(static_cast<double>(*rpm), now);
+                                 std::optional<std::uint64_t> rpd) {
+  Model& m = model(name, began_);
+  if (rpm && *rpm > 0) m.pacer.seed_rate(static_cast<double>(*rpm), began_);
   m.daily_limit = rpd;
 }
 

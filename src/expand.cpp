@@ -116,14 +116,19 @@ boost::system::result<ExpandSummary, ExpandError> expand(const Sweep& sweep, con
   ExpandSummary summary;
   for (std::uint64_t pos = 0; pos < visits; ++pos) {
     line.build(index_at(pos));
+    // The line is written first and taken back if its id was: the id's slot in a large set is
+    // a cache miss, and the writing hides it.
+    written.prefetch(line.short_id());
+    const std::size_t before = out.buffer().size();
+    for (std::uint32_t r = 1; r <= s.replicates; ++r) line.append_line(r, out.buffer());
     if (!written.insert(line.short_id())) {
+      out.buffer().resize(before);
       auto [it, first] = duplicates.try_emplace(line.short_id(), Duplicate{line.digest(), pos});
       if (!first && it->second.digest != line.digest())
         return collision(s, options.id_hex_digits, line.short_id(), it->second.position, pos);
       ++summary.duplicates;
       continue;
     }
-    for (std::uint32_t r = 1; r <= s.replicates; ++r) line.append_line(r, out.buffer());
     summary.lines += s.replicates;
     if (!out.maybe_flush()) return fail(ExpandFailure::write_failed, "the manifest could not be written");
   }

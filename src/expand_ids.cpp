@@ -4,7 +4,11 @@
 // values that made it, so a grown spec gives every old request its old id.
 #include <algorithm>
 #include <charconv>
+#include <cstdlib>
+#include <cstring>
+#include <new>
 #include <stdexcept>
+#include <sys/mman.h>
 
 #include <openssl/evp.h>
 
@@ -34,6 +38,7 @@ struct SweepLine::Digest {
 SweepLine::SweepLine(const Sweep::Impl& sweep, unsigned id_hex_digits)
     : sweep_(sweep), id_hex_digits_(std::clamp(id_hex_digits, 1u, 16u)), hasher_(std::make_unique<Digest>()),
       digits_(sweep.axes.size()), range_json_(sweep.axes.size()), label_seen_(sweep.prompt.label_count()) {
+  fields_.reserve(sweep.fixed.size() + 1 + 16 * sweep.axes.size());
   for (std::uint32_t i = 0; i < sweep.prompt.label_count(); ++i) {
     label_keys_.emplace_back();
     append_json_string(label_keys_.back(), sweep.prompt.label_text(i));
@@ -97,14 +102,26 @@ std::uint64_t mix(std::uint64_t z) {  // the ids are hashes already, but cut one
 
 }  // namespace
 
-IdSet::IdSet(std::uint64_t expected) : slots_(std::max<std::uint64_t>(16, expected + expected / 3 + 1), 0) {}
+IdSet::IdSet(std::uint64_t expected) : size_(std::max<std::uint64_t>(16, expected + expected / 3 + 1)) {
+  constexpr std::size_t kHugePage = 2 << 20;  // random probes over 4 KiB pages would miss the TLB every time
+  const std::size_t bytes = (size_ * sizeof(std::uint64_t) + kHugePage - 1) / kHugePage * kHugePage;
+  slots_.reset(static_cast<std::uint64_t*>(std::aligned_alloc(kHugePage, bytes)));
+  if (!slots_) throw std::bad_alloc();
+  ::madvise(slots_.get(), bytes, MADV_HUGEPAGE);  // a hint: without it the set is only slower
+  std::memset(slots_.get(), 0, bytes);
+}
+
+void IdSet::Free::operator()(std::uint64_t* p) const { std::free(p); }
+
+std::uint64_t IdSet::slot_of(std::uint64_t id) const {
+  // Spread over the table by a multiply-shift (no power-of-two size needed).
+  return static_cast<std::uint64_t>((static_cast<unsigned __int128>(mix(id)) * size_) >> 64);
+}
 
 bool IdSet::insert(std::uint64_t id) {
   if (id == 0) return !std::exchange(has_zero_, true);
-  const std::uint64_t n = slots_.size();
-  // Linear probing from a slot spread over the table by a multiply-shift (no power-of-two size needed).
-  std::uint64_t i = static_cast<std::uint64_t>((static_cast<unsigned __int128>(mix(id)) * n) >> 64);
-  for (;; i = i + 1 == n ? 0 : i + 1) {
+  const std::uint64_t n = size_;
+  for (std::uint64_t i = slot_of(id);; i = i + 1 == n ? 0 : i + 1) {  // linear probing
     if (slots_[i] == id) return false;
     if (slots_[i] == 0) {
       slots_[i] = id;

@@ -95,15 +95,23 @@ class SweepLine {
   std::uint64_t short_id_ = 0;
 };
 
-/// The ids already written (their hash part): 8 bytes a slot, sized once for the expected count.
+/// The ids already written (their hash part): 8 bytes a slot, 4/3 slots per expected id, in
+/// huge pages where the system allows (a 10-million-id set is 107 MB, probed at random).
 class IdSet {
  public:
   explicit IdSet(std::uint64_t expected);
   /// False if `id` was already in the set.
   bool insert(std::uint64_t id);
+  /// Starts loading `id`'s slot into the cache: an insert soon after does not wait for memory.
+  void prefetch(std::uint64_t id) const { __builtin_prefetch(slots_.get() + slot_of(id)); }
 
  private:
-  std::vector<std::uint64_t> slots_;  // 0 = empty; the id 0 is kept in has_zero_
+  struct Free {
+    void operator()(std::uint64_t* p) const;
+  };
+  std::uint64_t slot_of(std::uint64_t id) const;
+  std::uint64_t size_ = 0;
+  std::unique_ptr<std::uint64_t[], Free> slots_;  // 0 = empty; the id 0 is kept in has_zero_
   bool has_zero_ = false;
 };
 

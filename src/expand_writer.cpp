@@ -2,6 +2,7 @@
 // "values":{...}}}. The request part is the canonical body verbatim; metadata records the
 // choices the template made (by label: "__animal__", "{1}") and each matrix axis's value.
 #include <charconv>
+#include <cstring>
 
 #include "expand_internal.hpp"
 
@@ -13,16 +14,35 @@ constexpr char kHex[] = "0123456789abcdef";
 /// True for the bytes a JSON string must escape: '"', '\\' and the controls below 0x20.
 bool needs_escape(unsigned char c) { return c < 0x20 || c == '"' || c == '\\'; }
 
+/// True if any of the 8 bytes in `v` needs escaping (SWAR: a byte below 0x20, or equal to '"' or '\\').
+bool any_needs_escape(std::uint64_t v) {
+  constexpr std::uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+  auto zero_byte = [&](std::uint64_t x) { return (x - ones) & ~x & highs; };
+  const std::uint64_t below_space = (v - ones * 0x20) & ~v & highs;
+  return (below_space | zero_byte(v ^ (ones * '"')) | zero_byte(v ^ (ones * '\\'))) != 0;
+}
+
+/// The length of the prefix of `s` that needs no escaping, 8 bytes at a time.
+std::size_t plain_prefix(std::string_view s) {
+  std::size_t i = 0;
+  for (std::uint64_t v; i + 8 <= s.size(); i += 8) {
+    std::memcpy(&v, s.data() + i, 8);
+    if (any_needs_escape(v)) break;
+  }
+  while (i < s.size() && !needs_escape(static_cast<unsigned char>(s[i]))) ++i;
+  return i;
+}
+
 }  // namespace
 
 void append_json_string(std::string& out, std::string_view s) {
   out += '"';
-  std::size_t run = 0;  // start of the bytes not yet copied
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (!needs_escape(c)) continue;
-    out.append(s.data() + run, i - run);
-    run = i + 1;
+  for (;;) {
+    const std::size_t plain = plain_prefix(s);
+    out.append(s.data(), plain);
+    if (plain == s.size()) break;
+    const auto c = static_cast<unsigned char>(s[plain]);
+    s.remove_prefix(plain + 1);
     out += '\\';
     switch (c) {
       case '"': out += '"'; break;
@@ -38,7 +58,6 @@ void append_json_string(std::string& out, std::string_view s) {
         out += "0123456789ABCDEF"[c & 0xF];
     }
   }
-  out.append(s.data() + run, s.size() - run);
   out += '"';
 }
 

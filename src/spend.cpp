@@ -64,16 +64,16 @@ std::optional<std::string> SpendGuard::cap_stop(const Micros& price) const {
 }
 
 std::optional<std::string> SpendGuard::balance_stop(const Micros& price) const {
-  if (min_balance_micros_ <= 0 || !last_usd_) return std::nullopt;
+  if (min_balance_micros_ <= 0 || !lowest_usd_) return std::nullopt;
   // The header is the balance before its own request; what was spent since it was seen (that
   // request included, when observe came before settle) and what is in flight is gone too.
-  const std::int64_t since = billed_.usd + unknown_.usd - spent_at_last_balance_ + in_flight_.usd;
-  const std::int64_t left = *last_usd_ - since;
+  const std::int64_t since = billed_.usd + unknown_.usd - spent_at_lowest_ + in_flight_.usd;
+  const std::int64_t left = *lowest_usd_ - since;
   if (left - price.usd >= min_balance_micros_) return std::nullopt;
   return fmt::format(
-      "stopped at --min-balance {}: the balance is about {} (last x-venice-balance-usd {}, less {} spent since or in "
+      "stopped at --min-balance {}: the balance is about {} (lowest x-venice-balance-usd {}, less {} spent since or in "
       "flight); the next job would cost {}",
-      usd(min_balance_micros_), usd(left), usd(*last_usd_), usd(since), usd(price.usd));
+      usd(min_balance_micros_), usd(left), usd(*lowest_usd_), usd(since), usd(price.usd));
 }
 
 SpendDecision SpendGuard::reserve(const std::optional<Price>& estimated_total) {
@@ -122,7 +122,12 @@ void SpendGuard::observe_balance(double balance_usd, std::optional<double> diem)
   const std::int64_t m = micros(balance_usd);
   if (!first_usd_) first_usd_ = m;
   last_usd_ = m;
-  spent_at_last_balance_ = billed_.usd + unknown_.usd;
+  // At concurrency > 1 answers arrive out of order: a higher balance seen later was most likely
+  // read earlier, so the check keeps the lowest (a top-up mid-run only makes it stop sooner).
+  if (!lowest_usd_ || m <= *lowest_usd_) {
+    lowest_usd_ = m;
+    spent_at_lowest_ = billed_.usd + unknown_.usd;
+  }
   if (diem) {
     const std::int64_t d = micros(*diem);
     if (!first_diem_) first_diem_ = d;

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "venice_batch/catalog.hpp"
+#include "venice_batch/model_preflight.hpp"
 
 namespace venice_batch::test {
 
@@ -68,6 +69,19 @@ inline Catalog fixture_catalog() {
   EXPECT_TRUE(built) << (built ? "" : built.error());
   EXPECT_TRUE(warnings.empty()) << warnings.front();
   return built ? *built : Catalog{};
+}
+
+/// The fixture catalog, built once for the test binary.
+inline const Catalog& shared_catalog() {
+  static const Catalog c = fixture_catalog();
+  return c;
+}
+
+/// view_request of a body the test wrote; fails the test if it is no JSON object.
+inline RequestView request_view(std::string_view body) {
+  auto v = view_request(body);
+  EXPECT_TRUE(v) << body;
+  return v ? *v : RequestView{};
 }
 
 }  // namespace venice_batch::test

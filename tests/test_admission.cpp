@@ -207,7 +207,7 @@ TEST(AdmissionTest, AnUnreachableApiHoldsEveryModel) {
 
 TEST(AdmissionTest, ADailyCapStopsThatModelAndTheOtherGoesOn) {
   Admission a(PacingSettings{}, t0);
-  a.set_model_limits("a", std::nullopt, 5, t0);
+  a.set_model_limits("a", std::nullopt, 5);
   EXPECT_EQ(a.try_start("a", t0, 4).kind, Kind::go);
   EXPECT_FALSE(a.daily_cap_reached("a"));
   EXPECT_EQ(a.try_start("a", t0 + 1s, 4).kind, Kind::daily_cap_reached) << "4 more images would make 8 of 5";
@@ -220,7 +220,7 @@ TEST(AdmissionTest, ADailyCapStopsThatModelAndTheOtherGoesOn) {
 
 TEST(AdmissionTest, ASeededRateSpacesStartsUntilTheHeadersSpeak) {
   Admission a(PacingSettings{}, t0);
-  a.set_model_limits("a", 30, std::nullopt, t0);
+  a.set_model_limits("a", 30, std::nullopt);
   EXPECT_EQ(a.try_start("a", t0).kind, Kind::go);
   const auto next = a.try_start("a", t0 + 100ms);
   EXPECT_EQ(next.kind, Kind::wait);

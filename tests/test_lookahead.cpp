@@ -110,7 +110,7 @@ TEST(LookaheadTest, TheQueueHoldsNoMoreThanItsCapacity) {
 
 TEST(LookaheadTest, JobsOfAModelAtItsDailyCapAreHandedBack) {
   Admission admission(PacingSettings{}, t0);
-  admission.set_model_limits("a", std::nullopt, 1, t0);
+  admission.set_model_limits("a", std::nullopt, 1);
   auto q = queue_of({"a", "a", "b", "a"});
   auto taken = q.take(t0, admission);
   ASSERT_TRUE(taken.job);

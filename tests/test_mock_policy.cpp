@@ -1,5 +1,6 @@
 // The emulator's decisions driven with made-up times and a scripted or seeded random source:
-// the per-minute quota window, the failure lock, the fault schedule and the probabilities.
+// the quota window, the failure lock, the fault schedule and the probabilities. (Per-model
+// limits, the daily cap and the balance: test_mock_limits.cpp.)
 #include <gtest/gtest.h>
 
 #include <random>
@@ -38,10 +39,10 @@ MockFaults with_schedule(const std::string& text) {
   return f;
 }
 
-// One valid request of `cost` units at `now`: its decision.
+// One valid request of `cost` units to model "m" at `now`: its decision.
 MockDecision request(MockPolicy& p, MockClock::time_point now, unsigned cost = 1) {
   const auto arrival = p.on_request(now);
-  return p.decide(now, arrival.number, cost);
+  return p.decide(now, arrival.number, {.model = "m", .units = cost});
 }
 
 }  // namespace
@@ -71,7 +72,7 @@ TEST(MockPolicyTest, UnknownFaultIsRefusedByName) {
 
 TEST(MockPolicyTest, EveryFaultNameRoundTrips) {
   for (auto name : {"ok", "429", "500", "503", "close", "short", "stall", "invalid_json", "invalid_base64", "401",
-                    "402", "lock"}) {
+                    "402", "lock", "violation", "corrupt_compressed", "cut_compressed"}) {
     const auto fault = parse_fault_name(name);
     ASSERT_TRUE(fault) << name;
     EXPECT_EQ(to_string(*fault), name);
@@ -94,7 +95,7 @@ TEST(MockPolicyTest, RequestsRefusedBeforeTheDecisionStillTakeTheirPlaceInTheSch
   EXPECT_EQ(p.on_request(t0).number, 1u);  // say, refused for a wrong key
   const auto second = p.on_request(t0);
   EXPECT_EQ(second.number, 2u);
-  EXPECT_EQ(p.decide(t0, second.number, 1).fault, MockFault::unavailable_503);
+  EXPECT_EQ(p.decide(t0, second.number, {.model = "m"}).fault, MockFault::unavailable_503);
 }
 
 TEST(MockPolicyTest, ProbabilitiesAreTriedInTurnEachWithItsOwnDraw) {
@@ -128,8 +129,8 @@ TEST(MockPolicyTest, QuotaCountsEachVariantAndRefusesPastTheLimit) {
   const auto refused = request(p, t0 + 2s, 2);
   EXPECT_TRUE(refused.over_quota) << "5 units a minute, 6 asked";
   EXPECT_EQ(refused.fault, MockFault::ok);
-  EXPECT_EQ(p.quota(t0 + 2s, refused).remaining, 0u);
-  EXPECT_EQ(p.quota(t0 + 2s).remaining, 1u) << "a refused request is not charged";
+  EXPECT_EQ(p.quota(t0 + 2s, "m", refused).remaining, 0u);
+  EXPECT_EQ(p.quota(t0 + 2s, "m").remaining, 1u) << "a refused request is not charged";
   EXPECT_FALSE(request(p, t0 + 3s, 1).over_quota);
   EXPECT_TRUE(request(p, t0 + 59s, 1).over_quota);
 }
@@ -139,13 +140,13 @@ TEST(MockPolicyTest, QuotaWindowResetsSixtySecondsAfterItsFirstRequest) {
   f.requests_per_minute = 3;
   MockPolicy p(f, never());
   request(p, t0 + 10s, 3);
-  auto q = p.quota(t0 + 25s);
+  auto q = p.quota(t0 + 25s, "m");
   EXPECT_EQ(q.limit, 3u);
   EXPECT_EQ(q.remaining, 0u);
   EXPECT_EQ(q.reset_in, 45s) << "the window started with its first request";
   EXPECT_TRUE(request(p, t0 + 70s - 1ms, 1).over_quota);
   EXPECT_FALSE(request(p, t0 + 70s, 1).over_quota);
-  q = p.quota(t0 + 70s);
+  q = p.quota(t0 + 70s, "m");
   EXPECT_EQ(q.remaining, 2u);
   EXPECT_EQ(q.reset_in, 60s);
 }
@@ -153,8 +154,8 @@ TEST(MockPolicyTest, QuotaWindowResetsSixtySecondsAfterItsFirstRequest) {
 TEST(MockPolicyTest, QuotaOffStatesAGenerousLimitAndNeverRefuses) {
   MockPolicy p(MockFaults{}, never());
   for (int i = 0; i < 1000; ++i) ASSERT_FALSE(request(p, t0, 4).over_quota);
-  EXPECT_EQ(p.stated_limit(), kUnlimitedRequestsPerMinute);
-  EXPECT_EQ(p.quota(t0).remaining, kUnlimitedRequestsPerMinute - 4000);
+  EXPECT_EQ(p.stated_limit("m"), kUnlimitedRequestsPerMinute);
+  EXPECT_EQ(p.quota(t0, "m").remaining, kUnlimitedRequestsPerMinute - 4000);
 }
 
 TEST(MockPolicyTest, InjectedRateLimitStatesNothingRemainingAndItsOwnReset) {
@@ -163,7 +164,7 @@ TEST(MockPolicyTest, InjectedRateLimitStatesNothingRemainingAndItsOwnReset) {
   MockPolicy p(f, never());
   const auto d = request(p, t0);
   ASSERT_EQ(d.fault, MockFault::rate_limited);
-  const auto q = p.quota(t0 + 1s, d);
+  const auto q = p.quota(t0 + 1s, "m", d);
   EXPECT_EQ(q.remaining, 0u);
   EXPECT_EQ(q.reset_in, 1500ms);
 }

@@ -11,95 +11,40 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <boost/asio/connect.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
-#include <boost/beast/ssl.hpp>
-
-#include "test_support.hpp"
-#include "venice_batch/mock_server.hpp"
+#include "test_mock_support.hpp"
 
 using namespace venice_batch;
-namespace net = boost::asio;
-namespace ssl = net::ssl;
-namespace beast = boost::beast;
-namespace http = beast::http;
+using mock_test::Emulator;
+using mock_test::kKey;
+namespace http = boost::beast::http;
 
 namespace {
 
-constexpr const char* kKey = "emu-key";
 const std::string kGenerateBody = R"({"model":"z-image-turbo","prompt":"p","width":64,"height":64,"format":"png"})";
-
-struct Answer {
-  int status = 0;
-  std::string body;
-};
-
-struct Emulator {
-  explicit Emulator(MockFaults faults = {}, unsigned threads = 1) {
-    MockOptions o;
-    o.api_key = kKey;
-    o.cert_dir = dir.path();
-    o.threads = threads;
-    o.faults = std::move(faults);
-    server = std::make_unique<MockServer>(o);
-    server->start();
-  }
-
-  // One request on a fresh, verified TLS connection (a plain synchronous Beast client).
-  Answer exchange(http::verb verb, const std::string& target, std::optional<std::string> auth,
-                  const std::string& body = {}) const {
-    net::io_context io;
-    ssl::context tls(ssl::context::tls_client);
-    tls.load_verify_file(server->ca_file().string());
-    beast::ssl_stream<beast::tcp_stream> stream(io, tls);
-    stream.set_verify_mode(ssl::verify_peer);
-    stream.set_verify_callback(ssl::host_name_verification("127.0.0.1"));
-    beast::get_lowest_layer(stream).connect(net::ip::tcp::endpoint(net::ip::make_address("127.0.0.1"), server->port()));
-    stream.handshake(ssl::stream_base::client);
-    http::request<http::string_body> req{verb, target, 11};
-    req.set(http::field::host, "127.0.0.1");
-    if (auth) req.set(http::field::authorization, *auth);
-    if (!body.empty()) {
-      req.set(http::field::content_type, "application/json");
-      req.body() = body;
-    }
-    req.prepare_payload();
-    http::write(stream, req);
-    beast::flat_buffer buffer;
-    http::response_parser<http::string_body> parser;
-    parser.body_limit(64u << 20);
-    http::read(stream, buffer, parser);
-    beast::error_code ignored;
-    stream.shutdown(ignored);
-    return {static_cast<int>(parser.get().result_int()), parser.get().body()};
-  }
-  Answer rate_limits(std::optional<std::string> auth = std::string("Bearer ") + kKey) const {
-    return exchange(http::verb::get, "/api/v1/api_keys/rate_limits", std::move(auth));
-  }
-  Answer generate() const {
-    return exchange(http::verb::post, "/api/v1/image/generate", std::string("Bearer ") + kKey, kGenerateBody);
-  }
-
-  test_support::TempDir dir;
-  std::unique_ptr<MockServer> server;
-};
 
 }  // namespace
 
-TEST(MockServerTest, RateLimitsListsTheModelsAtTheConfiguredLimit) {
-  MockFaults f;
-  f.requests_per_minute = 20;
-  Emulator emu(f);
+TEST(MockServerTest, RateLimitsListsEachModelsOwnLimitsAndTheBalances) {
+  MockOptions o;
+  o.faults.requests_per_minute = 20;
+  o.faults.model_rpm = parse_model_limits("venice-sd35=90,extra-model=5");
+  o.faults.model_rpd = parse_model_limits("gpt-image-2=100");
+  o.balance_usd = 25;
+  Emulator emu(o);
   const auto a = emu.rate_limits();
   EXPECT_EQ(a.status, 200);
   EXPECT_EQ(a.body,
             R"({"data":{"rateLimits":[{"apiModelId":"z-image-turbo","rateLimits":[{"amount":20,"type":"RPM"}]},)"
-            R"({"apiModelId":"venice-sd35","rateLimits":[{"amount":20,"type":"RPM"}]}],)"
+            R"({"apiModelId":"venice-sd35","rateLimits":[{"amount":90,"type":"RPM"}]},)"
+            R"({"apiModelId":"qwen-image-2","rateLimits":[{"amount":20,"type":"RPM"}]},)"
+            R"({"apiModelId":"nano-banana-pro","rateLimits":[{"amount":20,"type":"RPM"}]},)"
+            R"({"apiModelId":"gpt-image-2","rateLimits":[{"amount":20,"type":"RPM"},{"amount":100,"type":"RPD"}]},)"
+            R"({"apiModelId":"flux-dev","rateLimits":[{"amount":20,"type":"RPM"}]},)"
+            R"({"apiModelId":"hidream","rateLimits":[{"amount":20,"type":"RPM"}]},)"
+            R"({"apiModelId":"venice-preview","rateLimits":[{"amount":20,"type":"RPM"}]},)"
+            R"({"apiModelId":"extra-model","rateLimits":[{"amount":5,"type":"RPM"}]}],)"
             R"("balances":{"USD":25.0,"DIEM":0.0}}})");
+  EXPECT_EQ(a.header("x-venice-balance-usd"), "25.00");
 }
 
 TEST(MockServerTest, RateLimitsWithoutAConfiguredLimitStatesTheHeadersGenerousOne) {
@@ -128,8 +73,9 @@ TEST(MockServerTest, RateLimitsTakesNoPlaceInTheFaultScheduleAndIsNoGenerateRequ
   Emulator emu(f);
   EXPECT_EQ(emu.rate_limits().status, 200);
   EXPECT_EQ(emu.rate_limits().status, 200);
-  EXPECT_EQ(emu.generate().status, 500) << "the first generate request still gets the schedule's first fault";
+  EXPECT_EQ(emu.generate(kGenerateBody).status, 500) << "the first generate request still gets the schedule's first fault";
   EXPECT_EQ(emu.rate_limits().status, 200) << "not subject to the failure lock";
+  EXPECT_EQ(emu.exchange(http::verb::get, "/api/v1/image/styles", std::nullopt).status, 200) << "nor is the catalog";
   const auto s = emu.server->stats();
   EXPECT_EQ(s.requests, 1u);
   EXPECT_EQ(s.key_checks, 3u);
@@ -182,7 +128,7 @@ std::map<int, std::uint64_t> hammer(const Emulator& emu, int clients, int each) 
   std::vector<std::map<int, std::uint64_t>> seen(clients);
   for (int c = 0; c < clients; ++c)
     threads.emplace_back([&, c] {
-      for (int i = 0; i < each; ++i) ++seen[c][emu.generate().status];
+      for (int i = 0; i < each; ++i) ++seen[c][emu.generate(kGenerateBody).status];
     });
   for (auto& t : threads) t.join();
   std::map<int, std::uint64_t> statuses;

@@ -6,19 +6,12 @@
 
 using namespace venice_batch;
 
+using venice_batch::test::request_view;
+
 namespace {
-const Catalog& catalog() {
-  static const Catalog c = venice_batch::test::fixture_catalog();
-  return c;
-}
+const Catalog& catalog() { return venice_batch::test::shared_catalog(); }
 
-RequestView view(std::string_view body) {
-  auto v = view_request(body);
-  EXPECT_TRUE(v) << body;
-  return v ? *v : RequestView{};
-}
-
-PreflightResult check(std::string_view body, const Catalog& c = catalog()) { return preflight_job(c, view(body)); }
+PreflightResult check(std::string_view body, const Catalog& c = catalog()) { return preflight_job(c, request_view(body)); }
 
 std::string refusal(std::string_view body) { return check(body).refusal.value_or("(accepted)"); }
 
@@ -36,7 +29,7 @@ std::string with_prompt(std::string_view model, std::string_view field, const st
 }  // namespace
 
 TEST(RequestViewTest, ReadsTheFieldsPreflightAndPricingUse) {
-  auto v = view(R"({"model": "m", "prompt": "héllo 🐱", "negative_prompt": "日本", "width": 1024, "height": 768.0,
+  auto v = request_view(R"({"model": "m", "prompt": "héllo 🐱", "negative_prompt": "日本", "width": 1024, "height": 768.0,
     "steps": 30, "aspect_ratio": "16:9", "resolution": "2K", "quality": "high", "style_preset": "Anime",
     "style_references": [{"image": "x"}, {"image": "y"}], "enable_web_search": true, "enhance_prompt": true,
     "variants": 4, "seed": 7, "format": "png"})");
@@ -54,7 +47,7 @@ TEST(RequestViewTest, ReadsTheFieldsPreflightAndPricingUse) {
   EXPECT_TRUE(v.enable_web_search);
   EXPECT_TRUE(v.enhance_prompt);
   EXPECT_EQ(v.variants, 4u);
-  auto plain = view(R"({"model": "m", "prompt": "p"})");
+  auto plain = request_view(R"({"model": "m", "prompt": "p"})");
   EXPECT_EQ(plain.variants, 1u);
   EXPECT_FALSE(plain.width);
   EXPECT_FALSE(plain.enable_web_search);

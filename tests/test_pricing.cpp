@@ -6,18 +6,13 @@
 using namespace venice_batch;
 
 namespace {
-const Catalog& catalog() {
-  static const Catalog c = venice_batch::test::fixture_catalog();
-  return c;
-}
+const Catalog& catalog() { return venice_batch::test::shared_catalog(); }
 
 JobPrice price(std::string_view body) {
-  auto v = view_request(body);
-  EXPECT_TRUE(v) << body;
-  if (!v) return {};
-  const ModelInfo* m = catalog().find(v->model);
-  EXPECT_NE(m, nullptr) << v->model;
-  return m ? price_job(*m, *v) : JobPrice{};
+  const RequestView v = venice_batch::test::request_view(body);
+  const ModelInfo* m = catalog().find(v.model);
+  EXPECT_NE(m, nullptr) << v.model;
+  return m ? price_job(*m, v) : JobPrice{};
 }
 
 double usd(const JobPrice& p) { return p.total ? p.total->usd : -1; }

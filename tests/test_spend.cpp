@@ -152,8 +152,23 @@ TEST(SpendTest, MinBalanceCountsWhatIsInFlight) {
   auto d = g.reserve(usd(0.50));
   ASSERT_EQ(d.kind, SpendDecision::Kind::stop);
   EXPECT_EQ(d.message,
-            "stopped at --min-balance $1.00: the balance is about $1.00 (last x-venice-balance-usd $3.00, less $2.00 "
+            "stopped at --min-balance $1.00: the balance is about $1.00 (lowest x-venice-balance-usd $3.00, less $2.00 "
             "spent since or in flight); the next job would cost $0.50");
+}
+
+TEST(SpendTest, ALateOlderBalanceDoesNotLoosenTheMinBalanceCheck) {
+  // Two requests read the balance at $2.00 and $1.50; the answer with $2.00 arrives last.
+  SpendGuard g(SpendLimits{0, 1.00});
+  auto a = g.reserve(usd(0.50));
+  auto b = g.reserve(usd(0.50));
+  g.observe_balance(1.50);
+  g.settle(b.reservation, Billing::billed);
+  g.observe_balance(2.00);
+  g.settle(a.reservation, Billing::billed);
+  EXPECT_DOUBLE_EQ(*g.totals().balance_last_usd, 2.00);  // reported as seen
+  // The account holds $1.50 - $0.50 (b) = $1.00 (the guard, not knowing a is inside $1.50 already,
+  // counts $0.50): a $0.50 job would cross the floor. From the late $2.00 it would have gone.
+  EXPECT_EQ(g.reserve(usd(0.50)).kind, SpendDecision::Kind::stop);
 }
 
 TEST(SpendTest, NoBalanceSeenNoBalanceStop) {

@@ -45,13 +45,14 @@ struct ModelPacingView {
 
 class Admission {
  public:
+  /// `settings` apply to every model (a configured requests_per_minute caps each model) and the
+  /// failure budget to the key; `now` is when pacing begins.
   Admission(PacingSettings settings, PacingClock::time_point now);
 
   /// A model's limits from /api_keys/rate_limits: `rpm` paces it until its answers carry quota
   /// headers; `rpd` caps its starts for the run (counted one per image, like the quota). Call
   /// before its first request; absent values are not stated.
-  void set_model_limits(std::string_view model, std::optional<std::uint64_t> rpm, std::optional<std::uint64_t> rpd,
-                        PacingClock::time_point now);
+  void set_model_limits(std::string_view model, std::optional<std::uint64_t> rpm, std::optional<std::uint64_t> rpd);
 
   /// May a request of `model` costing `cost` units (one per image: a 4-variant request costs 4)
   /// start at `now`? The key's hold comes first, then the model's quota. A model stops at its
@@ -86,6 +87,7 @@ class Admission {
   Model& model(std::string_view name, PacingClock::time_point now);
 
   PacingSettings settings_;
+  PacingClock::time_point began_;
   KeyGuard key_;
   std::map<std::string, Model, std::less<>> models_;
 };

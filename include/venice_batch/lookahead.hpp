@@ -37,7 +37,8 @@ class LookaheadPass {
 template <class Job>
 class Lookahead {
  public:
-  /// What take() found.
+  /// What take() found. Neither a job nor retry_at: the queue is empty (nothing was queued, or
+  /// every queued job left for its model's daily cap).
   struct Taken {
     std::optional<Job> job;                          ///< may start now: its start is recorded
     std::optional<PacingClock::time_point> retry_at;  ///< nothing may go now: ask again then

@@ -1,8 +1,11 @@
-// venice-mock: an HTTPS emulator of POST /api/v1/image/generate and GET /api/v1/api_keys/rate_limits
-// on loopback, behaving as VENICE_API.md describes (auth, validation, variants of real images,
-// binary mode, error bodies, headers, quota, failure lock), for tests, the demo and benchmarks.
-// Runs on its own threads (each connection on its own strand); the object owns them and stops
-// them on destruction. Its decisions (quota, lock, faults) are MockPolicy's (mock_policy.hpp).
+// venice-mock: an HTTPS emulator of Venice's image API on loopback, behaving as VENICE_API.md
+// describes: POST /api/v1/image/generate (auth, validation against each model's constraints,
+// variants of real images, binary mode, error bodies, headers, per-model quotas, the failure
+// lock, balance and 402), the catalog (GET /models, /models/traits, /models/compatibility_mapping,
+// /image/styles), GET /api_keys/rate_limits, and gzip/br JSON answers when asked; for tests, the
+// demo and benchmarks. Runs on its own threads (each connection on its own strand); the object
+// owns them and stops them on destruction. Its decisions (quota, lock, balance, faults, coding)
+// are MockPolicy's (mock_policy.hpp).
 #pragma once
 
 #include <chrono>
@@ -33,11 +36,30 @@ struct MockOptions {
   /// An idle keep-alive connection is closed after this long (as servers do).
   std::chrono::milliseconds idle_timeout{60000};
   bool track_prompts = false;        ///< count requests per prompt in MockStats::by_prompt
-  /// The models GET /api_keys/rate_limits lists (generate accepts any model id).
-  std::vector<std::string> models = {"z-image-turbo", "venice-sd35"};
-  /// The balances GET /api_keys/rate_limits states.
-  double balance_usd = 25.0, balance_diem = 0.0;
+  /// The catalog served and enforced: a /models body or a saved catalog.json (see
+  /// MockCatalog::from_file). Empty: the built-in one (z-image-turbo, venice-sd35, qwen-image-2,
+  /// nano-banana-pro, gpt-image-2, the deprecated flux-dev, the offline hidream, the unpriced
+  /// venice-preview).
+  std::filesystem::path catalog_file;
+  /// More model ids generate accepts, free and checked by the generic schema only; listed by
+  /// /api_keys/rate_limits (not by /models).
+  std::vector<std::string> extra_models;
+  /// A model id neither in the catalog nor in extra_models: true serves it like an extra model,
+  /// false answers 404 as the API does (venice-mock's default).
+  bool accept_unknown_models = true;
+  /// The balance successful generate requests are charged to (catalog price x images), stated
+  /// before each request in x-venice-balance-usd; a request it cannot cover gets 402. DIEM is
+  /// stated, never spent.
+  double balance_usd = 1e6, balance_diem = 0.0;
   MockFaults faults;
+};
+
+/// One model's generate requests (keyed by the model id the request named, aliases resolved).
+struct MockModelStats {
+  std::uint64_t requests = 0;      ///< generate requests naming the model (any answer)
+  std::uint64_t rate_limited = 0;  ///< of them answered 429 (quota, daily cap, injected, lock)
+  std::uint64_t images = 0;        ///< images served
+  Micros spent = 0;                ///< charged to the balance
 };
 
 /// Counters the tests and benchmarks read back (also served as JSON at GET /__mock/stats).
@@ -49,6 +71,11 @@ struct MockStats {
   std::map<std::string, std::uint64_t> faults;  ///< injected faults by name (to_string(MockFault): "500", "close", ...)
   std::uint64_t locked = 0;               ///< requests refused by the failure lock
   std::uint64_t key_checks = 0;           ///< GET /api_keys/rate_limits requests (any outcome)
+  std::uint64_t catalog_requests = 0;     ///< GET /models*, /image/styles requests
+  std::map<std::string, std::uint64_t> by_coding;  ///< JSON answers by Content-Encoding ("identity", "gzip", "br")
+  std::map<std::string, MockModelStats> by_model;
+  Micros spent = 0;                       ///< charged to the balance in all
+  Micros balance = 0;                     ///< the balance now
   /// Generate requests per prompt (when track_prompts): shows a job that was requested twice.
   std::map<std::string, std::uint64_t> by_prompt;
 };

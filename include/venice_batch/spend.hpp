@@ -71,7 +71,8 @@ class SpendGuard {
   /// unpriced). Refuses an unpriced job only under --max-spend. Stops when the spend of finished,
   /// in-flight and unknown-outcome attempts plus this price would exceed --max-spend, or when the
   /// last seen balance, less what was spent since and what is in flight, less this price, would
-  /// fall below --min-balance. Once stopped, every later reserve() stops with the same message.
+  /// fall below --min-balance (the lowest balance seen: answers arrive out of order). Once
+  /// stopped, every later reserve() stops with the same message.
   SpendDecision reserve(const std::optional<Price>& estimated_total);
 
   /// Ends the attempt `reservation` started.
@@ -110,7 +111,8 @@ class SpendGuard {
   Micros billed_, unknown_, in_flight_;
   std::uint64_t not_billed_ = 0, unpriced_ = 0;
   std::optional<std::int64_t> first_usd_, last_usd_, first_diem_, last_diem_;
-  std::int64_t spent_at_last_balance_ = 0;  ///< billed + unknown (micro-USD) when last_usd_ was seen
+  std::optional<std::int64_t> lowest_usd_;  ///< the --min-balance check starts from the lowest balance seen
+  std::int64_t spent_at_lowest_ = 0;        ///< billed + unknown (micro-USD) when lowest_usd_ was seen
   std::string stop_message_;
 };
 

@@ -52,9 +52,22 @@ void set_quota_headers(Response& res, const MockQuota& quota, std::int64_t now_e
   res.set("x-ratelimit-reset-requests", fmt::to_string(now_epoch_ms + quota.reset_in.count()));
 }
 
-void set_success_headers(Response& res) {
+void set_success_headers(Response& res, bool content_violation) {
   res.set("x-venice-is-blurred", "false");
-  res.set("x-venice-is-content-violation", "false");
+  res.set("x-venice-is-content-violation", content_violation ? "true" : "false");
+}
+
+void set_balance_headers(Response& res, Micros usd, Micros diem) {
+  res.set("x-venice-balance-usd", format_micros(usd));
+  res.set("x-venice-balance-diem", format_micros(diem));
+}
+
+void set_deprecation_headers(Response& res, std::string_view model, std::string_view date, std::string_view replacement) {
+  res.set("x-venice-deprecated", "true");
+  res.set("x-venice-model-deprecation-date", date);
+  res.set("x-venice-deprecated-replacement", replacement);
+  res.set("x-venice-model-deprecation-warning",
+          fmt::format("The model {} is deprecated and will be removed on {}. Use {} instead.", model, date, replacement));
 }
 
 std::string error_body(std::string_view message) {
@@ -130,7 +143,10 @@ std::optional<FaultAnswer> fault_answer(MockFault fault) {
     case MockFault::short_body:
     case MockFault::stall:
     case MockFault::invalid_json:
-    case MockFault::invalid_base64: return std::nullopt;
+    case MockFault::invalid_base64:
+    case MockFault::content_violation:
+    case MockFault::corrupt_compressed:
+    case MockFault::cut_compressed: return std::nullopt;
   }
   return std::nullopt;
 }
@@ -160,8 +176,22 @@ std::string generate_body(const GenerateBody& g, MockFault fault) {
   return body;
 }
 
-std::string rate_limits_body(const std::vector<std::string>& models, std::uint64_t requests_per_minute,
-                             double balance_usd, double balance_diem) {
+namespace {
+
+void write_limit(JsonWriter& w, std::uint64_t amount, std::string_view type) {
+  w.StartObject();
+  write_key(w, "amount");
+  w.Uint64(amount);
+  write_key(w, "type");
+  write_string(w, type);
+  w.EndObject();
+}
+
+void write_money(JsonWriter& w, Micros amount) { w.Double(static_cast<double>(amount) / 1e6); }
+
+}  // namespace
+
+std::string rate_limits_body(const std::vector<ModelRateLimit>& limits, Micros balance_usd, Micros balance_diem) {
   rapidjson::StringBuffer buf;
   JsonWriter w(buf);
   w.StartObject();
@@ -169,18 +199,14 @@ std::string rate_limits_body(const std::vector<std::string>& models, std::uint64
   w.StartObject();
   write_key(w, "rateLimits");
   w.StartArray();
-  for (const auto& model : models) {
+  for (const auto& limit : limits) {
     w.StartObject();
     write_key(w, "apiModelId");
-    write_string(w, model);
+    write_string(w, limit.model);
     write_key(w, "rateLimits");
     w.StartArray();
-    w.StartObject();
-    write_key(w, "amount");
-    w.Uint64(requests_per_minute);
-    write_key(w, "type");
-    write_string(w, "RPM");
-    w.EndObject();
+    write_limit(w, limit.rpm, "RPM");
+    if (limit.rpd) write_limit(w, *limit.rpd, "RPD");
     w.EndArray();
     w.EndObject();
   }
@@ -188,14 +214,47 @@ std::string rate_limits_body(const std::vector<std::string>& models, std::uint64
   write_key(w, "balances");
   w.StartObject();
   write_key(w, "USD");
-  w.Double(balance_usd);
+  write_money(w, balance_usd);
   write_key(w, "DIEM");
-  w.Double(balance_diem);
+  write_money(w, balance_diem);
   w.EndObject();
   w.EndObject();
   w.EndObject();
   return buf.GetString();
 }
+
+namespace {
+
+void write_counts(JsonWriter& w, std::string_view name, const std::map<std::string, std::uint64_t>& counts) {
+  write_key(w, name);
+  w.StartObject();
+  for (const auto& [key, count] : counts) {
+    write_key(w, key);
+    w.Uint64(count);
+  }
+  w.EndObject();
+}
+
+void write_model_stats(JsonWriter& w, const std::map<std::string, MockModelStats>& by_model) {
+  write_key(w, "by_model");
+  w.StartObject();
+  for (const auto& [model, s] : by_model) {
+    write_key(w, model);
+    w.StartObject();
+    const std::pair<std::string_view, std::uint64_t> counters[] = {
+        {"requests", s.requests}, {"rate_limited", s.rate_limited}, {"images", s.images}};
+    for (const auto& [name, value] : counters) {
+      write_key(w, name);
+      w.Uint64(value);
+    }
+    write_key(w, "spent_usd");
+    write_money(w, s.spent);
+    w.EndObject();
+  }
+  w.EndObject();
+}
+
+}  // namespace
 
 std::string stats_json(const MockStats& stats) {
   rapidjson::StringBuffer buf;
@@ -205,25 +264,22 @@ std::string stats_json(const MockStats& stats) {
                                                                 {"images", stats.images},
                                                                 {"connections", stats.connections},
                                                                 {"locked", stats.locked},
-                                                                {"key_checks", stats.key_checks}};
+                                                                {"key_checks", stats.key_checks},
+                                                                {"catalog_requests", stats.catalog_requests}};
   for (const auto& [name, value] : counters) {
     write_key(w, name);
     w.Uint64(value);
   }
-  write_key(w, "by_status");
-  w.StartObject();
-  for (const auto& [status, count] : stats.by_status) {
-    write_key(w, fmt::to_string(status));
-    w.Uint64(count);
-  }
-  w.EndObject();
-  write_key(w, "faults");
-  w.StartObject();
-  for (const auto& [name, count] : stats.faults) {
-    write_key(w, name);
-    w.Uint64(count);
-  }
-  w.EndObject();
+  std::map<std::string, std::uint64_t> by_status;
+  for (const auto& [status, count] : stats.by_status) by_status[fmt::to_string(status)] = count;
+  write_counts(w, "by_status", by_status);
+  write_counts(w, "faults", stats.faults);
+  write_counts(w, "by_coding", stats.by_coding);
+  write_model_stats(w, stats.by_model);
+  write_key(w, "spent_usd");
+  write_money(w, stats.spent);
+  write_key(w, "balance_usd");
+  write_money(w, stats.balance);
   w.EndObject();
   return buf.GetString();
 }

@@ -1,6 +1,7 @@
 // The emulator's answers as bytes: response framing, the headers every answer carries and the
 // JSON bodies (errors, the x402 402, the failure lock, generate's 200, /api_keys/rate_limits,
 // /__mock/stats). No state and no I/O: mock_service.cpp decides which one to send.
+// (The catalog's bodies are mock_catalog.hpp's.)
 #pragma once
 
 #include <chrono>
@@ -31,8 +32,12 @@ Response json_response(int status, std::string body, const Request& req);
 /// The x-ratelimit-*-requests headers; `now_epoch_ms` turns the reset delay into the epoch
 /// milliseconds the API sends.
 void set_quota_headers(Response& res, const MockQuota& quota, std::int64_t now_epoch_ms);
-/// The headers of a 200 from generate (not blurred, no content violation).
-void set_success_headers(Response& res);
+/// The headers of a 200 from generate: not blurred; a content violation or not.
+void set_success_headers(Response& res, bool content_violation = false);
+/// x-venice-balance-usd and x-venice-balance-diem: the balances before the request.
+void set_balance_headers(Response& res, Micros usd, Micros diem);
+/// The deprecation headers of an answer from a deprecated model.
+void set_deprecation_headers(Response& res, std::string_view model, std::string_view date, std::string_view replacement);
 
 /// StandardError: {"error": message}.
 std::string error_body(std::string_view message);
@@ -44,7 +49,7 @@ std::string_view payment_required_body();
 std::string_view failure_lock_body();
 
 /// The status and body of a fault that is an HTTP error answer (429, 500, 503, 401, 402, lock);
-/// nullopt for ok and the faults acted out on the wire or in a 200's body.
+/// nullopt for ok and the faults acted out on the wire, in a 200's body or its headers.
 struct FaultAnswer {
   int status = 0;
   std::string body;
@@ -61,9 +66,14 @@ struct GenerateBody {
 };
 std::string generate_body(const GenerateBody& g, MockFault fault);
 
-/// GET /api_keys/rate_limits: every model at `requests_per_minute` RPM, and the balances.
-std::string rate_limits_body(const std::vector<std::string>& models, std::uint64_t requests_per_minute,
-                             double balance_usd, double balance_diem);
+/// One model's limits as GET /api_keys/rate_limits lists them.
+struct ModelRateLimit {
+  std::string model;
+  std::uint64_t rpm = 0;              ///< per window (a minute unless the emulator was told otherwise)
+  std::optional<std::uint64_t> rpd;  ///< requests per day, when capped
+};
+/// GET /api_keys/rate_limits: each model's RPM (and RPD), and the balances.
+std::string rate_limits_body(const std::vector<ModelRateLimit>& limits, Micros balance_usd, Micros balance_diem);
 
 /// GET /__mock/stats.
 std::string stats_json(const MockStats& stats);

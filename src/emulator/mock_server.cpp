@@ -1,5 +1,6 @@
 // venice-mock's I/O: the listener, one coroutine per connection (TLS handshake, then read a
-// request, answer it, act out a wire fault), start and stop. What to answer is MockService's.
+// request, answer it, compress it, act out a wire fault), start and stop. What to answer is
+// MockService's; how to compress, mock_compress's.
 #include "venice_batch/mock_server.hpp"
 
 #include <atomic>
@@ -24,6 +25,7 @@
 #include <fmt/format.h>
 #include <fmt/ostream.h>
 
+#include "mock_compress.hpp"
 #include "mock_service.hpp"
 #include "venice_batch/tls_cert.hpp"
 
@@ -86,14 +88,24 @@ struct MockServer::Impl {
   explicit Impl(MockOptions o) : options(std::move(o)), service(options) {}
 
   // Routes one request. Only generate waits (its added latency) or injects a fault.
-  net::awaitable<mock::GenerateAnswer> serve(const Request& req, simdjson::dom::parser& parser) {
+  net::awaitable<mock::GenerateAnswer> route(const Request& req, simdjson::dom::parser& parser) {
     const auto path = path_of(req);
     if (req.method() == http::verb::post && path == "/api/v1/image/generate")
       co_return co_await service.generate(req, parser);
     if (req.method() == http::verb::get && path == "/api/v1/api_keys/rate_limits")
       co_return mock::GenerateAnswer{service.rate_limits(req)};
     if (req.method() == http::verb::get && path == "/__mock/stats") co_return mock::GenerateAnswer{service.stats_page(req)};
+    if (req.method() == http::verb::get)
+      if (auto res = service.catalog(req, path)) co_return mock::GenerateAnswer{std::move(*res)};
     co_return mock::GenerateAnswer{mock::json_response(404, mock::error_body("Not found"), req)};
+  }
+
+  // The answer to one request, its JSON compressed as the request asks.
+  net::awaitable<mock::GenerateAnswer> serve(const Request& req, simdjson::dom::parser& parser) {
+    auto answer = co_await route(req, parser);
+    if (auto coding = mock::encode_answer(req[http::field::accept_encoding], answer.response, answer.fault))
+      service.on_coding(*coding);
+    co_return answer;
   }
 
   // Sends the answer, or acts out its wire fault. Returns whether the connection stays open.
