@@ -2,6 +2,8 @@
 // catalog and the manifest, looks at the free space, prints, writes JSON).
 #include "venice_batch/plan.hpp"
 
+#include "venice_batch/catalog_fetch.hpp"
+
 #include <sys/statvfs.h>
 
 #include <algorithm>
@@ -171,11 +173,10 @@ std::optional<std::uint64_t> free_bytes_at(std::filesystem::path dir) {
 Catalog obtain_catalog(const PlanOptions& o, std::ostream& out) {
   std::filesystem::path file = o.catalog_file;
   if (file.empty()) file = o.config.catalog_file;
-  if (file.empty())
-    throw ConfigError(
-        "plan needs the catalog's prices: give --catalog FILE (a catalog.json saved in a run's out dir); "
-        "fetching the catalog from the API is not built yet");
-  auto sources = load_catalog_sources(file);
+  if (file.empty() && o.api_key.empty())
+    throw ConfigError("plan needs the catalog's prices: set VENICE_API_KEY to fetch the catalog, or give --catalog "
+                      "FILE (a catalog.json saved in a run's out dir)");
+  auto sources = file.empty() ? fetch_catalog_sources(o.config, o.api_key) : load_catalog_sources(file);
   if (!sources) throw ConfigError(fmt::format("plan needs the catalog's prices: {}", sources.error()));
   std::vector<std::string> warnings;
   auto catalog = build_catalog(*sources, &warnings);

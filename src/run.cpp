@@ -153,8 +153,10 @@ void BatchRun::use_catalog(const CatalogSources& sources, const std::vector<std:
   if (built) {
     catalog_ = std::move(*built);
     manifest_->set_max_prompt_chars(kLargestPromptLimit);  // each model's own limit is preflight's
+    // The balance before the first answer: --min-balance can hold from the first request on.
+    if (catalog_->balance_usd) spend_.observe_balance(*catalog_->balance_usd, catalog_->balance_diem);
     for (const auto& [model, limits] : catalog_->rate_limits)
-      admission_.set_model_limits(model, limits.rpm, limits.rpd, RunClock::now());
+      admission_.set_model_limits(model, limits.rpm, limits.rpd);
   }
   if (options_.quiet) return;
   for (const auto& w : warnings) log_ << "venice-batch: warning: catalog: " << escape_for_terminal(w, kMaxPrintedBytes) << "\n";

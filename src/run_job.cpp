@@ -78,7 +78,13 @@ net::awaitable<void> BatchRun::run_job(Worker& w, PendingJob pending, RunClock::
   const auto cost = static_cast<unsigned>(spec.variants);
   std::optional<AttemptDecision> last;
   // The first attempt was admitted by take_job; each later one waits for its model again.
-  for (bool admitted = true; admitted || co_await admit(w, job, pending.model, cost); admitted = false) {
+  for (bool first = true;; first = false) {
+    if (!first) {
+      // Not in the loop's condition: GCC 12 evaluates a co_await inside `a || co_await b` even when
+      // `a` holds (the first attempt would take a second start from the pacer).
+      const bool admitted = co_await admit(w, job, pending.model, cost);
+      if (!admitted) break;
+    }
     const SpendDecision spend = spend_.reserve(pending.price);
     if (spend.kind == SpendDecision::Kind::refuse_unpriced) {
       if (job.rec.attempts.empty()) record_refused(spec, spend.message);

@@ -90,6 +90,12 @@ TEST(ConfigTest, LoadWithoutAFileYieldsExactlyTheValuesOfDefaultJsonOnDisk) {
   EXPECT_EQ(c.failure_budget.max_failures, std::uint64_t(file["failure_budget"]["max_failures"]));
   EXPECT_EQ(c.max_outage, seconds_in_ms(at("max_outage_s")));
   EXPECT_EQ(c.check_api_at_start, bool(at("check_api_at_start")));
+  EXPECT_EQ(c.fetch_catalog, bool(at("fetch_catalog")));
+  EXPECT_EQ(c.catalog_file, std::string_view(at("catalog_file")));
+  EXPECT_EQ(c.max_spend_usd, double(at("max_spend_usd")));
+  EXPECT_EQ(c.min_balance_usd, double(at("min_balance_usd")));
+  EXPECT_EQ(c.lookahead_jobs, std::uint64_t(at("lookahead_jobs")));
+  EXPECT_EQ(c.compressed_responses, bool(at("compressed_responses")));
   EXPECT_EQ(c.grace_period, seconds_in_ms(at("grace_period_s")));
   EXPECT_EQ(c.durable_writes, bool(at("durable_writes")));
   EXPECT_EQ(c.allow_unknown_fields, bool(at("allow_unknown_fields")));

@@ -1,0 +1,145 @@
+// A run that knows each model (issue 9), end to end against the emulator's catalog: lines its model
+// would refuse are never sent, spend and balance limits stop the run resumably (exit 4), a model's
+// daily cap stops only that model, --limit runs a trial, and a saved catalog works offline.
+#include <gtest/gtest.h>
+
+#include <fmt/format.h>
+
+#include <fmt/format.h>
+
+#include "fault_fixture.hpp"
+
+using namespace fault_test;
+
+namespace {
+
+constexpr const char* kRetries = R"("retry": {"max_attempts": 4, "base_delay_ms": 20, "max_delay_ms": 200}, "timeouts": {"request_s": 3})";
+
+std::string config_with(const std::string& more) { return "{" + std::string(kRetries) + (more.empty() ? "" : ", " + more) + "}"; }
+
+// `n` z-image-turbo jobs ($0.01 each in the emulator's catalog), 64x64.
+std::filesystem::path flat_jobs(const Fixture& fx, int n, const std::string& model = "z-image-turbo",
+                                const std::string& name = "m.jsonl") {
+  std::string m;
+  for (int i = 0; i < n; ++i)
+    m += fmt::format(R"({{"id":"{}-{}-{}","model":"{}","prompt":"p {}","width":64,"height":64}})",
+                     std::filesystem::path(name).stem().string(), model, i, model, i) + "\n";
+  test_support::write_file(fx.dir / name, m);
+  return fx.dir / name;
+}
+
+std::size_t count_status(const std::filesystem::path& journal, std::string_view status) {
+  std::size_t n = 0;
+  for (const auto& line : test_support::read_lines(journal))
+    if (line.find(fmt::format(R"("status":"{}")", status)) != std::string::npos) ++n;
+  return n;
+}
+
+}  // namespace
+
+TEST(RunModelsTest, ALineItsModelWouldRefuseIsRecordedInvalidAndNeverSent) {
+  Fixture fx(MockFaults{});
+  const auto manifest = fx.dir / "m.jsonl";
+  test_support::write_file(manifest,
+                           R"({"id":"too-many-steps","model":"venice-sd35","prompt":"p","width":64,"height":64,"steps":60})" "\n"
+                           R"({"id":"fine","model":"z-image-turbo","prompt":"p","width":64,"height":64})" "\n");
+  auto r = fx.run(manifest);
+  EXPECT_EQ(r.exit_status, 1) << r.err;
+  EXPECT_EQ(fx.server->stats().requests, 1u) << "only the line its model accepts is sent";
+  const auto lines = test_support::read_lines(fx.out() / "results.jsonl");
+  ASSERT_EQ(lines.size(), 2u);
+  const auto& refused = lines[0].find("too-many-steps") != std::string::npos ? lines[0] : lines[1];
+  EXPECT_NE(refused.find(R"("status":"invalid")"), std::string::npos) << refused;
+  EXPECT_NE(refused.find("steps"), std::string::npos) << refused;
+  EXPECT_TRUE(std::filesystem::exists(fx.out() / "catalog.json")) << "the catalog used is kept with the run";
+}
+
+TEST(RunModelsTest, MaxSpendStopsWithinOnePriceOfTheCapAndALaterRunFinishes) {
+  Fixture fx(MockFaults{});
+  fx.config(config_with(R"("max_spend_usd": 0.05)"));
+  const auto manifest = flat_jobs(fx, 10);
+  auto r = fx.run(manifest, {"--concurrency", "4"});
+  EXPECT_EQ(r.exit_status, 4) << r.err;
+  EXPECT_NE(r.err.find("max-spend"), std::string::npos) << r.err;
+  const auto spent = fx.server->stats().spent;
+  EXPECT_LE(spent, to_micros(0.05)) << "never over the cap";
+  EXPECT_GE(spent, to_micros(0.04)) << "within one request's price of it";
+  fx.config(config_with(R"("max_spend_usd": 1.0)"));
+  auto again = fx.run(manifest, {"--concurrency", "4"});
+  EXPECT_EQ(again.exit_status, 0) << again.err;
+  EXPECT_EQ(fx.server->stats().requests, 10u) << "no job paid twice";
+  EXPECT_EQ(count_status(fx.out() / "results.jsonl", "ok"), 10u);
+}
+
+TEST(RunModelsTest, MinBalanceStopsBeforeTheBalanceRunsOutNotAtThe402) {
+  MockOptions o = mock_options(MockFaults{});
+  o.balance_usd = 0.10;
+  Fixture fx(o);
+  fx.config(config_with(R"("min_balance_usd": 0.05)"));
+  auto r = fx.run(flat_jobs(fx, 20), {"--concurrency", "2"});
+  EXPECT_EQ(r.exit_status, 4) << r.err;
+  const auto stats = fx.server->stats();
+  EXPECT_GE(stats.balance, to_micros(0.05)) << "stopped before the balance fell below the minimum";
+  EXPECT_EQ(stats.by_status.count(402), 0u) << "no request was refused for the balance";
+}
+
+TEST(RunModelsTest, LimitRunsOnlyTheFirstPendingJobsAndTheNextRunTakesTheNext) {
+  Fixture fx(MockFaults{});
+  const auto manifest = flat_jobs(fx, 5);
+  auto r = fx.run(manifest, {"--limit", "3"});
+  EXPECT_EQ(r.exit_status, 0) << r.err;
+  EXPECT_EQ(fx.server->stats().requests, 3u);
+  r = fx.run(manifest, {"--limit", "3"});
+  EXPECT_EQ(r.exit_status, 0) << r.err;
+  EXPECT_EQ(fx.server->stats().requests, 5u) << "the two left, none twice";
+}
+
+TEST(RunModelsTest, ADailyCapStopsOnlyItsModelAndTheRunEndsWithExit4) {
+  MockFaults f;
+  f.model_rpd = parse_model_limits("venice-sd35=2");
+  Fixture fx(f);
+  const auto capped = flat_jobs(fx, 4, "venice-sd35", "a.jsonl");
+  const auto free = flat_jobs(fx, 3, "z-image-turbo", "b.jsonl");
+  test_support::write_file(fx.dir / "m.jsonl", test_support::read_file(capped) + test_support::read_file(free));
+  auto r = fx.run(fx.dir / "m.jsonl");
+  EXPECT_EQ(r.exit_status, 4) << r.err;
+  EXPECT_NE(r.err.find("daily"), std::string::npos) << r.err;
+  const auto stats = fx.server->stats();
+  EXPECT_EQ(stats.by_model.at("z-image-turbo").images, 3u) << "the other model is not held back";
+  EXPECT_EQ(stats.by_model.at("venice-sd35").images, 2u) << r.err;
+  EXPECT_EQ(count_status(fx.out() / "results.jsonl", "ok"), 5u) << "the capped jobs stay unrecorded: resumable";
+}
+
+TEST(RunModelsTest, ASavedCatalogIsUsedOfflineAndMaxSpendWithoutOneRefusesToStart) {
+  Fixture fx(MockFaults{});
+  const auto manifest = flat_jobs(fx, 2);
+  ASSERT_EQ(fx.run(manifest).exit_status, 0);
+  const auto fetches = fx.server->stats().catalog_requests;
+  const auto saved = fx.dir / "catalog.json";
+  std::filesystem::copy_file(fx.out() / "catalog.json", saved);
+
+  fx.config(config_with(R"("max_spend_usd": 1.0, "fetch_catalog": false)"));
+  const auto more = flat_jobs(fx, 3, "z-image-turbo", "more.jsonl");
+  auto refused = fx.run(more);
+  EXPECT_EQ(refused.exit_status, 2) << refused.err;
+  EXPECT_NE(refused.err.find("catalog"), std::string::npos) << refused.err;
+  EXPECT_EQ(fx.server->stats().requests, 2u) << "nothing sent without prices";
+
+  auto offline = fx.run(more, {"--catalog", saved.string()});
+  EXPECT_EQ(offline.exit_status, 0) << offline.err;
+  EXPECT_EQ(fx.server->stats().catalog_requests, fetches) << "the saved catalog, not a fetch";
+  EXPECT_EQ(fx.server->stats().requests, 5u) << offline.err;
+}
+
+TEST(RunModelsTest, MetricsAndTheJournalCarryEachModelsPacingAndThePrices) {
+  Fixture fx(MockFaults{});
+  auto r = fx.run(flat_jobs(fx, 3));
+  ASSERT_EQ(r.exit_status, 0) << r.err;
+  const auto metrics = test_support::read_file(fx.out() / "metrics.json");
+  EXPECT_NE(metrics.find(R"("z-image-turbo":{"limit":)"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find(R"("spend":{"estimated":{"usd":0.03)"), std::string::npos) << metrics;
+  const auto line = test_support::read_lines(fx.out() / "results.jsonl").at(0);
+  EXPECT_NE(line.find(R"("estimated_price_usd":0.01)"), std::string::npos) << line;
+  EXPECT_NE(line.find(R"("balance_usd":)"), std::string::npos) << line;
+  EXPECT_NE(r.err.find("spend: $0.03"), std::string::npos) << r.err;
+}
