@@ -75,6 +75,13 @@ class SweepLine {
   struct FieldView {
     std::string_view name, key_json, json;
   };
+  /// Where a request field comes from: fixed[index], the prompt, or axes[index].
+  struct Slot {
+    enum Kind : std::uint8_t { fixed, prompt, axis } kind;
+    std::uint32_t index;
+  };
+  static std::vector<Slot> static_order(const Sweep::Impl& sweep);
+  std::string_view axis_json(std::size_t axis) const;  ///< this line's value of a one-field axis
   void hash_body();
   void build_metadata();
 
@@ -86,7 +93,8 @@ class SweepLine {
   TemplateExpansion expansion_;
   std::string prompt_json_;
   std::vector<std::string> range_json_;  // per axis
-  std::vector<FieldView> fields_;
+  std::vector<Slot> order_;        // the fields in name order; empty with a group axis
+  std::vector<FieldView> fields_;  // with a group axis: this line's fields
   std::string body_, metadata_;
   bool metadata_built_ = false;
   std::vector<std::string> label_keys_;  // JSON key per template label
