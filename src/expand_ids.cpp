@@ -134,6 +134,7 @@ std::uint64_t mix(std::uint64_t z) {  // the ids are hashes already, but cut one
 }  // namespace
 
 IdSet::IdSet(std::uint64_t expected) : size_(std::max<std::uint64_t>(16, expected + expected / 3 + 1)) {
+  if (expected > (std::uint64_t{1} << 58)) throw std::bad_alloc();  // the byte count would overflow
   constexpr std::size_t kHugePage = 2 << 20;  // random probes over 4 KiB pages would miss the TLB every time
   const std::size_t bytes = (size_ * sizeof(std::uint64_t) + kHugePage - 1) / kHugePage * kHugePage;
   slots_.reset(static_cast<std::uint64_t*>(std::aligned_alloc(kHugePage, bytes)));

@@ -107,6 +107,7 @@ class SweepLine {
 /// huge pages where the system allows (a 10-million-id set is 107 MB, probed at random).
 class IdSet {
  public:
+  /// Throws std::bad_alloc if the memory cannot be had.
   explicit IdSet(std::uint64_t expected);
   /// False if `id` was already in the set.
   bool insert(std::uint64_t id);
