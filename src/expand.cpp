@@ -3,8 +3,6 @@
 // index, skips a request already written, and streams the lines to the sink in 1 MiB chunks.
 #include "venice_batch/expand.hpp"
 
-#include <cerrno>
-#include <cstdio>
 #include <cstring>
 #include <new>
 #include <optional>
@@ -164,15 +162,9 @@ boost::system::result<Sweep, std::string> Sweep::parse(std::string_view json, st
 
 boost::system::result<Sweep, std::string> Sweep::load(const std::filesystem::path& spec,
                                                       const std::filesystem::path& wildcards_dir) {
-  using Result = boost::system::result<Sweep, std::string>;
   std::string text;
-  std::FILE* f = std::fopen(spec.c_str(), "rb");
-  if (!f) return Result(boost::system::in_place_error, fmt::format("{}: cannot be read ({})", spec.string(), std::strerror(errno)));
-  char buf[65536];
-  for (std::size_t got; (got = std::fread(buf, 1, sizeof buf, f)) > 0;) text.append(buf, got);
-  const bool failed = std::ferror(f);
-  std::fclose(f);
-  if (failed) return Result(boost::system::in_place_error, fmt::format("{}: cannot be read (a read error)", spec.string()));
+  if (const int err = read_whole_file(spec, text); err != 0)
+    return {boost::system::in_place_error, fmt::format("{}: cannot be read ({})", spec.string(), std::strerror(err))};
 
   std::filesystem::path dir = wildcards_dir;
   if (dir.empty()) {  // the spec's "wildcards", next to the spec
