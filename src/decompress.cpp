@@ -15,7 +15,7 @@ namespace venice_batch {
 namespace {
 
 constexpr std::uint64_t kFirstBuffer = 64 * 1024;
-constexpr std::uint64_t kGuessedRatio = 4;  // JSON of base64 images shrinks ~1.3x, error bodies more
+constexpr std::uint64_t kGuessedRatio = 2;  // JSON of base64 images shrinks ~1.3x; small error bodies fit the first 64 KB
 
 bool equals_lower(std::string_view s, std::string_view lower) {
   return std::equal(s.begin(), s.end(), lower.begin(), lower.end(),

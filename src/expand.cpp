@@ -3,9 +3,9 @@
 // index, skips a request already written, and streams the lines to the sink in 1 MiB chunks.
 #include "venice_batch/expand.hpp"
 
-#include <cerrno>
-#include <cstdio>
 #include <cstring>
+#include <new>
+#include <optional>
 #include <unordered_map>
 
 #include <fmt/format.h>
@@ -110,7 +110,15 @@ boost::system::result<ExpandSummary, ExpandError> expand(const Sweep& sweep, con
   if (options.sample) index_at.permutation.emplace(s.combinations, options.sample_seed);
 
   SweepLine line(s, options.id_hex_digits);
-  IdSet written(visits);
+  std::optional<IdSet> written;
+  try {
+    written.emplace(visits);
+  } catch (const std::bad_alloc&) {
+    return fail(ExpandFailure::refused,
+                fmt::format("{}: {} combinations are too many to remember their ids (11 bytes each): "
+                            "narrow the sweep or use --sample",
+                            s.spec_name, visits));
+  }
   std::unordered_map<std::uint64_t, Duplicate> duplicates;
   ChunkWriter out(sink);
   ExpandSummary summary;
@@ -118,10 +126,10 @@ boost::system::result<ExpandSummary, ExpandError> expand(const Sweep& sweep, con
     line.build(index_at(pos));
     // The line is written first and taken back if its id was: the id's slot in a large set is
     // a cache miss, and the writing hides it.
-    written.prefetch(line.short_id());
+    written->prefetch(line.short_id());
     const std::size_t before = out.buffer().size();
     for (std::uint32_t r = 1; r <= s.replicates; ++r) line.append_line(r, out.buffer());
-    if (!written.insert(line.short_id())) {
+    if (!written->insert(line.short_id())) {
       out.buffer().resize(before);
       auto [it, first] = duplicates.try_emplace(line.short_id(), Duplicate{line.digest(), pos});
       if (!first && it->second.digest != line.digest())
@@ -154,15 +162,9 @@ boost::system::result<Sweep, std::string> Sweep::parse(std::string_view json, st
 
 boost::system::result<Sweep, std::string> Sweep::load(const std::filesystem::path& spec,
                                                       const std::filesystem::path& wildcards_dir) {
-  using Result = boost::system::result<Sweep, std::string>;
   std::string text;
-  std::FILE* f = std::fopen(spec.c_str(), "rb");
-  if (!f) return Result(boost::system::in_place_error, fmt::format("{}: cannot be read ({})", spec.string(), std::strerror(errno)));
-  char buf[65536];
-  for (std::size_t got; (got = std::fread(buf, 1, sizeof buf, f)) > 0;) text.append(buf, got);
-  const bool failed = std::ferror(f);
-  std::fclose(f);
-  if (failed) return Result(boost::system::in_place_error, fmt::format("{}: cannot be read (a read error)", spec.string()));
+  if (const int err = read_whole_file(spec, text); err != 0)
+    return {boost::system::in_place_error, fmt::format("{}: cannot be read ({})", spec.string(), std::strerror(err))};
 
   std::filesystem::path dir = wildcards_dir;
   if (dir.empty()) {  // the spec's "wildcards", next to the spec

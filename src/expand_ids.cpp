@@ -39,6 +39,7 @@ SweepLine::SweepLine(const Sweep::Impl& sweep, unsigned id_hex_digits)
     : sweep_(sweep), id_hex_digits_(std::clamp(id_hex_digits, 1u, 16u)), hasher_(std::make_unique<Digest>()),
       digits_(sweep.axes.size()), range_json_(sweep.axes.size()), label_seen_(sweep.prompt.label_count()) {
   fields_.reserve(sweep.fixed.size() + 1 + 16 * sweep.axes.size());
+  order_ = static_order(sweep);
   for (std::uint32_t i = 0; i < sweep.prompt.label_count(); ++i) {
     label_keys_.emplace_back();
     append_json_string(label_keys_.back(), sweep.prompt.label_text(i));
@@ -47,43 +48,73 @@ SweepLine::SweepLine(const Sweep::Impl& sweep, unsigned id_hex_digits)
 
 SweepLine::~SweepLine() = default;
 
+/// The request's fields in name order, when no group axis makes the set of fields vary: then
+/// the order is worked out once and every line only fills in the values.
+std::vector<SweepLine::Slot> SweepLine::static_order(const Sweep::Impl& sweep) {
+  std::vector<std::pair<std::string_view, Slot>> named;
+  for (std::uint32_t i = 0; i < sweep.fixed.size(); ++i) named.push_back({sweep.fixed[i].name, {Slot::fixed, i}});
+  named.push_back({"prompt", {Slot::prompt, 0}});
+  for (std::uint32_t i = 0; i < sweep.axes.size(); ++i) {
+    for (const auto& v : sweep.axes[i].values)
+      if (v.fields.size() != 1 || v.fields[0].name != sweep.axes[i].name) return {};  // a group
+    named.push_back({sweep.axes[i].name, {Slot::axis, i}});
+  }
+  std::sort(named.begin(), named.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<Slot> order;
+  for (const auto& [name, slot] : named) order.push_back(slot);
+  return order;
+}
+
 void SweepLine::build(std::uint64_t index) {
   for (std::size_t i = sweep_.axes.size(); i-- > 0;) {  // the last axis varies fastest
-    const std::uint64_t radix = sweep_.axes[i].size();
+    const SweepAxis& axis = sweep_.axes[i];
+    const std::uint64_t radix = axis.size();
     digits_[i] = index % radix;
     index /= radix;
+    if (axis.values.empty()) {
+      char buf[24];
+      const auto value = axis.from + static_cast<std::int64_t>(digits_[i]) * axis.step;  // within [from, to]
+      range_json_[i].assign(buf, std::to_chars(buf, buf + sizeof buf, value).ptr);
+    }
   }
   sweep_.prompt.expand(index, expansion_);
   prompt_json_.clear();
   append_json_string(prompt_json_, expansion_.prompt);
 
-  fields_.clear();
-  for (const auto& f : sweep_.fixed) fields_.push_back({f.name, f.key_json, f.json});
-  fields_.push_back({"prompt", "\"prompt\"", prompt_json_});
-  for (std::size_t i = 0; i < sweep_.axes.size(); ++i) {
-    const SweepAxis& axis = sweep_.axes[i];
-    if (!axis.values.empty()) {
-      for (const auto& f : axis.values[digits_[i]].fields) fields_.push_back({f.name, f.key_json, f.json});
-      continue;
-    }
-    char buf[24];
-    const auto value = axis.from + static_cast<std::int64_t>(digits_[i]) * axis.step;  // within [from, to]
-    range_json_[i].assign(buf, std::to_chars(buf, buf + sizeof buf, value).ptr);
-    fields_.push_back({axis.name, axis.key_json, range_json_[i]});
-  }
-  std::sort(fields_.begin(), fields_.end(), [](const FieldView& a, const FieldView& b) { return a.name < b.name; });
-
   body_.clear();
   body_ += '{';
-  for (const auto& f : fields_) {
+  auto field = [&](std::string_view key_json, std::string_view json) {
     if (body_.size() > 1) body_ += ',';
-    body_ += f.key_json;
+    body_ += key_json;
     body_ += ':';
-    body_ += f.json;
+    body_ += json;
+  };
+  for (const Slot& slot : order_) {
+    if (slot.kind == Slot::fixed) field(sweep_.fixed[slot.index].key_json, sweep_.fixed[slot.index].json);
+    else if (slot.kind == Slot::prompt) field("\"prompt\"", prompt_json_);
+    else field(sweep_.axes[slot.index].key_json, axis_json(slot.index));
+  }
+  if (order_.empty()) {  // a group axis: collect the fields this line has and sort them
+    fields_.clear();
+    for (const auto& f : sweep_.fixed) fields_.push_back({f.name, f.key_json, f.json});
+    fields_.push_back({"prompt", "\"prompt\"", prompt_json_});
+    for (std::size_t i = 0; i < sweep_.axes.size(); ++i) {
+      const SweepAxis& axis = sweep_.axes[i];
+      if (axis.values.empty()) fields_.push_back({axis.name, axis.key_json, range_json_[i]});
+      else
+        for (const auto& f : axis.values[digits_[i]].fields) fields_.push_back({f.name, f.key_json, f.json});
+    }
+    std::sort(fields_.begin(), fields_.end(), [](const FieldView& a, const FieldView& b) { return a.name < b.name; });
+    for (const auto& f : fields_) field(f.key_json, f.json);
   }
   body_ += '}';
   hash_body();
   metadata_built_ = false;
+}
+
+std::string_view SweepLine::axis_json(std::size_t axis) const {
+  const SweepAxis& a = sweep_.axes[axis];
+  return a.values.empty() ? std::string_view(range_json_[axis]) : std::string_view(a.values[digits_[axis]].json);
 }
 
 void SweepLine::hash_body() {
@@ -103,6 +134,7 @@ std::uint64_t mix(std::uint64_t z) {  // the ids are hashes already, but cut one
 }  // namespace
 
 IdSet::IdSet(std::uint64_t expected) : size_(std::max<std::uint64_t>(16, expected + expected / 3 + 1)) {
+  if (expected > (std::uint64_t{1} << 58)) throw std::bad_alloc();  // the byte count would overflow
   constexpr std::size_t kHugePage = 2 << 20;  // random probes over 4 KiB pages would miss the TLB every time
   const std::size_t bytes = (size_ * sizeof(std::uint64_t) + kHugePage - 1) / kHugePage * kHugePage;
   slots_.reset(static_cast<std::uint64_t*>(std::aligned_alloc(kHugePage, bytes)));

@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -45,6 +46,9 @@ struct Sweep::Impl {
   std::uint64_t combinations = 1;
 };
 
+/// Reads a whole file into `out`: 0, or the errno of what failed (EIO for a read error).
+int read_whole_file(const std::filesystem::path& path, std::string& out);
+
 /// Reads spec text (expand_spec.cpp); `spec_name` prefixes every message.
 boost::system::result<Sweep::Impl, std::string> read_sweep_spec(std::string_view json, std::string spec_name,
                                                                 const WildcardSource& wildcards);
@@ -75,6 +79,13 @@ class SweepLine {
   struct FieldView {
     std::string_view name, key_json, json;
   };
+  /// Where a request field comes from: fixed[index], the prompt, or axes[index].
+  struct Slot {
+    enum Kind : std::uint8_t { fixed, prompt, axis } kind;
+    std::uint32_t index;
+  };
+  static std::vector<Slot> static_order(const Sweep::Impl& sweep);
+  std::string_view axis_json(std::size_t axis) const;  ///< this line's value of a one-field axis
   void hash_body();
   void build_metadata();
 
@@ -86,7 +97,8 @@ class SweepLine {
   TemplateExpansion expansion_;
   std::string prompt_json_;
   std::vector<std::string> range_json_;  // per axis
-  std::vector<FieldView> fields_;
+  std::vector<Slot> order_;        // the fields in name order; empty with a group axis
+  std::vector<FieldView> fields_;  // with a group axis: this line's fields
   std::string body_, metadata_;
   bool metadata_built_ = false;
   std::vector<std::string> label_keys_;  // JSON key per template label
@@ -99,6 +111,7 @@ class SweepLine {
 /// huge pages where the system allows (a 10-million-id set is 107 MB, probed at random).
 class IdSet {
  public:
+  /// Throws std::bad_alloc if the memory cannot be had.
   explicit IdSet(std::uint64_t expected);
   /// False if `id` was already in the set.
   bool insert(std::uint64_t id);

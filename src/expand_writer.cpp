@@ -87,9 +87,8 @@ void SweepLine::build_metadata() {
   }
   for (const auto& choice : expansion_.choices) label_seen_[choice.label] = 0;
   for (std::size_t i = 0; i < sweep_.axes.size(); ++i) {
-    const SweepAxis& axis = sweep_.axes[i];
-    key(axis.key_json, 1);
-    metadata_ += axis.values.empty() ? range_json_[i] : axis.values[digits_[i]].json;
+    key(sweep_.axes[i].key_json, 1);
+    metadata_ += axis_json(i);
   }
   metadata_ += "}}";
   metadata_built_ = true;

@@ -307,8 +307,9 @@ net::awaitable<std::optional<ConnectionLease>> HttpClientPool::Impl::acquire() {
       if (!a->reused) connections[a->id] = std::make_unique<Connection>(executor, tls);
       co_return ConnectionLease(slots, *a);
     }
-    slot_freed.expires_at(Clock::time_point::max());
-    co_await slot_freed.async_wait(use_tuple);  // woken by cancel() on release
+    // Woken by cancel() on release. Never re-arm the timer here: expires_at() cancels every
+    // other waiter's wait, and two waiters would wake each other in a busy loop.
+    co_await slot_freed.async_wait(use_tuple);
   }
 }
 

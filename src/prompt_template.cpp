@@ -13,6 +13,7 @@
 
 #include <fmt/format.h>
 
+#include "expand_internal.hpp"
 #include "prompt_template_tree.hpp"
 #include "venice_batch/text.hpp"
 
@@ -326,23 +327,24 @@ std::int32_t PromptTemplate::Tree::intern_label(std::string text) {
   return static_cast<std::int32_t>(labels.size() - 1);
 }
 
+int read_whole_file(const std::filesystem::path& path, std::string& out) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) return errno;
+  char buf[65536];
+  for (std::size_t got; (got = std::fread(buf, 1, sizeof buf, f)) > 0;) out.append(buf, got);
+  const bool failed = std::ferror(f);
+  std::fclose(f);
+  return failed ? EIO : 0;
+}
+
 WildcardSource wildcard_directory(std::filesystem::path dir, std::string shown_dir) {
   return [dir = std::move(dir), shown_dir = std::move(shown_dir)](
              std::string_view name) -> boost::system::result<WildcardFile, std::string> {
-    auto bad = [](std::string why) {
-      return boost::system::result<WildcardFile, std::string>(boost::system::in_place_error, std::move(why));
-    };
     const std::string file_name = fmt::format("{}.txt", name);
     WildcardFile file{{}, shown_dir.empty() ? file_name : fmt::format("{}/{}", shown_dir, file_name)};
-    std::FILE* f = std::fopen((dir / file_name).c_str(), "rb");
-    if (!f && errno == ENOENT) return bad(fmt::format("no file {}", file.shown_path));
-    if (!f) return bad(fmt::format("cannot read {} ({})", file.shown_path, std::strerror(errno)));
-    char buf[65536];
-    std::size_t got = 0;
-    while ((got = std::fread(buf, 1, sizeof buf, f)) > 0) file.text.append(buf, got);
-    const bool failed = std::ferror(f);
-    std::fclose(f);
-    if (failed) return bad(fmt::format("cannot read {} (a read error)", file.shown_path));
+    if (const int err = read_whole_file(dir / file_name, file.text); err != 0)
+      return {boost::system::in_place_error, err == ENOENT ? fmt::format("no file {}", file.shown_path)
+                                                           : fmt::format("cannot read {} ({})", file.shown_path, std::strerror(err))};
     return file;
   };
 }

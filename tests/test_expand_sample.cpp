@@ -124,3 +124,14 @@ TEST(ExpandSampleTest, MaxJobsCountsTheSampleNotTheSweep) {
   EXPECT_EQ(*planned_lines(s, o), 100u);
   EXPECT_EQ(planned_lines(s, ExpandOptions{}).error().message, "sweep.json: more than 2^64-1 lines");
 }
+
+TEST(ExpandSampleTest, SweepTooLargeToTrackIsRefusedWritingNothing) {
+  std::string groups;
+  for (int i = 0; i < 63; ++i) groups += "{a|b}";
+  auto out = expand_all(sweep(R"({"prompt": ")" + groups + R"("})"));
+  ASSERT_TRUE(out.error);
+  EXPECT_EQ(out.error->kind, ExpandFailure::refused);
+  EXPECT_EQ(out.error->message, "sweep.json: 9223372036854775808 combinations are too many to remember their ids "
+                                "(11 bytes each): narrow the sweep or use --sample");
+  EXPECT_EQ(out.chunks, 0u);
+}

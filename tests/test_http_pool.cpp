@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <future>
 #include <sstream>
 
 #include <boost/asio/co_spawn.hpp>
@@ -12,6 +13,7 @@
 #include "test_support.hpp"
 #include "venice_batch/http_pool.hpp"
 #include "venice_batch/mock_server.hpp"
+#include "venice_batch/response.hpp"
 
 using namespace venice_batch;
 using test_support::TempDir;
@@ -19,8 +21,9 @@ using test_support::TempDir;
 namespace {
 
 struct PoolFixture {
-  explicit PoolFixture(std::chrono::milliseconds idle = std::chrono::milliseconds(60000)) {
+  explicit PoolFixture(std::chrono::milliseconds idle = std::chrono::milliseconds(60000), MockFaults faults = {}) {
     MockOptions o;
+    o.faults = std::move(faults);
     o.api_key = "pool-key";
     o.cert_dir = dir.path();
     o.idle_timeout = idle;
@@ -182,4 +185,65 @@ TEST(HttpPoolTest, AnUncompressedBodyCountsTheSameOnTheWireAndDecoded) {
   EXPECT_GT(ex.body_wire_bytes, 0u);
   EXPECT_EQ(ex.body_wire_bytes, ex.response->body.size());
   EXPECT_EQ(ex.body_decoded_bytes, ex.response->body.size());
+}
+
+TEST(HttpPoolTest, EmulatorCompressedAnswerDecodesAndCountsBothSizes) {
+  PoolFixture fx;  // the default config asks for gzip, br: the emulator prefers br
+  auto ex = fx.post(R"({"model":"z-image-turbo","prompt":"p","width":64,"height":64,"format":"png"})");
+  ASSERT_TRUE(ex.response) << ex.error_message;
+  ASSERT_EQ(ex.response->status, 200) << ex.response->body;
+  EXPECT_EQ(ex.response->header("content-encoding").value_or(""), "br");
+  EXPECT_EQ(ex.body_decoded_bytes, ex.response->body.size());
+  EXPECT_LT(ex.body_wire_bytes, ex.body_decoded_bytes);
+  ResponseDecoder decoder;
+  auto decoded = decoder.decode(*ex.response, ExpectedImages{ImageFormat::png, 1, false});
+  ASSERT_TRUE(decoded) << decoded.error().message();
+  EXPECT_EQ(decoded->images.at(0).size.width, 64u);
+}
+
+TEST(HttpPoolTest, DamagedCompressedAnswersAreTransportErrorsAndThePoolGoesOn) {
+  PoolFixture fx(std::chrono::milliseconds(60000),
+                 MockFaults{.schedule = parse_fault_schedule("corrupt_compressed,cut_compressed,ok")});
+  const std::string job = R"({"model":"z-image-turbo","prompt":"p","width":64,"height":64,"format":"png"})";
+  auto corrupt = fx.post(job);
+  EXPECT_EQ(corrupt.error, TransportError::body_corrupt) << corrupt.error_message;
+  EXPECT_TRUE(corrupt.request_sent);
+  auto cut = fx.post(job);
+  EXPECT_EQ(cut.error, TransportError::body_truncated) << cut.error_message;
+  auto ok = fx.post(job);
+  ASSERT_TRUE(ok.response) << ok.error_message;
+  EXPECT_EQ(ok.response->status, 200);
+}
+
+TEST(HttpPoolTest, RequestsWaitingForAConnectionDoNotSpin) {
+  // One connection, three requests, each answer 300 ms late: two requests wait for the slot.
+  // A waiter must sleep until a release wakes it. io_context::run() returns how many handlers
+  // ran: a few hundred for three TLS exchanges, hundreds of thousands if the waiters woke each
+  // other in a loop (they did: re-arming the shared timer cancelled the other waiter's wait).
+  MockOptions o;
+  o.api_key = "pool-key";
+  TempDir dir;
+  o.cert_dir = dir.path();
+  o.latency_min = o.latency_max = std::chrono::milliseconds(300);
+  MockServer mock(o);
+  mock.start();
+  HttpPoolSettings s = pool_settings_from(default_config());
+  s.ca_file = mock.ca_file().string();
+  s.max_connections = 1;
+  boost::asio::io_context io;
+  HttpClientPool pool(io.get_executor(),
+                      HttpEndpoint::from_base_url("https://127.0.0.1:" + std::to_string(mock.port()) + "/api/v1"), s);
+  const std::string job = R"({"model":"z-image-turbo","prompt":"p","width":64,"height":64})";
+  std::vector<std::future<HttpExchange>> answers;
+  for (int i = 0; i < 3; ++i)
+    answers.push_back(boost::asio::co_spawn(io, pool.post("/image/generate", job, "Bearer pool-key"),
+                                            boost::asio::use_future));
+  const std::size_t handlers = io.run();
+  for (auto& f : answers) {
+    auto ex = f.get();
+    ASSERT_TRUE(ex.response) << ex.error_message;
+    EXPECT_EQ(ex.response->status, 200);
+  }
+  EXPECT_EQ(pool.connections_opened(), 1u);
+  EXPECT_LT(handlers, 5000u) << "the waiting requests spun";
 }
