@@ -139,6 +139,8 @@ void BatchRun::account(JobInProgress& job, const std::string& model, const HttpE
   const auto now = RunClock::now();
   c.bytes_in += ex.bytes_in;
   c.bytes_out += ex.bytes_out;
+  c.bytes_wire += ex.body_wire_bytes;
+  c.bytes_decoded += ex.body_decoded_bytes;
   ++c.status_counts[ex.response ? ex.response->status : 0];
   record_exchange(metrics_, ex);
   if (d.pacer.kind == PacerFeedback::Kind::unreachable) admission_.on_unreachable(now);

@@ -142,4 +142,5 @@ TEST(RunModelsTest, MetricsAndTheJournalCarryEachModelsPacingAndThePrices) {
   EXPECT_NE(line.find(R"("estimated_price_usd":0.01)"), std::string::npos) << line;
   EXPECT_NE(line.find(R"("balance_usd":)"), std::string::npos) << line;
   EXPECT_NE(r.err.find("spend: $0.03"), std::string::npos) << r.err;
+  EXPECT_EQ(metrics.find(R"("bytes_wire":0,)"), std::string::npos) << "compressed or not, the bodies are counted";
 }
