@@ -115,6 +115,15 @@ void write_summary(Writer& w, const JournalDigest& d) {
     key(w, k);
     w.Uint64(v);
   }
+  key(w, "priced_ok_jobs");
+  w.Uint64(d.priced_ok_lines);
+  key(w, "ok_spend_usd");
+  w.Double(d.ok_spend_usd);
+  for (auto [k, v] : {std::pair{"balance_first_usd", d.balance_first_usd}, std::pair{"balance_last_usd", d.balance_last_usd}}) {
+    key(w, k);
+    if (v) w.Double(*v);
+    else w.Null();
+  }
   key(w, "failure_kinds");
   w.StartObject();
   for (const auto& [k, v] : d.failure_kinds) {

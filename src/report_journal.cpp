@@ -73,6 +73,15 @@ bool read_entry(simdjson::dom::element d, LineEntry& e, Kinds& kinds, JournalDig
     }
     e.image_bytes = static_cast<std::uint32_t>(std::min<std::uint64_t>(bytes, UINT32_MAX));
   }
+  double usd = 0;
+  if (e.status == JobStatus::ok && d["estimated_price_usd"].get_double().get(usd) == simdjson::SUCCESS) {
+    digest.ok_spend_usd += usd;
+    ++digest.priced_ok_lines;
+  }
+  if (d["balance_usd"].get_double().get(usd) == simdjson::SUCCESS) {
+    if (!digest.balance_first_usd) digest.balance_first_usd = usd;
+    digest.balance_last_usd = usd;
+  }
   if (e.status != JobStatus::ok) e.kind = kinds.index(d["error"]["kind"].get_string().get(kind) ? status : kind);
   simdjson::dom::array log;
   if (d["attempt_log"].get_array().get(log) == simdjson::SUCCESS) {

@@ -67,6 +67,32 @@ TEST(ReportJournalTest, MayHaveBeenBilledTwiceCountsOnlyAttemptsThePolicyMarked)
   EXPECT_EQ(d.maybe_billed_twice, 3u);
 }
 
+TEST(ReportJournalTest, SpendSumsTheCatalogPricesOfOkJobsAndTheBalanceGoesFirstToLast) {
+  TempDir dir;
+  auto priced = [](const std::string& id, std::uint64_t line, JobStatus status, double price, double balance) {
+    JobRecord r;
+    r.id = id;
+    r.line = line;
+    r.status = status;
+    r.request_hash = std::string(64, 'a');
+    r.estimated_price_usd = price;
+    r.balance_usd = balance;
+    if (status != JobStatus::ok) r.error = JobError{"http_400", "why", "", "", false};
+    r.attempts = {attempt(status == JobStatus::ok ? 200 : 400, true)};
+    return to_json_line(r) + "\n";
+  };
+  const auto d = digest_of(dir, priced("a", 1, JobStatus::ok, 0.83, 10.0) + priced("b", 2, JobStatus::failed, 0.5, 9.17) +
+                                    priced("c", 3, JobStatus::ok, 0.02, 9.17) + line_of("unpriced", 4, JobStatus::ok));
+  EXPECT_NEAR(d.ok_spend_usd, 0.85, 1e-9) << "a failed job costs nothing; an unpriced one is not guessed";
+  EXPECT_EQ(d.priced_ok_lines, 2u);
+  ASSERT_TRUE(d.balance_first_usd && d.balance_last_usd);
+  EXPECT_EQ(*d.balance_first_usd, 10.0);
+  EXPECT_EQ(*d.balance_last_usd, 9.17);
+  ASSERT_TRUE(write_report(dir.path()));
+  const auto data = page_data(dir / "report.html");
+  EXPECT_NE(data.find(R"("ok_spend_usd":0.85)"), std::string::npos) << data;
+}
+
 TEST(ReportJournalTest, LastLinePerIdIsTheJobsStateAndEveryRunsAttemptsCount) {
   TempDir dir;
   const auto d = digest_of(dir, line_of("a", 1, JobStatus::failed, {attempt(503, true), attempt(503, true)}) +

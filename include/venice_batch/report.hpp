@@ -39,6 +39,12 @@ struct JournalDigest {
   std::uint64_t attempts = 0, retries = 0;
   /// Attempts marked maybe_billed_twice in attempt_log: the attempt policy's definition.
   std::uint64_t maybe_billed_twice = 0;
+  /// Catalog prices (`estimated_price_usd`) of every ok line, every run's: what the images kept
+  /// cost at catalog prices. Attempts whose outcome was unknown are in maybe_billed_twice.
+  double ok_spend_usd = 0;
+  std::uint64_t priced_ok_lines = 0;
+  /// The first and last `balance_usd` header in file order (the balance before those requests).
+  std::optional<double> balance_first_usd, balance_last_usd;
   std::uint64_t lines = 0, unreadable_lines = 0;
   std::map<std::string, std::uint64_t> failure_kinds;  ///< error kind (or status) of jobs not ok
   std::uint64_t gallery_total = 0;  ///< ok jobs with images
