@@ -68,6 +68,14 @@ AttemptDecision AttemptPolicy::decide_transport(const AttemptOutcome& o, PacingC
     d.retryable_later = true;
     return d;
   }
+  if (o.transport == TransportError::unsupported_encoding) {
+    // The server answered in a coding we cannot read: it would again. Not retried in this run;
+    // a later run (with --no-compression, or after an upgrade) does it.
+    d.step = NextStep::fail;
+    d.retryable_later = true;
+    d.pacer = {PacerFeedback::Kind::answer, 0, false, true};
+    return d;
+  }
   if (o.transport == TransportError::certificate_rejected) {
     d.step = NextStep::stop_run;
     d.exit_status = exit_stopped;

@@ -31,10 +31,18 @@ constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
 
 std::int64_t micros(Clock::duration d) { return std::chrono::duration_cast<std::chrono::microseconds>(d).count(); }
 
+// The pool must hold the closed loop's requests in flight: --concurrency, not the run's config
+// (sized from the config, 16 requests shared 5 connections and waited for them).
+HttpPoolSettings bench_pool_settings(const BenchOptions& o) {
+  HttpPoolSettings s = pool_settings_from(o.config, " (bench)");
+  if (o.concurrency > 0) s.max_connections = std::max<std::size_t>(s.max_connections, std::size_t{o.concurrency} + 1);
+  return s;
+}
+
 class Bench {
  public:
   Bench(const BenchOptions& o, std::vector<JobSpec> jobs)
-      : o_(o), jobs_(std::move(jobs)), pool_(io_.get_executor(), HttpEndpoint::from_base_url(o.config.base_url), pool_settings_from(o.config, " (bench)")),
+      : o_(o), jobs_(std::move(jobs)), pool_(io_.get_executor(), HttpEndpoint::from_base_url(o.config.base_url), bench_pool_settings(o)),
         stop_timer_(io_), signals_(io_, SIGINT, SIGTERM) {
     if (!o.discard_images) sink_ = std::make_unique<OutputSink>(o.out_dir, false);
     authorization_ = "Bearer " + o.api_key;
@@ -108,6 +116,8 @@ net::awaitable<void> Bench::one_request(std::uint64_t seq, Clock::time_point int
   ++statuses_[status];
   bytes_in_ += ex.bytes_in;
   bytes_out_ += ex.bytes_out;
+  metrics_.counters().bytes_wire += ex.body_wire_bytes;
+  metrics_.counters().bytes_decoded += ex.body_decoded_bytes;
   record_exchange(metrics_, ex);
   metrics_.record(Phase::admission_rate, micros(sent - intended));  // schedule lag (open loop)
   // From the intended start: in an open loop a request that could not start on time is late,

@@ -272,3 +272,11 @@ TEST(AttemptPolicyTest, StartupCheckFailsFastOnAWrongHostPathOrKey) {
   EXPECT_TRUE(busy.proceed) << "a flaky answer is the run's retries' business";
   EXPECT_FALSE(busy.message.empty());
 }
+
+TEST(AttemptPolicyTest, AnAnswerInACodingWeCannotReadFailsAtOnceAndALaterRunRetriesIt) {
+  auto p = make_policy();
+  const auto d = p.decide(transport(TransportError::unsupported_encoding, true), 1, false, t0);
+  EXPECT_EQ(d.step, NextStep::fail) << "the same answer would come again: no retries spent on it";
+  EXPECT_TRUE(d.retryable_later);
+  EXPECT_TRUE(d.pacer.request_sent);
+}
