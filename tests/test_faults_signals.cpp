@@ -120,7 +120,7 @@ TEST(FaultTest, SigkillAtRandomMomentsNeverLosesOrRepeatsFinishedWork) {
       EXPECT_EQ(s[id].status, "ok") << fragment;
     }
   }
-  expect_clean_images(fx.out());
+  expect_clean_images(fx.out(), true);  // the torn lines were checked above
   auto stats = fx.server->stats();
   for (auto& [prompt, count] : requests_when_ok)
     EXPECT_EQ(stats.by_prompt[prompt], count) << "'" << prompt << "' was requested again after it was recorded ok";
