@@ -230,11 +230,13 @@ net::awaitable<void> BatchRun::signal_loop() {
 void BatchRun::write_snapshots(bool final_snapshot) {
   const auto now = RunClock::now();
   const std::string pacing = admission_.describe(now);
-  metrics_.set_models(admission_.models(now));
+  auto models = admission_.models(now);
+  const double rate = total_rate(models);
+  metrics_.set_models(std::move(models));
   metrics_.set_spend(spend_.totals());
   (void)write_file_atomically(sink_.out_dir() / "metrics.json", metrics_.to_json(pacing), false);
   (void)write_file_atomically(sink_.out_dir() / "metrics.prom", metrics_.to_prometheus(), false);
-  std::string line = metrics_.next_timeline_line(total_rate(admission_.models(now)), pacing);
+  std::string line = metrics_.next_timeline_line(rate, pacing);
   line.push_back('\n');
   append_text_line(sink_.out_dir() / "timeline.jsonl", line);
   if (final_snapshot) journal_->sync();
