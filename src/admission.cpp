@@ -40,6 +40,24 @@ void Admission::on_answer(std::string_view name, PacingClock::time_point now, in
   model(name, now).pacer.on_answer(now, status, headers, failure_lock);
 }
 
+void Admission::set_started_today(std::string_view name, std::uint64_t requests) {
+  model(name, began_).started = requests;
+}
+
+std::map<std::string, std::uint64_t, std::less<>> Admission::started_today() const {
+  std::map<std::string, std::uint64_t, std::less<>> counts;
+  for (const auto& [name, m] : models_)
+    if (m.started > 0) counts.emplace(name, m.started);
+  return counts;
+}
+
+void Admission::start_new_day() {
+  for (auto& [name, m] : models_) {
+    m.started = 0;
+    m.capped = false;
+  }
+}
+
 bool Admission::daily_cap_reached(std::string_view name) const {
   const auto it = models_.find(name);
   return it != models_.end() && it->second.capped;

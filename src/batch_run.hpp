@@ -114,6 +114,8 @@ class BatchRun {
   void stop_run(int status, const std::string& reason);
   void finish_worker();
   void write_snapshots(bool final_snapshot);
+  void load_daily_usage();
+  void save_daily_usage();
   void print_summary();
 
   const RunOptions& options_;
@@ -157,6 +159,7 @@ class BatchRun {
   std::unordered_set<std::string> changed_ids_;  // jobs redone because their line changed
   bool unreachable_noted_ = false;
   std::size_t removed_temp_files_ = 0;
+  std::string usage_day_;  // the UTC day the models' daily counts are for (daily_usage.hpp)
 };
 
 }  // namespace venice_batch

@@ -2,8 +2,6 @@
 // JSON when it is an object or array, else as text) and read back (simdjson) for `--catalog FILE`.
 #include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <iterator>
 
 #include <fmt/format.h>
 #include <rapidjson/stringbuffer.h>
@@ -11,6 +9,7 @@
 #include <simdjson.h>
 
 #include "venice_batch/catalog.hpp"
+#include "venice_batch/sink.hpp"
 #include "venice_batch/text.hpp"
 
 namespace venice_batch {
@@ -81,10 +80,9 @@ SourcesResult catalog_sources_from_json(std::string_view json) {
 }
 
 SourcesResult load_catalog_sources(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return failure(fmt::format("catalog {}: cannot be read ({})", path.string(), std::strerror(errno)));
-  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) return failure(fmt::format("catalog {}: cannot be read ({})", path.string(), std::strerror(errno)));
+  std::string text;
+  if (const int err = read_whole_file(path, text); err != 0)
+    return failure(fmt::format("catalog {}: cannot be read ({})", path.string(), std::strerror(err)));
   auto sources = catalog_sources_from_json(text);
   if (!sources) return failure(fmt::format("catalog {}: {}", path.string(), sources.error()));
   return sources;

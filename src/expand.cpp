@@ -12,6 +12,7 @@
 #include <simdjson.h>
 
 #include "expand_internal.hpp"
+#include "venice_batch/sink.hpp"
 
 namespace venice_batch {
 namespace {

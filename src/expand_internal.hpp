@@ -46,9 +46,6 @@ struct Sweep::Impl {
   std::uint64_t combinations = 1;
 };
 
-/// Reads a whole file into `out`: 0, or the errno of what failed (EIO for a read error).
-int read_whole_file(const std::filesystem::path& path, std::string& out);
-
 /// Reads spec text (expand_spec.cpp); `spec_name` prefixes every message.
 boost::system::result<Sweep::Impl, std::string> read_sweep_spec(std::string_view json, std::string spec_name,
                                                                 const WildcardSource& wildcards);

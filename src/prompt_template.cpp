@@ -15,6 +15,7 @@
 
 #include "expand_internal.hpp"
 #include "prompt_template_tree.hpp"
+#include "venice_batch/sink.hpp"
 #include "venice_batch/text.hpp"
 
 namespace venice_batch {
@@ -325,16 +326,6 @@ std::int32_t PromptTemplate::Tree::intern_label(std::string text) {
   if (it != labels.end()) return static_cast<std::int32_t>(it - labels.begin());
   labels.push_back(std::move(text));
   return static_cast<std::int32_t>(labels.size() - 1);
-}
-
-int read_whole_file(const std::filesystem::path& path, std::string& out) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) return errno;
-  char buf[65536];
-  for (std::size_t got; (got = std::fread(buf, 1, sizeof buf, f)) > 0;) out.append(buf, got);
-  const bool failed = std::ferror(f);
-  std::fclose(f);
-  return failed ? EIO : 0;
 }
 
 WildcardSource wildcard_directory(std::filesystem::path dir, std::string shown_dir) {

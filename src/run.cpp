@@ -18,6 +18,7 @@
 
 #include "batch_run.hpp"
 #include "venice_batch/catalog_fetch.hpp"
+#include "venice_batch/daily_usage.hpp"
 #include "venice_batch/model_preflight.hpp"
 #include "venice_batch/resume.hpp"
 #include "venice_batch/report.hpp"
@@ -103,6 +104,7 @@ void BatchRun::prepare() {
   } catch (const std::exception& e) {
     throw ConfigError(e.what());  // a directory, a symlink, read-only: the user must fix it
   }
+  load_daily_usage();
   metrics_.counters().jobs_total = count_manifest_jobs(options_.manifest);
   progress_ = std::make_unique<ProgressPrinter>(log_, options_.quiet, ::isatty(STDERR_FILENO) == 1 && &log_ == &std::cerr,
                                                 config_.progress_interval);
@@ -227,7 +229,30 @@ net::awaitable<void> BatchRun::signal_loop() {
   }
 }
 
+// The day's requests per model, from earlier runs into this out dir (daily_usage.hpp): a model's
+// daily cap counts from there. A missing or unreadable file counts nothing.
+void BatchRun::load_daily_usage() {
+  usage_day_ = utc_day(std::chrono::system_clock::now());
+  std::string text;
+  if (read_whole_file(sink_.out_dir() / "daily_usage.json", text) != 0) return;
+  for (const auto& [model, requests] : counts_for_day(parse_daily_usage(text), usage_day_))
+    admission_.set_started_today(model, requests);
+}
+
+// With each snapshot: when the UTC day has turned, the daily counts start again.
+void BatchRun::save_daily_usage() {
+  const std::string today = utc_day(std::chrono::system_clock::now());
+  if (today != usage_day_) {
+    admission_.start_new_day();
+    usage_day_ = today;
+  }
+  DailyUsage usage{usage_day_, admission_.started_today()};
+  if (usage.requests.empty()) return;
+  (void)write_file_atomically(sink_.out_dir() / "daily_usage.json", to_json(usage), false);
+}
+
 void BatchRun::write_snapshots(bool final_snapshot) {
+  save_daily_usage();
   const auto now = RunClock::now();
   const std::string pacing = admission_.describe(now);
   auto models = admission_.models(now);

@@ -1,6 +1,7 @@
 #include "venice_batch/sink.hpp"
 
 #include <cerrno>
+#include <cstdio>
 #include <chrono>
 #include <random>
 #include <stdexcept>
@@ -230,6 +231,16 @@ void append_text_line(const std::filesystem::path& path, std::string_view line) 
   if (fd < 0) return;
   (void)write_fully(fd, line.data(), line.size());
   ::close(fd);
+}
+
+int read_whole_file(const std::filesystem::path& path, std::string& out) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) return errno;
+  char buf[65536];
+  for (std::size_t got; (got = std::fread(buf, 1, sizeof buf, f)) > 0;) out.append(buf, got);
+  const bool failed = std::ferror(f);
+  std::fclose(f);
+  return failed ? EIO : 0;
 }
 
 }  // namespace venice_batch

@@ -218,6 +218,23 @@ TEST(AdmissionTest, ADailyCapStopsThatModelAndTheOtherGoesOn) {
   EXPECT_NE(a.describe(t0 + 2s).find("a stopped at its daily cap"), std::string::npos) << a.describe(t0 + 2s);
 }
 
+TEST(AdmissionTest, TheDailyCapCountsEarlierRunsOfTheDayAndANewDayLiftsIt) {
+  Admission a(PacingSettings{}, t0);
+  a.set_model_limits("a", std::nullopt, 10);
+  a.set_started_today("a", 9);  // an earlier run today sent 9
+  EXPECT_EQ(a.try_start("a", t0).kind, Kind::go);
+  EXPECT_EQ(a.try_start("a", t0 + 1s).kind, Kind::daily_cap_reached) << "9 + 1 of 10 used";
+  EXPECT_EQ(a.try_start("b", t0 + 1s).kind, Kind::go);
+  const auto counts = a.started_today();
+  EXPECT_EQ(counts.at("a"), 10u) << "the seeded 9 and this run's 1: what daily_usage.json keeps";
+  EXPECT_EQ(counts.at("b"), 1u);
+  a.start_new_day();
+  EXPECT_FALSE(a.daily_cap_reached("a"));
+  EXPECT_EQ(a.try_start("a", t0 + 2s).kind, Kind::go);
+  EXPECT_EQ(a.started_today().at("a"), 1u);
+  EXPECT_EQ(a.started_today().count("b"), 0u) << "no request of b yet today";
+}
+
 TEST(AdmissionTest, ASeededRateSpacesStartsUntilTheHeadersSpeak) {
   Admission a(PacingSettings{}, t0);
   a.set_model_limits("a", 30, std::nullopt);

@@ -110,6 +110,23 @@ TEST(RunModelsTest, ADailyCapStopsOnlyItsModelAndTheRunEndsWithExit4) {
   EXPECT_EQ(count_status(fx.out() / "results.jsonl", "ok"), 5u) << "the capped jobs stay unrecorded: resumable";
 }
 
+TEST(RunModelsTest, ASecondRunTheSameDayCountsTheFirstRunsRequestsAgainstTheDailyCap) {
+  MockFaults f;
+  f.model_rpd = parse_model_limits("venice-sd35=3");
+  Fixture fx(f);
+  auto first = fx.run(flat_jobs(fx, 2, "venice-sd35", "a.jsonl"));
+  ASSERT_EQ(first.exit_status, 0) << first.err;
+  const auto usage = test_support::read_file(fx.out() / "daily_usage.json");
+  EXPECT_NE(usage.find(R"("venice-sd35":2)"), std::string::npos) << usage;
+
+  auto second = fx.run(flat_jobs(fx, 2, "venice-sd35", "b.jsonl"));
+  EXPECT_EQ(second.exit_status, 4) << second.err;
+  EXPECT_NE(second.err.find("daily"), std::string::npos) << second.err;
+  const auto stats = fx.server->stats();
+  EXPECT_EQ(stats.by_model.at("venice-sd35").images, 3u) << "2 in the first run and 1 more fit the cap of 3";
+  EXPECT_EQ(stats.by_status.count(429), 0u) << "the cap is kept by counting, not learned from 429s";
+}
+
 TEST(RunModelsTest, ASavedCatalogIsUsedOfflineAndMaxSpendWithoutOneRefusesToStart) {
   Fixture fx(MockFaults{});
   const auto manifest = flat_jobs(fx, 2);

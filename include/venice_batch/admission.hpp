@@ -53,6 +53,13 @@ class Admission {
   /// headers; `rpd` caps its starts for the run (counted one per image, like the quota). Call
   /// before its first request; absent values are not stated.
   void set_model_limits(std::string_view model, std::optional<std::uint64_t> rpm, std::optional<std::uint64_t> rpd);
+  /// Requests of `model` already counted today by earlier runs (daily_usage.json): the daily cap
+  /// counts from there. Call before its first request.
+  void set_started_today(std::string_view model, std::uint64_t requests);
+  /// Each model's requests counted today (seeded ones included), by name: for daily_usage.json.
+  std::map<std::string, std::uint64_t, std::less<>> started_today() const;
+  /// The day turned: every model's daily count starts again and a model stopped at its cap may go.
+  void start_new_day();
 
   /// May a request of `model` costing `cost` units (one per image: a 4-variant request costs 4)
   /// start at `now`? The key's hold comes first, then the model's quota. A model stops at its

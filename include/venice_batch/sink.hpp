@@ -121,6 +121,10 @@ StoredResponse decode_and_store(ResponseDecoder& decoder, const HttpResponse& re
 boost::system::result<void> write_file_atomically(const std::filesystem::path& path, std::string_view text,
                                                   bool durable);
 
+/// Reads a whole (small) file into `out`: 0, or the errno of what failed (EIO for a read error).
+/// For side inputs: catalog.json, daily_usage.json, wildcard and spec files.
+int read_whole_file(const std::filesystem::path& path, std::string& out);
+
 /// Calls write(2) until all `size` bytes are written (EINTR retried). On an error (ENOSPC) part
 /// of them may be written already. POSIX rather than std::ofstream: an exact errno, and fsync.
 boost::system::result<void> write_fully(int fd, const void* data, std::size_t size);
