@@ -14,7 +14,9 @@ VENICE_MOCK_API_KEY=bench build-bench/venice-mock --port 0 --cert-dir "$work" --
 mock_pid=$!
 for _ in $(seq 100); do grep -q listening "$work/mock.out" 2>/dev/null && break; sleep 0.1; done
 url=$(sed -E 's/.*listening on (https:[^ ]+).*/\1/' "$work/mock.out")
-common=(--manifest "$work/m.jsonl" --base-url "$url/api/v1" --ca-file "$work/cert.pem" --discard-images --warmup 2s --duration "${secs}s")
+# Identity answers: this measures the client, not gzip (bench/compressed.sh compares the two).
+echo '{"compressed_responses": false}' >"$work/config.json"
+common=(--config "$work/config.json" --manifest "$work/m.jsonl" --base-url "$url/api/v1" --ca-file "$work/cert.pem" --discard-images --warmup 2s --duration "${secs}s")
 echo "### closed loop, concurrency 16"
 VENICE_API_KEY=bench build-bench/venice-batch bench "${common[@]}" --concurrency 16
 echo

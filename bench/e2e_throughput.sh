@@ -19,7 +19,8 @@ with open(sys.argv[1], "w") as f:
         f.write(json.dumps({"id": f"e{i}", "prompt": f"throughput probe {i}", "width": 1024, "height": 1024,
                             "format": "webp"}) + "\n")
 PY
-echo "{\"durable_writes\": $durable}" >"$work/config.json"
+# Identity answers: this measures the client, not gzip (bench/compressed.sh compares the two).
+echo "{\"durable_writes\": $durable, \"compressed_responses\": false}" >"$work/config.json"
 VENICE_MOCK_API_KEY=bench build-bench/venice-mock --port 0 --cert-dir "$work" >"$work/mock.out" &
 mock_pid=$!
 for _ in $(seq 100); do grep -q listening "$work/mock.out" 2>/dev/null && break; sleep 0.1; done
