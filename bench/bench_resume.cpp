@@ -79,10 +79,10 @@ void resume_pass(benchmark::State& state, bool skip_unparsed) {
     JournalSummary journal = read_journal(dir / "out" / "results.jsonl");
     ManifestReader reader(dir / "manifest.jsonl", kOptions);
     if (skip_unparsed)
-      reader.skip_finished([&](std::string_view id) -> std::optional<std::uint64_t> {
-        auto it = journal.jobs.find(std::string(id));
+      reader.skip_finished([&](std::string_view id) -> std::optional<ManifestReader::RecordedJob> {
+        auto it = journal.jobs.find(id);
         if (it == journal.jobs.end()) return std::nullopt;
-        return it->second.line_key64;
+        return ManifestReader::RecordedJob{it->second.line_key64, &it->second.manifest_line};
       });
     std::uint64_t to_run = 0;
     while (auto entry = reader.next()) {

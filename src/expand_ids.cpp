@@ -10,33 +10,12 @@
 #include <stdexcept>
 #include <sys/mman.h>
 
-#include <openssl/evp.h>
-
 #include "expand_internal.hpp"
 
 namespace venice_batch {
 
-/// One SHA-256 context, reused for every line (OpenSSL's digest fetched once).
-struct SweepLine::Digest {
-  Digest() : md(EVP_MD_fetch(nullptr, "SHA256", nullptr)), ctx(EVP_MD_CTX_new()) {
-    if (!md || !ctx) throw std::runtime_error("OpenSSL has no SHA-256");
-  }
-  ~Digest() {
-    EVP_MD_CTX_free(ctx);
-    EVP_MD_free(md);
-  }
-  void run(std::string_view data, Sha256& out) {
-    unsigned int len = 0;
-    if (EVP_DigestInit_ex2(ctx, md, nullptr) != 1 || EVP_DigestUpdate(ctx, data.data(), data.size()) != 1 ||
-        EVP_DigestFinal_ex(ctx, out.data(), &len) != 1 || len != out.size())
-      throw std::runtime_error("SHA-256 failed");  // OpenSSL broken: not a property of the sweep
-  }
-  EVP_MD* md;
-  EVP_MD_CTX* ctx;
-};
-
 SweepLine::SweepLine(const Sweep::Impl& sweep, unsigned id_hex_digits)
-    : sweep_(sweep), id_hex_digits_(std::clamp(id_hex_digits, 1u, 16u)), hasher_(std::make_unique<Digest>()),
+    : sweep_(sweep), id_hex_digits_(std::clamp(id_hex_digits, 1u, 16u)), hasher_(std::make_unique<Sha256Hasher>()),
       digits_(sweep.axes.size()), range_json_(sweep.axes.size()), label_seen_(sweep.prompt.label_count()) {
   fields_.reserve(sweep.fixed.size() + 1 + 16 * sweep.axes.size());
   order_ = static_order(sweep);
@@ -118,7 +97,7 @@ std::string_view SweepLine::axis_json(std::size_t axis) const {
 }
 
 void SweepLine::hash_body() {
-  hasher_->run(body_, digest_);
+  hasher_->digest(body_, digest_);
   std::uint64_t first = 0;
   for (int i = 0; i < 8; ++i) first = (first << 8) | digest_[i];
   short_id_ = first >> (64 - 4 * id_hex_digits_);

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "venice_batch/expand.hpp"
+#include "venice_batch/sha256.hpp"
 
 namespace venice_batch {
 
@@ -54,7 +55,6 @@ boost::system::result<Sweep::Impl, std::string> read_sweep_spec(std::string_view
 /// manifest reader's canonical body byte for byte).
 void append_json_string(std::string& out, std::string_view s);
 
-using Sha256 = std::array<unsigned char, 32>;
 
 /// Builds combination `index`'s canonical request (keys sorted, no spaces), its SHA-256 and its
 /// manifest lines, reusing its buffers from one combination to the next.
@@ -88,8 +88,7 @@ class SweepLine {
 
   const Sweep::Impl& sweep_;
   unsigned id_hex_digits_;
-  struct Digest;
-  std::unique_ptr<Digest> hasher_;
+  std::unique_ptr<Sha256Hasher> hasher_;
   std::vector<std::uint64_t> digits_;  // per axis
   TemplateExpansion expansion_;
   std::string prompt_json_;

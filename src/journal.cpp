@@ -1,8 +1,10 @@
 #include "venice_batch/journal.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
+#include <future>
 #include <stdexcept>
 
 #include <fcntl.h>
@@ -38,15 +40,23 @@ std::optional<JobStatus> parse_job_status(std::string_view s) {
 }
 
 std::uint64_t hash_prefix64(std::string_view hex) {
+  // By table: two per journal line, 6% of a 1M-job resume when branching per digit.
+  static constexpr auto kValue = [] {
+    std::array<std::uint8_t, 256> t{};
+    t.fill(0xff);
+    for (int c = '0'; c <= '9'; ++c) t[c] = static_cast<std::uint8_t>(c - '0');
+    for (int c = 'a'; c <= 'f'; ++c) t[c] = static_cast<std::uint8_t>(c - 'a' + 10);
+    return t;
+  }();
   if (hex.size() < 16) return 0;
   std::uint64_t v = 0;
-  for (char c : hex.substr(0, 16)) {
-    v <<= 4;
-    if (c >= '0' && c <= '9') v |= static_cast<std::uint64_t>(c - '0');
-    else if (c >= 'a' && c <= 'f') v |= static_cast<std::uint64_t>(c - 'a' + 10);
-    else return 0;
+  std::uint8_t bad = 0;
+  for (int i = 0; i < 16; ++i) {
+    const std::uint8_t d = kValue[static_cast<unsigned char>(hex[i])];
+    bad |= d;
+    v = (v << 4) | (d & 0x0f);
   }
-  return v;
+  return (bad & 0xf0) ? 0 : v;
 }
 
 namespace {
@@ -303,10 +313,13 @@ std::optional<Record> parse_resume_fields(simdjson::ondemand::parser& parser, st
 // Reads every line of the journal at `path`: counts lines in `counts`, and calls
 // on_record(record, line) for each readable one. `line.text` is the line as it should be kept
 // (ill-formed UTF-8 of an older version replaced). False if the file does not exist.
+// Only the lines starting in [start, stop) when given (see LineReader::restrict_to).
 template <class OnRecord>
-bool scan_journal(const std::filesystem::path& path, JournalSummary& counts, OnRecord on_record) {
+bool scan_journal(const std::filesystem::path& path, JournalSummary& counts, OnRecord on_record,
+                  std::uint64_t start = 0, std::uint64_t stop = UINT64_MAX) {
   if (::access(path.c_str(), F_OK) != 0 && errno == ENOENT) return false;
   LineReader reader(path, "journal", kMaxJournalLine, std::size_t{4} << 20);
+  reader.restrict_to(start, stop);
   simdjson::ondemand::parser parser;
   simdjson::padded_string repaired;
   while (auto line = reader.next()) {
@@ -332,20 +345,56 @@ bool scan_journal(const std::filesystem::path& path, JournalSummary& counts, OnR
 
 }  // namespace
 
-JournalSummary read_journal(const std::filesystem::path& path) {
+// A big journal is read by two threads: the second half's lines are parsed on another core
+// while this thread parses the first half into the map, then they join the map in file order
+// (the order `replaces` needs).
+JournalSummary read_journal(const std::filesystem::path& path, std::uint64_t split_at_bytes) {
   JournalSummary out;
   std::uint64_t readable = 0;
   std::error_code ec;
   const std::uint64_t file_bytes = std::filesystem::file_size(path, ec);
-  scan_journal(path, out, [&](const Record& r, std::string_view, std::uint64_t offset) {
-    // Size the map once from the first lines' length: rehashing a million entries costs more
-    // than parsing their lines.
-    constexpr std::uint64_t kSample = 256;
-    if (++readable == kSample && !ec)
-      out.jobs.reserve(file_bytes / std::max<std::uint64_t>(offset / (kSample - 1), 1) * 9 / 8);
-    auto [it, fresh] = out.jobs.try_emplace(std::string(r.id), r.state);
-    if (!fresh && replaces(it->second, r.state)) it->second = r.state;
-  });
+  auto keep = [&](std::string id, const JournalState& state) {
+    auto [it, fresh] = out.jobs.try_emplace(std::move(id), state);
+    if (!fresh && replaces(it->second, state)) it->second = state;
+  };
+  const std::uint64_t split = !ec && file_bytes >= split_at_bytes && file_bytes >= 2 ? file_bytes / 2 : UINT64_MAX;
+  struct Parsed {
+    std::string id;
+    JournalState state;
+  };
+  JournalSummary tail_counts;
+  std::future<std::vector<Parsed>> tail;
+  if (split != UINT64_MAX) {
+    // A throw in either half reaches the caller: get() rethrows the tail's; the future's
+    // destructor waits for the tail thread before the head's unwinds past what it references.
+    tail = std::async(std::launch::async, [&path, &tail_counts, split] {
+      std::vector<Parsed> parsed;
+      scan_journal(
+          path, tail_counts,
+          [&](const Record& r, std::string_view, std::uint64_t) { parsed.push_back({std::string(r.id), r.state}); },
+          split);
+      return parsed;
+    });
+  }
+  scan_journal(
+      path, out,
+      [&](const Record& r, std::string_view, std::uint64_t offset) {
+        // Size the map once from the first lines' length: rehashing a million entries costs
+        // more than parsing their lines.
+        constexpr std::uint64_t kSample = 256;
+        if (++readable == kSample && !ec)
+          out.jobs.reserve(file_bytes / std::max<std::uint64_t>(offset / (kSample - 1), 1) * 9 / 8);
+        keep(std::string(r.id), r.state);
+      },
+      0, split);
+  if (tail.valid()) {
+    std::vector<Parsed> parsed = tail.get();
+    readable += parsed.size();
+    for (auto& p : parsed) keep(std::move(p.id), p.state);
+    out.lines += tail_counts.lines;
+    out.unreadable_lines += tail_counts.unreadable_lines;
+    out.ends_without_newline = out.ends_without_newline || tail_counts.ends_without_newline;
+  }
   out.superseded_lines = readable - out.jobs.size();
   return out;
 }
@@ -357,7 +406,7 @@ boost::system::result<CompactionResult> compact_journal(const std::filesystem::p
     JournalState state;
     std::uint64_t offset;
   };
-  std::unordered_map<std::string, Deciding> deciding;
+  IdMap<Deciding> deciding;
   JournalSummary counts;
   if (!scan_journal(path, counts, [&](const Record& r, std::string_view, std::uint64_t offset) {
         auto [it, fresh] = deciding.try_emplace(std::string(r.id), Deciding{r.state, offset});

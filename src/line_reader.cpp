@@ -56,7 +56,27 @@ bool LineReader::fill() {
   }
 }
 
+void LineReader::restrict_to(std::uint64_t start, std::uint64_t stop) {
+  stop_ = stop;
+  if (start == 0) return;
+  if (::lseek(fd_, static_cast<off_t>(start - 1), SEEK_SET) < 0)
+    throw std::runtime_error(fmt::format("cannot read {}: {}", name_, std::strerror(errno)));
+  base_ = start - 1;
+  // The rest of the line holding byte start - 1 (maybe only its '\n') is the range before's.
+  (void)next_line();
+}
+
 std::optional<LineReader::Line> LineReader::next() {
+  auto line = next_line();
+  if (line && line->offset >= stop_) {
+    eof_ = true;
+    begin_ = scanned_ = end_;
+    return std::nullopt;
+  }
+  return line;
+}
+
+std::optional<LineReader::Line> LineReader::next_line() {
   for (;;) {
     const char* data = buf_.data();
     const auto* nl = static_cast<const char*>(std::memchr(data + scanned_, '\n', end_ - scanned_));

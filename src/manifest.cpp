@@ -5,13 +5,13 @@
 
 #include <algorithm>
 #include <stdexcept>
-#include <unordered_map>
 
 #include <sys/stat.h>
 
 #include <fmt/format.h>
 #include <simdjson.h>
 
+#include "venice_batch/id_map.hpp"
 #include "venice_batch/line_reader.hpp"
 
 namespace venice_batch {
@@ -49,32 +49,49 @@ struct ManifestReader::Impl {
   Impl(const std::filesystem::path& path, const ManifestOptions& options)
       : parser(options), keyer(options), lines(path, "manifest", kMaxLineBytes) {}
 
-  /// The id of a line recorded finished with this very text, or empty. The derived id is tried
-  /// first (no parse); then the line's `id` field, read with On-Demand (only that field). Equal
-  /// keys mean equal text and options, so the line resolves to the id it was recorded under.
-  std::string finished_id(std::string_view text, std::size_t capacity) {
-    std::optional<std::uint64_t> key;
-    auto matches = [&](std::string_view id) {
-      auto recorded_key = recorded(id);
-      if (!recorded_key || *recorded_key == 0) return false;
-      if (!key) key = keyer.key64(text);
-      return *recorded_key == *key;
+  /// The journal's slot of a line recorded finished with this very text, or nullptr. A line that
+  /// names no "id" key is known by its derived id (one lookup, no parse); else its `id` field is
+  /// read with On-Demand (only that field). Equal keys mean equal text and options, so the line
+  /// resolves to the id it was recorded under. (An "id" key spelled with escapes is missed and
+  /// the line takes the full path: never a wrong skip.)
+  std::uint64_t* finished_slot(std::string_view text, std::size_t capacity) {
+    auto matches = [&](std::string_view id) -> std::uint64_t* {
+      const auto job = recorded(id);
+      if (!job || job->finished_key == 0 || job->finished_key != keyer.key64(text)) return nullptr;
+      return job->first_line;
     };
-    std::string id = derived_job_id(line_no);
-    if (matches(id)) return id;
+    if (text.find("\"id\"") == std::string_view::npos) return matches(derived_job_id(line_no));
     simdjson::ondemand::document doc;
+    if (ondemand.iterate(simdjson::padded_string_view(text.data(), text.size(), capacity)).get(doc)) return nullptr;
     std::string_view field;
-    if (ondemand.iterate(simdjson::padded_string_view(text.data(), text.size(), capacity)).get(doc) ||
-        doc["id"].get_string().get(field) || !matches(field))
-      return {};
-    return std::string(field);
+    const auto err = doc["id"].get_string().get(field);
+    if (err == simdjson::NO_SUCH_FIELD) return matches(derived_job_id(line_no));  // "id" was text in a value
+    return err ? nullptr : matches(field);
+  }
+
+  /// Notes that this line names `id`; false (and `first` set) if an earlier line did. A recorded
+  /// id is noted in the journal's slot, any other in first_line_of_id.
+  bool note_id(const std::string& id, std::uint64_t& first) {
+    if (recorded) {
+      if (const auto job = recorded(id)) {
+        if (*job->first_line != 0) {
+          first = *job->first_line;
+          return false;
+        }
+        *job->first_line = line_no;
+        return true;
+      }
+    }
+    auto [it, inserted] = first_line_of_id.try_emplace(id, line_no);
+    first = it->second;
+    return inserted;
   }
 
   ManifestLineParser parser;
   ManifestLineKeyer keyer;
   LineReader lines;
   std::uint64_t line_no = 0;
-  std::unordered_map<std::string, std::uint64_t> first_line_of_id;
+  IdMap<std::uint64_t> first_line_of_id;
   RecordedKey recorded;
   simdjson::ondemand::parser ondemand;
   std::uint64_t skipped = 0;
@@ -93,20 +110,17 @@ std::optional<ManifestEntry> ManifestReader::next() {
     if (s.recorded && !line->too_long) {
       const std::string_view text = text_of(*line);
       const std::size_t capacity = line->text.size() - (text.data() - line->text.data()) + LineReader::kPadding;
-      if (std::string id = s.finished_id(text, capacity); !id.empty()) {
-        // A repeated id is not skipped: the full path below refuses it as a duplicate.
-        if (s.first_line_of_id.try_emplace(std::move(id), s.line_no).second) {
-          ++s.skipped;
-          continue;
-        }
+      if (std::uint64_t* first_line = s.finished_slot(text, capacity); first_line && *first_line == 0) {
+        *first_line = s.line_no;  // a repeated id is not skipped: the full path refuses it as a duplicate
+        ++s.skipped;
+        continue;
       }
     }
     auto entry = line->too_long ? ManifestEntry(too_long_line(*line, s.line_no)) : s.parser.parse(text_of(*line), s.line_no);
     const std::string& id = std::visit([](const auto& e) -> const std::string& { return e.id; }, entry);
-    auto [it, inserted] = s.first_line_of_id.try_emplace(id, s.line_no);
-    if (!inserted) {
+    if (std::uint64_t first = 0; !s.note_id(id, first)) {
       std::string hash = line->too_long ? too_long_line(*line, s.line_no).line_hash : manifest_line_hash(text_of(*line));
-      return InvalidLine{s.line_no, id, fmt::format("duplicate id '{}' (first on line {})", id, it->second), std::move(hash)};
+      return InvalidLine{s.line_no, id, fmt::format("duplicate id '{}' (first on line {})", id, first), std::move(hash)};
     }
     return entry;
   }

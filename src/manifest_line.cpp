@@ -9,12 +9,12 @@
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
-#include <openssl/evp.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 #include <simdjson.h>
 
 #include "venice_batch/request_schema.hpp"
+#include "venice_batch/sha256.hpp"
 
 namespace venice_batch {
 namespace {
@@ -63,11 +63,8 @@ std::string id_problem(std::string_view id) {
 }
 
 std::string sha256_hex(std::string_view data) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  if (EVP_Digest(data.data(), data.size(), digest, &len, EVP_sha256(), nullptr) != 1)
-    throw std::runtime_error("SHA-256 failed");  // OpenSSL broken: not a property of the line
-  return fmt::format("{:02x}", fmt::join(digest, digest + len, ""));
+  thread_local Sha256Hasher hasher;
+  return hasher.hex(data);
 }
 
 bool by_key(const Member& a, const Member& b) { return a.first < b.first; }
@@ -140,33 +137,11 @@ std::string describe(const FieldIssue& issue) {
 
 std::string manifest_line_hash(std::string_view line) { return sha256_hex(line); }
 
-struct DigestContext {
-  DigestContext() : ctx(EVP_MD_CTX_new()) {
-    if (!ctx) throw std::bad_alloc();
-  }
-  ~DigestContext() { EVP_MD_CTX_free(ctx); }
-  DigestContext(const DigestContext&) = delete;
-  DigestContext& operator=(const DigestContext&) = delete;
-  EVP_MD_CTX* ctx;
-};
-
 namespace {
 // What besides the line's text shapes its request. Changing the defaults changes every key.
 std::string options_fingerprint(const ManifestOptions& options) {
   return fmt::format("venice-batch line key 1\ndefaults={}\nallow_unknown_fields={}\n", options.defaults_json,
                      options.allow_unknown_fields);
-}
-
-// The first 8 bytes of SHA-256(prefix, line), big-endian (as hash_prefix64 reads its hex).
-std::uint64_t line_key_of(EVP_MD_CTX* ctx, std::string_view prefix, std::string_view line) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  if (EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr) != 1 || EVP_DigestUpdate(ctx, prefix.data(), prefix.size()) != 1 ||
-      EVP_DigestUpdate(ctx, line.data(), line.size()) != 1 || EVP_DigestFinal_ex(ctx, digest, &len) != 1)
-    throw std::runtime_error("SHA-256 failed");  // OpenSSL broken: not a property of the line
-  std::uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v = (v << 8) | digest[i];
-  return v;
 }
 }  // namespace
 
@@ -174,10 +149,11 @@ std::string manifest_line_key(const ManifestOptions& options, std::string_view l
   return ManifestLineKeyer(options).key(line);
 }
 
-std::uint64_t ManifestLineKeyer::key64(std::string_view line) const { return line_key_of(digest_->ctx, prefix_, line); }
+// The first 8 bytes of SHA-256(options fingerprint, line), big-endian (as hash_prefix64 reads its hex).
+std::uint64_t ManifestLineKeyer::key64(std::string_view line) const { return digest_->first64(line); }
 std::string ManifestLineKeyer::key(std::string_view line) const { return fmt::format("{:016x}", key64(line)); }
 ManifestLineKeyer::ManifestLineKeyer(const ManifestOptions& options)
-    : prefix_(options_fingerprint(options)), digest_(std::make_shared<DigestContext>()) {}
+    : digest_(std::make_shared<Sha256Hasher>(options_fingerprint(options))) {}
 
 /// Owns its simdjson parsers and the parsed defaults, so a stream of lines reuses their memory.
 struct ManifestLineParser::Impl {

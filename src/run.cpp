@@ -85,12 +85,12 @@ void BatchRun::prepare() {
   const auto journal_path = sink_.out_dir() / "results.jsonl";
   previous_ = read_journal(journal_path);
   // A finished job's unchanged line is skipped unparsed (resume_job would skip it anyway).
-  manifest_->skip_finished([this](std::string_view id) -> std::optional<std::uint64_t> {
-    auto it = previous_.jobs.find(std::string(id));
-    if (it == previous_.jobs.end() ||
-        resume_job(&it->second, it->second.request_hash64, options_.retry_failed) != ResumeAction::skip_done)
-      return std::nullopt;
-    return it->second.line_key64;
+  manifest_->skip_finished([this](std::string_view id) -> std::optional<ManifestReader::RecordedJob> {
+    auto it = previous_.jobs.find(id);
+    if (it == previous_.jobs.end()) return std::nullopt;
+    JournalState& state = it->second;
+    const bool done = resume_job(&state, state.request_hash64, options_.retry_failed) == ResumeAction::skip_done;
+    return ManifestReader::RecordedJob{done ? state.line_key64 : 0, &state.manifest_line};
   });
   if (worth_compacting(previous_)) {
     // Most lines are superseded by later ones: rewrite one deciding line per id (atomically: a

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
 #include <simdjson.h>
 
 #include "test_support.hpp"
@@ -220,4 +221,31 @@ TEST(JournalTest, WriterRefusesAJournalThatIsASymbolicLink) {
         << e.what();
   }
   EXPECT_EQ(test_support::read_file(dir / "victim.txt"), "precious\n");
+}
+
+TEST(JournalTest, AJournalReadByTwoThreadsGivesTheSameStatesAsOneThread) {
+  // Records of one id in both halves (the later one decides), torn and ill-formed lines, and a
+  // torn last line: split anywhere, the summary is the one a single thread reads.
+  test_support::TempDir dir;
+  const auto path = dir / "results.jsonl";
+  std::string text;
+  for (int i = 0; i < 40; ++i) {
+    text += to_json_line(sample(fmt::format("job-{}", i % 15), i % 3 ? JobStatus::ok : JobStatus::failed)) + "\n";
+    if (i % 7 == 0) text += "{\"id\":\"torn\",\"status\":\"o\n";
+  }
+  text += to_json_line(sample("late", JobStatus::ok)).substr(0, 30);
+  test_support::write_file(path, text);
+  const JournalSummary one = read_journal(path, UINT64_MAX);
+  ASSERT_EQ(one.jobs.size(), 15u);
+  const JournalSummary two = read_journal(path, 1);
+  EXPECT_EQ(two.lines, one.lines);
+  EXPECT_EQ(two.unreadable_lines, one.unreadable_lines);
+  EXPECT_EQ(two.superseded_lines, one.superseded_lines);
+  EXPECT_EQ(two.ends_without_newline, one.ends_without_newline);
+  ASSERT_EQ(two.jobs.size(), one.jobs.size());
+  for (const auto& [id, state] : one.jobs) {
+    const auto it = two.jobs.find(id);
+    ASSERT_NE(it, two.jobs.end()) << id;
+    EXPECT_EQ(it->second.status, state.status) << id;
+  }
 }

@@ -105,3 +105,29 @@ TEST(LineReaderTest, MissingFileIsAnErrorNamingIt) {
     EXPECT_EQ(std::string(e.what()), "cannot open manifest '/nonexistent/m.jsonl': No such file or directory");
   }
 }
+
+TEST(LineReaderTest, RangesThatMeetGiveEachLineToExactlyOneReader) {
+  TempDir dir;
+  const std::string text = "first\n\nthird line\n" + std::string(300, 'x') + "\nlast without newline";
+  test_support::write_file(dir / "f", text);
+  std::vector<std::string> whole;
+  {
+    LineReader reader(dir / "f", "journal", 100, 16);
+    all_lines(reader, &whole);
+  }
+  // Every split point, the line starts and the bytes around them included: the two halves
+  // together are the whole file's lines, in order, each once (the long line too).
+  for (std::uint64_t split = 0; split <= text.size() + 1; ++split) {
+    std::vector<std::string> texts;
+    std::vector<LineReader::Line> lines;
+    for (auto [start, stop] : {std::pair<std::uint64_t, std::uint64_t>{0, split}, {split, UINT64_MAX}}) {
+      LineReader reader(dir / "f", "journal", 100, 16);
+      reader.restrict_to(start, stop);
+      for (auto& l : all_lines(reader, &texts)) lines.push_back(l);
+    }
+    EXPECT_EQ(texts, whole) << "split at " << split;
+    ASSERT_EQ(lines.size(), 5u) << "split at " << split;
+    EXPECT_TRUE(lines[3].too_long) << "split at " << split;
+    EXPECT_FALSE(lines[4].newline) << "split at " << split;
+  }
+}

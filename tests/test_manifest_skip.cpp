@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <memory>
 
 #include "fault_fixture.hpp"
 #include "test_manifest_support.hpp"
@@ -21,11 +22,15 @@ std::map<std::string, std::uint64_t, std::less<>> finished_keys(const std::files
   return keys;
 }
 
+// The journal as the run hands it to the reader: each recorded id's finished key (0: not
+// finished) and its slot for the first line naming it.
 ManifestReader::RecordedKey lookup(const std::map<std::string, std::uint64_t, std::less<>>& keys) {
-  return [&keys](std::string_view id) -> std::optional<std::uint64_t> {
-    auto it = keys.find(id);
-    if (it == keys.end()) return std::nullopt;
-    return it->second;
+  auto slots = std::make_shared<std::map<std::string, std::pair<std::uint64_t, std::uint64_t>, std::less<>>>();
+  for (const auto& [id, key] : keys) (*slots)[id] = {key, 0};
+  return [slots](std::string_view id) -> std::optional<ManifestReader::RecordedJob> {
+    auto it = slots->find(id);
+    if (it == slots->end()) return std::nullopt;
+    return ManifestReader::RecordedJob{it->second.first, &it->second.second};
   };
 }
 
@@ -44,6 +49,15 @@ TEST(ManifestSkipTest, FinishedLinesWithAndWithoutIdsAreSkippedAndTheRestAreRead
   ManifestReader reader(m.path(), with_defaults());
   reader.skip_finished(lookup(keys));
   EXPECT_EQ(ids_read(reader), std::vector<std::string>{"c"});
+  EXPECT_EQ(reader.skipped(), 2u);
+}
+
+TEST(ManifestSkipTest, ALineWhosePromptIsTheWordIdIsStillKnownByItsDerivedId) {
+  TempManifest m(R"({"prompt":"id"})" "\n" R"({"prompt":"x \"id\" y","seed":1})" "\n");
+  const auto keys = finished_keys(m.path());
+  ManifestReader reader(m.path(), with_defaults());
+  reader.skip_finished(lookup(keys));
+  EXPECT_TRUE(ids_read(reader).empty());
   EXPECT_EQ(reader.skipped(), 2u);
 }
 
@@ -85,6 +99,22 @@ TEST(ManifestSkipTest, ARepeatOfASkippedIdIsStillRefusedAsADuplicate) {
   ASSERT_NE(bad, nullptr);
   EXPECT_NE(bad->reason.find("duplicate id 'dup' (first on line 1)"), std::string::npos) << bad->reason;
   EXPECT_FALSE(reader.next());
+}
+
+TEST(ManifestSkipTest, ARecordedIdThatMustRunAgainIsStillCheckedForDuplicates) {
+  // "a" is recorded but not finished (key 0): its lines are read in full, and the second is
+  // refused naming the first, whether or not the journal knows the id.
+  TempManifest m(R"({"id":"a","prompt":"one"})" "\n" R"({"id":"b","prompt":"x"})" "\n" R"({"id":"a","prompt":"two"})" "\n"
+                 R"({"id":"b","prompt":"y"})" "\n");
+  std::map<std::string, std::uint64_t, std::less<>> keys{{"a", 0}};
+  ManifestReader reader(m.path(), with_defaults());
+  reader.skip_finished(lookup(keys));
+  std::vector<std::string> reasons;
+  while (auto e = reader.next())
+    if (auto* bad = std::get_if<InvalidLine>(&*e)) reasons.push_back(bad->reason);
+  ASSERT_EQ(reasons.size(), 2u);
+  EXPECT_NE(reasons[0].find("duplicate id 'a' (first on line 1)"), std::string::npos) << reasons[0];
+  EXPECT_NE(reasons[1].find("duplicate id 'b' (first on line 2)"), std::string::npos) << reasons[1];
 }
 
 TEST(ManifestSkipTest, AJournalWithoutLineKeysSkipsNothing) {

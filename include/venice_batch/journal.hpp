@@ -10,11 +10,11 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include <boost/system/result.hpp>
 
+#include "venice_batch/id_map.hpp"
 #include "venice_batch/image_format.hpp"
 #include "venice_batch/response.hpp"
 #include "venice_batch/sink.hpp"
@@ -124,6 +124,9 @@ struct JournalState {
   bool retryable = false;
   std::uint64_t request_hash64 = 0;  ///< first 64 bits of request_hash (see hash_prefix64)
   std::uint64_t line_key64 = 0;      ///< line_key as a number (0: not recorded, older journal)
+  /// Not from the journal: the first manifest line naming the id, noted by a resume's manifest
+  /// pass (ManifestReader::RecordedJob::first_line); 0 until then.
+  std::uint64_t manifest_line = 0;
 };
 
 /// The first 16 hex digits of a request hash as a number (0 if malformed): enough to detect
@@ -143,13 +146,16 @@ bool replaces(const JournalState& earlier, const JournalState& later);
 /// empty journal; one that exists but cannot be read to its end (a directory, an I/O error)
 /// throws std::runtime_error: a journal read in part would send finished jobs again.
 struct JournalSummary {
-  std::unordered_map<std::string, JournalState> jobs;
+  IdMap<JournalState> jobs;
   std::uint64_t lines = 0;             ///< non-blank lines
   std::uint64_t unreadable_lines = 0;
   std::uint64_t superseded_lines = 0;  ///< readable lines that no longer decide their id's state
   bool ends_without_newline = false;   ///< a torn last line: the writer starts on a fresh line
 };
-JournalSummary read_journal(const std::filesystem::path& path);
+/// A journal of `split_at_bytes` or more is read by two threads, each half of the file (tests set
+/// it low; the result is the same).
+inline constexpr std::uint64_t kSplitJournalBytes = std::uint64_t{64} << 20;
+JournalSummary read_journal(const std::filesystem::path& path, std::uint64_t split_at_bytes = kSplitJournalBytes);
 
 /// Worth compacting: at least kCompactMinLines lines, most of them superseded or unreadable.
 inline constexpr std::uint64_t kCompactMinLines = 1000;

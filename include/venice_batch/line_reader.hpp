@@ -40,10 +40,16 @@ class LineReader {
   /// cut short silently would look complete).
   std::optional<Line> next();
 
+  /// Reads only the lines that start in [start, stop) of a regular file (call before next()): a
+  /// line that starts before `stop` is read to its end. Ranges that meet split a file's lines
+  /// between readers, each line to exactly one: a big journal is read by two threads.
+  void restrict_to(std::uint64_t start, std::uint64_t stop);
+
   /// True if the opened file is a regular file (it could be read a second time).
   bool is_regular_file() const { return regular_; }
 
  private:
+  std::optional<Line> next_line();  // next() without the range's end
   bool fill();  // reads more after end_; false at the end of the file
   std::optional<Line> skip_long_line();
 
@@ -57,6 +63,7 @@ class LineReader {
   std::size_t end_ = 0;         // end of the data read
   std::uint64_t base_ = 0;      // file offset of buf_[0]
   bool eof_ = false;
+  std::uint64_t stop_ = UINT64_MAX;  // lines starting here or later belong to another range
 };
 
 /// True for the bytes a blank line may hold: ' ', '\t', '\r', '\f', '\v'.

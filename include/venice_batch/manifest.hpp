@@ -63,7 +63,7 @@ std::string manifest_line_hash(std::string_view line);
 /// finished line without parsing it. The first 64 bits of SHA-256(options, line).
 std::string manifest_line_key(const ManifestOptions& options, std::string_view line);
 
-struct DigestContext;  // OpenSSL's, in manifest_line.cpp
+class Sha256Hasher;
 
 /// manifest_line_key for many lines with the same options, reusing its digest context.
 class ManifestLineKeyer {
@@ -73,8 +73,7 @@ class ManifestLineKeyer {
   std::uint64_t key64(std::string_view line) const;  ///< the same key as a number
 
  private:
-  std::string prefix_;
-  std::shared_ptr<DigestContext> digest_;
+  std::shared_ptr<Sha256Hasher> digest_;  // primed with the options' fingerprint
 };
 
 /// Turns lines into entries (no duplicate-id check: that needs the stream), reusing its
@@ -114,12 +113,22 @@ class ManifestReader {
   /// The next entry, or nullopt at the end of the file. Throws std::runtime_error on a read error.
   std::optional<ManifestEntry> next();
 
-  /// For a resume: `recorded(id)` gives the line key (hash_prefix64 of JobSpec::line_key) recorded
-  /// for job `id` if that job is finished and must not run again, else nullopt. A line whose id
-  /// (its `id` field, else its derived id) is recorded with this line's own key is skipped without
-  /// being parsed, validated or hashed as a request: a 1,000,000-job resume reads the manifest in
-  /// a fraction of the time. Its id still counts for the duplicate check.
-  using RecordedKey = std::function<std::optional<std::uint64_t>(std::string_view id)>;
+  /// A job id the journal records, as a resume sees it.
+  struct RecordedJob {
+    /// The line key (hash_prefix64 of JobSpec::line_key) the job finished under; 0 when it is
+    /// not finished (or must run again): its line is then read in full.
+    std::uint64_t finished_key = 0;
+    /// Where the reader keeps the first manifest line naming this id (0: none yet), for the
+    /// duplicate check: it lives with the caller's per-id state, so a resume of a million jobs
+    /// needs no second map of their ids. Must stay valid while the reader reads.
+    std::uint64_t* first_line = nullptr;
+  };
+  /// For a resume: `recorded(id)` says what the journal records of job `id` (nullopt: nothing).
+  /// A line whose id (its `id` field, else its derived id) is recorded finished with this line's
+  /// own key is skipped without being parsed, validated or hashed as a request: a 1,000,000-job
+  /// resume reads the manifest in a fraction of the time. Its id still counts for the duplicate
+  /// check.
+  using RecordedKey = std::function<std::optional<RecordedJob>(std::string_view id)>;
   void skip_finished(RecordedKey recorded);
   /// Lines skipped by skip_finished so far.
   std::uint64_t skipped() const;
