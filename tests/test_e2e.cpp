@@ -99,8 +99,8 @@ TEST(EndToEndTest, ManifestOf200JobsProducesEveryImageAndOneResultLineEach) {
   // Nothing else: only the documented outputs, no temp files.
   std::set<std::string> top;
   for (auto& e : std::filesystem::directory_iterator(work.path() / "out")) top.insert(e.path().filename().string());
-  EXPECT_EQ(top, (std::set<std::string>{".venice-batch.lock", "catalog.json", "images", "results.jsonl", "metrics.json",
-                                        "metrics.prom", "timeline.jsonl"}));
+  EXPECT_EQ(top, (std::set<std::string>{".venice-batch.lock", "catalog.json", "daily_usage.json", "images", "results.jsonl",
+                                        "metrics.json", "metrics.prom", "timeline.jsonl"}));
   std::size_t image_files = 0;
   for (auto& e : std::filesystem::directory_iterator(work.path() / "out/images")) {
     ++image_files;
