@@ -157,6 +157,18 @@ std::string to_json_line(const JobRecord& r) {
   w.Uint(static_cast<unsigned>(r.attempts.size()));
   if (!r.model.empty()) str(w, "model", r.model);
   if (!r.prompt.empty()) str(w, "prompt", r.prompt);
+  if (!r.metadata.empty()) {
+    // Embedded as the object it is; checked first, since the line must stay valid JSON whatever
+    // a caller put there (anything else is kept as text).
+    thread_local simdjson::dom::parser parser;
+    simdjson::dom::element m;
+    if (!parser.parse(r.metadata).get(m) && m.is_object()) {
+      key(w, "metadata");
+      w.RawValue(r.metadata.data(), r.metadata.size(), rapidjson::kObjectType);
+    } else {
+      str(w, "metadata_text", r.metadata);
+    }
+  }
   key(w, "files");
   w.StartArray();
   for (const auto& f : r.files) file(w, f);

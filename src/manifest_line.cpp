@@ -183,11 +183,23 @@ struct ManifestLineParser::Impl {
       throw std::runtime_error(fmt::format("the config's defaults set '{}' twice", k));
   }
 
-  /// Splits the line's `id` from its request fields (into line_fields); a bad id is a problem.
-  void read_fields(simdjson::dom::object obj, std::string& id, std::vector<std::string>& problems) {
+  /// Splits the line's `id` and `metadata` from its request fields (into line_fields); a bad id
+  /// or metadata is a problem.
+  void read_fields(simdjson::dom::object obj, std::string& id, std::string& metadata, std::vector<std::string>& problems) {
     line_fields.clear();
-    int ids = 0;
+    int ids = 0, metadatas = 0;
     for (auto [k, v] : obj) {
+      if (k == "metadata") {
+        if (++metadatas > 1) continue;  // reported below
+        if (!v.is_object()) {
+          problems.push_back(fmt::format("metadata must be a JSON object (got {})", type_name(v)));
+          continue;
+        }
+        metadata = simdjson::minify(v);
+        if (metadata.size() > kMaxMetadataBytes)
+          problems.push_back(fmt::format("metadata is {} bytes; at most {} are kept", metadata.size(), kMaxMetadataBytes));
+        continue;
+      }
       if (k != "id") {
         line_fields.emplace_back(k, v);
         continue;
@@ -199,6 +211,7 @@ struct ManifestLineParser::Impl {
       else id.assign(given);
     }
     if (ids > 1) problems.push_back("field 'id' appears more than once");
+    if (metadatas > 1) problems.push_back("field 'metadata' appears more than once");
   }
 
   /// The request: the line's fields, then the defaults it leaves out (merged, in line order,
@@ -246,7 +259,8 @@ struct ManifestLineParser::Impl {
     if (root.get_object().get(obj)) return invalid(fmt::format("not a JSON object (got {})", type_name(root)));
 
     std::vector<std::string> problems;  // the line's own first, then the schema's, all together
-    read_fields(obj, id, problems);
+    std::string metadata;
+    read_fields(obj, id, metadata, problems);
     merge_defaults(problems);
     bool ok = false;
     const std::string in_line_order = write_object(merged, false, ok);
@@ -259,6 +273,7 @@ struct ManifestLineParser::Impl {
     if (!problems.empty()) return invalid(fmt::format("{}", fmt::join(problems, "; ")));
     JobSpec job = make_job(std::move(id), line_no, request, std::move(body));
     job.line_key = keyer.key(line);
+    job.metadata = std::move(metadata);
     return job;
   }
 };

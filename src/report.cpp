@@ -149,6 +149,7 @@ void write_jobs(Writer& w, std::string_view name, const std::vector<ReportJob>& 
     str(w, j.kind);
     str(w, j.message);
     w.Uint64(j.line);
+    str(w, j.metadata);
     w.EndArray();
   }
   w.EndArray();

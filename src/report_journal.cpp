@@ -150,6 +150,8 @@ std::vector<ReportJob> read_jobs(int fd, const std::vector<LineEntry>& entries, 
     if (d["prompt"].get_string().get(s) == simdjson::SUCCESS) j.prompt = cut_text(s, text_bytes);
     if (d["error"]["kind"].get_string().get(s) == simdjson::SUCCESS) j.kind = s;
     if (d["error"]["message"].get_string().get(s) == simdjson::SUCCESS) j.message = cut_text(s, text_bytes);
+    if (simdjson::dom::object m; d["metadata"].get_object().get(m) == simdjson::SUCCESS)
+      j.metadata = cut_text(simdjson::minify(m), text_bytes);
     j.line = e.line;
     simdjson::dom::array files;
     if (d["files"].get_array().get(files) == simdjson::SUCCESS)

@@ -70,6 +70,7 @@ net::awaitable<void> BatchRun::run_job(Worker& w, PendingJob pending, RunClock::
   job.rec.line_key = spec.line_key;
   job.rec.model = spec.model;
   job.rec.prompt = prompt_excerpt(spec.prompt);
+  job.rec.metadata = spec.metadata;
   job.rec.warnings = std::move(pending.warnings);
   if (pending.price) job.rec.estimated_price_usd = pending.price->usd;
   job.rec.timing.queued_ms = ms_between(pending.read_at, admitted_at);

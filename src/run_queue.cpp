@@ -88,6 +88,7 @@ void BatchRun::record_refused(const JobSpec& spec, const std::string& reason) {
   rec.request_hash = spec.request_hash;
   rec.model = spec.model;
   rec.prompt = prompt_excerpt(spec.prompt);
+  rec.metadata = spec.metadata;
   rec.error = JobError{"preflight", reason, {}, {}, false};
   if (progress_) progress_->note(fmt::format("line {}: {}", spec.line, escape_for_terminal(reason, kMaxPrintedBytes)));
   record(rec);

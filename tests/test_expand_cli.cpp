@@ -86,9 +86,9 @@ TEST(ExpandCliTest, SameSampleSeedSameManifest) {
   EXPECT_EQ(spec.expand({"--sample", "19"}).exit_status, 2);      // 18 combinations
 }
 
-// Enable when `run` accepts `metadata` on manifest lines (issue 12: passed through to results.jsonl,
-// never sent); today the reader refuses it as an unknown field.
-TEST(ExpandCliTest, DISABLED_GrownSweepRunsOnlyItsNewJobs) {
+// Expand, run, grow the spec by one wildcard value, expand and run again: only the new jobs are
+// sent, and every result line carries the metadata expand wrote (never sent to the API).
+TEST(ExpandCliTest, GrownSweepRunsOnlyItsNewJobs) {
   venice_batch::MockOptions options;
   TempDir certs;
   options.api_key = "test-key-expand";
@@ -113,5 +113,7 @@ TEST(ExpandCliTest, DISABLED_GrownSweepRunsOnlyItsNewJobs) {
   auto second = run();
   ASSERT_EQ(second.exit_status, 0) << second.err;
   EXPECT_EQ(mock.stats().requests, 18u);  // only the 6 new jobs were sent
-  EXPECT_EQ(test_support::read_lines(spec.dir / "out" / "results.jsonl").size(), 18u);
+  const auto results = test_support::read_lines(spec.dir / "out" / "results.jsonl");
+  EXPECT_EQ(results.size(), 18u);
+  for (const auto& line : results) EXPECT_NE(line.find(R"("metadata":{"template":)"), std::string::npos) << line;
 }

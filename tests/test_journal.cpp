@@ -249,3 +249,18 @@ TEST(JournalTest, AJournalReadByTwoThreadsGivesTheSameStatesAsOneThread) {
     EXPECT_EQ(it->second.status, state.status) << id;
   }
 }
+
+TEST(JournalTest, MetadataIsEmbeddedAsAnObjectAndAnythingElseAsText) {
+  JobRecord r = sample("m", JobStatus::ok);
+  r.metadata = R"({"template":"a {b|c}","values":{"x":1}})";
+  const std::string line = to_json_line(r);
+  EXPECT_NE(line.find(R"("metadata":{"template":"a {b|c}","values":{"x":1}})"), std::string::npos) << line;
+  r.metadata = "{\"torn\":";  // not what the reader gives, but the line must stay valid JSON
+  const std::string odd = to_json_line(r);
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  ASSERT_EQ(parser.parse(odd).get(doc), simdjson::SUCCESS) << odd;
+  std::string_view text;
+  EXPECT_EQ(doc["metadata_text"].get_string().get(text), simdjson::SUCCESS);
+  EXPECT_EQ(text, "{\"torn\":");
+}

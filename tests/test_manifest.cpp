@@ -138,3 +138,26 @@ TEST(ManifestTest, LineParsedWithBadDefaultsIsInvalidNotAnException) {
     EXPECT_TRUE(std::holds_alternative<InvalidLine>(e)) << defaults;
   }
 }
+
+// ---- metadata: passed through, never sent ---------------------------------------------------
+
+TEST(ManifestTest, MetadataIsKeptOutOfTheRequestAndItsHash) {
+  const auto plain = accepted(R"({"id":"m","prompt":"a lighthouse"})", with_defaults());
+  const auto tagged = accepted(
+      R"({"id":"m","metadata":{"template":"a {lighthouse|barn}", "values": {"subject": "lighthouse", "seed": 3}},"prompt":"a lighthouse"})",
+      with_defaults());
+  EXPECT_EQ(tagged.body, plain.body) << "never sent to the API";
+  EXPECT_EQ(tagged.request_hash, plain.request_hash) << "metadata alone never makes a job run again";
+  EXPECT_EQ(tagged.metadata, R"({"template":"a {lighthouse|barn}","values":{"subject":"lighthouse","seed":3}})");
+  EXPECT_TRUE(plain.metadata.empty());
+  EXPECT_NE(tagged.line_key, plain.line_key) << "another line text: a resume reads it in full";
+}
+
+TEST(ManifestTest, MetadataThatIsNotOneObjectOfReasonableSizeIsRefused) {
+  EXPECT_NE(reason(R"({"prompt":"p","metadata":"a string"})").find("metadata must be a JSON object (got a string)"),
+            std::string::npos);
+  EXPECT_NE(reason(R"({"prompt":"p","metadata":{},"metadata":{"a":1}})").find("'metadata' appears more than once"),
+            std::string::npos);
+  const std::string big = R"({"prompt":"p","metadata":{"blob":")" + std::string(kMaxMetadataBytes, 'x') + R"("}})";
+  EXPECT_NE(reason(big).find("metadata is"), std::string::npos);
+}

@@ -27,7 +27,8 @@ std::filesystem::path make_run(const TempDir& dir) {
   std::string m;
   for (int i = 0; i < 24; ++i)
     m += "{\"id\":\"img-" + std::to_string(i) + "\",\"prompt\":\"a lighthouse number " + std::to_string(i) +
-         "\",\"width\":96,\"height\":64,\"format\":\"" + (i % 2 ? "png" : "webp") + "\"}\n";
+         "\",\"width\":96,\"height\":64,\"format\":\"" + (i % 2 ? "png" : "webp") + "\"" +
+         (i == 0 ? R"(,"metadata":{"batch":"harbor-set","note":"</script><b>"})" : "") + "}\n";
   m += R"({"id":"evil","prompt":"</script><script>alert(1)</script><!--","width":64,"height":64})" "\n";
   m += R"({"id":"bad","prompt":"x","width":99999})" "\n";
   test_support::write_file(dir / "m.jsonl", m);
@@ -57,6 +58,8 @@ TEST(ReportTest, SelfContainedPageReferencesImagesAndEscapesData) {
   EXPECT_EQ(html.find("</script><script>alert"), std::string::npos) << "data broke out of the script element";
   EXPECT_EQ(html.find("base64,"), std::string::npos) << "images must be referenced, not embedded";
   EXPECT_NE(html.find("images/img-3_0.png"), std::string::npos);
+  EXPECT_NE(html.find("harbor-set"), std::string::npos) << "a line's metadata is shown with its image";
+  EXPECT_EQ(html.find("</script><b>"), std::string::npos) << "metadata broke out of the script element";
   EXPECT_NE(html.find("invalid_line"), std::string::npos);
   EXPECT_EQ(html.find("\"torn\""), std::string::npos);
 }

@@ -76,6 +76,7 @@ struct JobRecord {
   std::string request_hash;
   std::string line_key;  ///< JobSpec::line_key: a resume skips the unchanged line unparsed
   std::string model, prompt;
+  std::string metadata;  ///< the manifest line's metadata object (JSON, as JobSpec::metadata); empty: none
   std::vector<FileRecord> files;
   std::string server_id;
   std::optional<ServerTiming> server_timing;

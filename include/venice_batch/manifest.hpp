@@ -36,7 +36,14 @@ struct JobSpec {
   bool return_binary = false;
   std::string model;
   std::string prompt;
+  /// The line's `metadata` object, minified; empty when it has none. Never sent to the API and
+  /// not part of the request (nor of request_hash): it is passed through to results.jsonl and the
+  /// report. A line whose metadata alone changed is not requested again.
+  std::string metadata;
 };
+
+/// A line's `metadata` object is at most this long (minified): it is copied into its journal line.
+inline constexpr std::size_t kMaxMetadataBytes = 16 * 1024;
 
 /// A line that cannot be sent, with a reason a user can act on.
 struct InvalidLine {

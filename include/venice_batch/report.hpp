@@ -27,6 +27,7 @@ struct ReportLimits {
 /// A job as the page lists it (from its last journal line).
 struct ReportJob {
   std::string id, status, prompt, kind, message;
+  std::string metadata;  ///< the line's metadata object as compact JSON, cut like the prompt
   std::uint64_t line = 0;
   std::vector<std::string> files;  ///< relative to the out dir
 };
