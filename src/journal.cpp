@@ -411,8 +411,9 @@ JournalSummary read_journal(const std::filesystem::path& path, std::uint64_t spl
   return out;
 }
 
-boost::system::result<CompactionResult> compact_journal(const std::filesystem::path& path) {
-  CompactionResult result;
+DecidingLines for_each_deciding_line(const std::filesystem::path& path,
+                                     const std::function<void(std::string_view line)>& on_line) {
+  DecidingLines result;
   // Pass 1: which line decides each id (its offset).
   struct Deciding {
     JournalState state;
@@ -425,16 +426,32 @@ boost::system::result<CompactionResult> compact_journal(const std::filesystem::p
         if (!fresh && replaces(it->second.state, r.state)) it->second = Deciding{r.state, offset};
       }))
     return result;
+  result.found = true;
+  result.lines = counts.lines;
   std::vector<std::uint64_t> keep;
   keep.reserve(deciding.size());
   for (const auto& [id, d] : deciding) keep.push_back(d.offset);
   deciding = {};
   std::sort(keep.begin(), keep.end());
-  result.lines_before = counts.lines;
+  // Pass 2: those lines, in file order.
+  JournalSummary again;
+  auto next = keep.begin();
+  scan_journal(path, again, [&](const Record&, std::string_view text, std::uint64_t offset) {
+    if (next == keep.end() || *next != offset) return;
+    ++next;
+    ++result.kept;
+    on_line(text);
+  });
+  result.changed = next != keep.end() || again.lines != counts.lines;
+  return result;
+}
+
+boost::system::result<CompactionResult> compact_journal(const std::filesystem::path& path) {
+  CompactionResult result;
   std::error_code size_error;
   result.bytes_before = std::filesystem::file_size(path, size_error);
-
-  // Pass 2: copy those lines, in file order, to a temp file that replaces the journal at the end.
+  if (size_error) return result;  // nothing to compact
+  // The deciding lines, in file order, to a temp file that replaces the journal at the end.
   auto out = ReplacementFile::create(path.parent_path(), path.filename().string());
   if (!out) return out.error();
   std::string buf;
@@ -446,18 +463,16 @@ boost::system::result<CompactionResult> compact_journal(const std::filesystem::p
     result.bytes_after += buf.size();
     buf.clear();
   };
-  JournalSummary again;
-  auto next = keep.begin();
-  scan_journal(path, again, [&](const Record&, std::string_view text, std::uint64_t offset) {
-    if (next == keep.end() || *next != offset) return;
-    ++next;
-    ++result.lines_after;
+  const DecidingLines scan = for_each_deciding_line(path, [&](std::string_view text) {
     buf.append(text).push_back('\n');
     if (buf.size() >= (std::size_t{1} << 20)) flush();
   });
   flush();
+  result.lines_before = scan.lines;
+  result.lines_after = scan.kept;
+  if (!scan.found) return CompactionResult{};
   if (write_error) return write_error;  // the temp file goes, the journal stays as it was
-  if (next != keep.end() || again.lines != counts.lines)  // written to meanwhile: no lock held?
+  if (scan.changed)  // written to meanwhile: no lock held?
     return boost::system::errc::make_error_code(boost::system::errc::device_or_resource_busy);
   if (auto c = out->commit(true); !c) return c.error();
   return result;

@@ -130,6 +130,7 @@ std::optional<ManifestEntry> ManifestReader::next() {
 void ManifestReader::skip_finished(RecordedKey recorded) { impl_->recorded = std::move(recorded); }
 std::uint64_t ManifestReader::skipped() const { return impl_->skipped; }
 void ManifestReader::set_max_prompt_chars(std::size_t chars) { impl_->parser.set_max_prompt_chars(chars); }
+void ManifestReader::set_model_sizes(ModelSizesLookup sizes) { impl_->parser.set_model_sizes(std::move(sizes)); }
 
 std::optional<std::uint64_t> count_manifest_jobs(const std::filesystem::path& path) {
   // A pipe (or a FIFO, a terminal) can be read once: counting would leave nothing to run.

@@ -13,6 +13,7 @@
 #include <rapidjson/writer.h>
 #include <simdjson.h>
 
+#include "venice_batch/openai_batch.hpp"
 #include "venice_batch/request_schema.hpp"
 #include "venice_batch/sha256.hpp"
 
@@ -161,7 +162,9 @@ struct ManifestLineParser::Impl {
   ManifestLineKeyer keyer;
   simdjson::dom::parser defaults_parser;  // owns the elements in `defaults`
   simdjson::dom::parser line_parser;
+  simdjson::dom::parser mapped_parser;  // an OpenAI Batch line, as the Venice line it maps to
   simdjson::dom::parser request_parser;
+  ModelSizesLookup model_sizes;
   std::vector<Member> defaults;
   std::vector<Member> line_fields, sorted_fields, merged;  // reused per line
 
@@ -181,6 +184,14 @@ struct ManifestLineParser::Impl {
     std::stable_sort(sorted.begin(), sorted.end(), by_key);
     if (auto k = repeated_key(sorted); !k.empty())
       throw std::runtime_error(fmt::format("the config's defaults set '{}' twice", k));
+  }
+
+  /// The config's default model, for an OpenAI Batch line whose body names none.
+  std::string_view default_model() const {
+    std::string_view model;
+    for (const auto& [k, v] : defaults)
+      if (k == "model" && !v.get_string().get(model)) return model;
+    return {};
   }
 
   /// Splits the line's `id` and `metadata` from its request fields (into line_fields); a bad id
@@ -257,6 +268,16 @@ struct ManifestLineParser::Impl {
       return invalid(fmt::format("not valid JSON ({})", simdjson::error_message(err)));
     simdjson::dom::object obj;
     if (root.get_object().get(obj)) return invalid(fmt::format("not a JSON object (got {})", type_name(root)));
+    if (is_openai_batch_line(obj)) {
+      auto mapped = map_openai_batch_line(obj, model_sizes, default_model());
+      if (!mapped) {
+        std::string_view custom_id;
+        if (!obj["custom_id"].get_string().get(custom_id) && id_problem(custom_id).empty()) id = custom_id;
+        return invalid(fmt::format("OpenAI Batch line: {}", mapped.error()));
+      }
+      if (mapped_parser.parse(*mapped).get(root) || root.get_object().get(obj))
+        return invalid("cannot rebuild the request from the line");  // not expected: we wrote it
+    }
 
     std::vector<std::string> problems;  // the line's own first, then the schema's, all together
     std::string metadata;
@@ -282,6 +303,7 @@ ManifestLineParser::ManifestLineParser(const ManifestOptions& options) : impl_(s
 ManifestLineParser::~ManifestLineParser() = default;
 ManifestEntry ManifestLineParser::parse(std::string_view line, std::uint64_t line_no) { return impl_->parse(line, line_no); }
 void ManifestLineParser::set_max_prompt_chars(std::size_t chars) { impl_->schema.max_prompt_chars = chars; }
+void ManifestLineParser::set_model_sizes(ModelSizesLookup sizes) { impl_->model_sizes = std::move(sizes); }
 
 bool is_valid_job_id(std::string_view id) {
   if (id.empty() || id.size() > 128) return false;

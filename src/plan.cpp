@@ -192,6 +192,8 @@ int run_plan(const PlanOptions& o, std::ostream& out) {
   PlanBuilder builder(catalog);
   try {
     ManifestReader reader(o.manifest, manifest_options_from(o.config));
+    reader.set_max_prompt_chars(kLargestPromptLimit);  // as `run` with a catalog: each model's own limit applies
+    reader.set_model_sizes(model_sizes_from(catalog));
     while (auto entry = reader.next()) builder.add(*entry);
   } catch (const std::exception& e) {
     throw ConfigError(e.what());

@@ -20,6 +20,7 @@
 #include "venice_batch/catalog_fetch.hpp"
 #include "venice_batch/daily_usage.hpp"
 #include "venice_batch/model_preflight.hpp"
+#include "venice_batch/openai_batch.hpp"
 #include "venice_batch/resume.hpp"
 #include "venice_batch/report.hpp"
 #include "venice_batch/text.hpp"
@@ -155,6 +156,7 @@ void BatchRun::use_catalog(const CatalogSources& sources, const std::vector<std:
   if (built) {
     catalog_ = std::move(*built);
     manifest_->set_max_prompt_chars(kLargestPromptLimit);  // each model's own limit is preflight's
+    manifest_->set_model_sizes(model_sizes_from(*catalog_));  // OpenAI Batch lines' `size`
     // The balance before the first answer: --min-balance can hold from the first request on.
     if (catalog_->balance_usd) spend_.observe_balance(*catalog_->balance_usd, catalog_->balance_diem);
     for (const auto& [model, limits] : catalog_->rate_limits)
@@ -342,10 +344,22 @@ int BatchRun::execute() {
     if (auto report = write_report(sink_.out_dir(), &why)) log_ << "venice-batch: report: " << report->string() << "\n";
     else log_ << "venice-batch: no report: " << why << "\n";
   }
+  int batch_status = 0;
+  if (options_.openai_batch_results) {
+    if (auto written = write_openai_batch_results(sink_.out_dir())) {
+      if (!options_.quiet)
+        log_ << fmt::format("venice-batch: OpenAI Batch results: {} in batch_output.jsonl, {} in batch_errors.jsonl\n",
+                            written->output_lines, written->error_lines);
+    } else {
+      log_ << "venice-batch: error: " << written.error() << "\n";
+      batch_status = exit_stopped;  // a script waiting for these files must not see success
+    }
+  }
   print_summary();
   if (stop_status_ != 0) return stop_status_;
   if (signal_status_ != 0) return signal_status_;
   if (limit_status_ != 0) return limit_status_;
+  if (batch_status != 0) return batch_status;
   const auto& c = metrics_.counters();
   if (c.jobs_failed || c.jobs_invalid || c.jobs_content_violation || skipped_failed_) return exit_some_failed;
   return exit_ok;

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -157,6 +158,18 @@ struct JournalSummary {
 /// it low; the result is the same).
 inline constexpr std::uint64_t kSplitJournalBytes = std::uint64_t{64} << 20;
 JournalSummary read_journal(const std::filesystem::path& path, std::uint64_t split_at_bytes = kSplitJournalBytes);
+
+/// Calls `on_line` with the line that decides each id's state (by `replaces`), in file order,
+/// as valid UTF-8 (two passes over the file; unreadable lines are skipped). What compaction
+/// keeps and what batch results list. Throws std::runtime_error as read_journal.
+struct DecidingLines {
+  bool found = false;       ///< the journal exists
+  std::uint64_t lines = 0;  ///< its non-blank lines, at the first pass
+  std::uint64_t kept = 0;   ///< lines given to on_line
+  bool changed = false;     ///< the file changed between the passes (another writer: no lock held?)
+};
+DecidingLines for_each_deciding_line(const std::filesystem::path& path,
+                                     const std::function<void(std::string_view line)>& on_line);
 
 /// Worth compacting: at least kCompactMinLines lines, most of them superseded or unreadable.
 inline constexpr std::uint64_t kCompactMinLines = 1000;

@@ -14,6 +14,7 @@
 #include <variant>
 
 #include "venice_batch/image_format.hpp"
+#include "venice_batch/openai_batch.hpp"
 
 namespace venice_batch {
 
@@ -97,6 +98,9 @@ class ManifestLineParser {
   /// `line` without its line ending. Never throws on bad input.
   ManifestEntry parse(std::string_view line, std::uint64_t line_no);
   void set_max_prompt_chars(std::size_t chars);
+  /// The catalog's size fields per model, for OpenAI Batch lines (`size` to width/height or
+  /// aspect_ratio + resolution); unset, `size` maps to width/height.
+  void set_model_sizes(ModelSizesLookup sizes);
 
  private:
   struct Impl;
@@ -143,6 +147,9 @@ class ManifestReader {
   /// Raises (or lowers) the prompt cap for lines read from now on (SchemaOptions::max_prompt_chars):
   /// with a model catalog, each model's promptCharacterLimit is checked by preflight instead.
   void set_max_prompt_chars(std::size_t chars);
+  /// The catalog's size fields per model, for OpenAI Batch lines (`size` to width/height or
+  /// aspect_ratio + resolution); unset, `size` maps to width/height.
+  void set_model_sizes(ModelSizesLookup sizes);
 
  private:
   struct Impl;

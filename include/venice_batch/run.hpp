@@ -22,6 +22,7 @@ struct RunOptions {
   bool quiet = false;            ///< only errors and the summary
   bool retry_failed = false;     ///< also retry jobs that failed for good in an earlier run
   bool write_report = false;     ///< write report.html at the end
+  bool openai_batch_results = false;  ///< `--results-format openai-batch`: also batch_output.jsonl, batch_errors.jsonl
   std::uint64_t limit = 0;       ///< `--limit N`: only the first N pending jobs are sent (0: all)
 };
 

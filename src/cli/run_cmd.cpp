@@ -94,6 +94,11 @@ Command add_run_command(CLI::App& app) {
   cmd->add_flag("--retry-failed", s->run.retry_failed, "Also retry jobs that failed for good in an earlier run");
   cmd->add_flag("--quiet,-q", s->run.quiet, "Print only errors and the final summary");
   cmd->add_flag("--report", s->run.write_report, "Write <out>/report.html at the end of the run");
+  cmd->add_option_function<std::string>(
+         "--results-format", [s](const std::string& f) { s->run.openai_batch_results = f == "openai-batch"; },
+         "jsonl (results.jsonl only, the default) or openai-batch (also <out>/batch_output.jsonl and "
+         "batch_errors.jsonl, as the OpenAI Batch API writes them, with image paths)")
+      ->check(CLI::IsMember({"jsonl", "openai-batch"}));
   cmd->footer(kExitStatuses);
   return {cmd, [s, cmd] {
             apply_options(cmd, *s);
