@@ -52,6 +52,19 @@ std::string string(element v, std::string_view source, std::string_view key) {
   return std::string(s);
 }
 
+// "txt,json" or ["txt", "json"].
+SidecarKinds sidecar_kinds(element v, std::string_view source, std::string_view key) {
+  std::string list;
+  if (simdjson::dom::array items; v.get_array().get(items) == simdjson::SUCCESS) {
+    for (auto item : items) list += string(item, source, key) + ",";
+  } else {
+    list = string(v, source, key);
+  }
+  auto kinds = parse_sidecar_kinds(list);
+  if (!kinds) fail(source, key, "must list txt and/or json (\"txt,json\")");
+  return *kinds;
+}
+
 std::chrono::milliseconds seconds(element v, std::string_view source, std::string_view key) {
   return std::chrono::milliseconds(static_cast<int64_t>(non_negative(v, source, key) * 1000.0));
 }
@@ -121,6 +134,7 @@ bool apply_key(Config& c, std::string_view key, element value, std::string_view 
   else if (key == "min_balance_usd") c.min_balance_usd = non_negative(value, source, key);
   else if (key == "lookahead_jobs") c.lookahead_jobs = whole(value, source, key);
   else if (key == "compressed_responses") c.compressed_responses = boolean(value, source, key);
+  else if (key == "sidecars") c.sidecars = sidecar_kinds(value, source, key);
   else if (key == "grace_period_s") c.grace_period = seconds(value, source, key);
   else if (key == "durable_writes") c.durable_writes = boolean(value, source, key);
   else if (key == "allow_unknown_fields") c.allow_unknown_fields = boolean(value, source, key);

@@ -27,16 +27,18 @@ namespace {
 // coroutine lambdas don't mix); `response` lives in the awaiting caller's frame, which is
 // suspended until this ends.
 net::awaitable<StoredResponse> decode_on_this_thread(const HttpResponse* response, ExpectedImages expected,
-                                                     std::string file_prefix, const OutputSink* sink) {
+                                                     std::string file_prefix, const OutputSink* sink,
+                                                     const SidecarSource* sidecars) {
   thread_local ResponseDecoder decoder;
-  co_return decode_and_store(decoder, *response, expected, file_prefix, sink);
+  co_return decode_and_store(decoder, *response, expected, file_prefix, sink, sidecars);
 }
 }  // namespace
 
 net::awaitable<StoredResponse> store_response(net::any_io_executor cpu, const HttpExchange& ex, ExpectedImages expected,
-                                              std::string file_prefix, const OutputSink* sink) {
+                                              std::string file_prefix, const OutputSink* sink,
+                                              const SidecarSource* sidecars) {
   if (!ex.response || ex.response->status != 200) co_return StoredResponse{};
-  co_return co_await net::co_spawn(cpu, decode_on_this_thread(&*ex.response, expected, std::move(file_prefix), sink),
+  co_return co_await net::co_spawn(cpu, decode_on_this_thread(&*ex.response, expected, std::move(file_prefix), sink, sidecars),
                                    net::use_awaitable);
 }
 

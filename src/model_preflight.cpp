@@ -230,4 +230,12 @@ PreflightResult preflight_job(const Catalog& catalog, const RequestView& request
   return out;
 }
 
+ModelSizesLookup model_sizes_from(const Catalog& catalog) {
+  return [&catalog](std::string_view name) -> std::optional<ModelSizes> {
+    const ModelInfo* m = catalog.find(name);
+    if (!m) return std::nullopt;
+    return ModelSizes{m->family() == SizeFamily::aspect_ratio, m->constraints.aspect_ratios, m->constraints.resolutions};
+  };
+}
+
 }  // namespace venice_batch

@@ -1,8 +1,6 @@
 // The OpenAI Batch dialect, input side: a batch line mapped to a Venice manifest line.
 #include "venice_batch/openai_batch.hpp"
 
-#include "venice_batch/catalog.hpp"
-
 #include <charconv>
 #include <cmath>
 #include <numeric>
@@ -138,14 +136,6 @@ std::optional<std::string> map_openai_body(Writer& w, simdjson::dom::object body
 }
 
 }  // namespace
-
-ModelSizesLookup model_sizes_from(const Catalog& catalog) {
-  return [&catalog](std::string_view name) -> std::optional<ModelSizes> {
-    const ModelInfo* m = catalog.find(name);
-    if (!m) return std::nullopt;
-    return ModelSizes{m->family() == SizeFamily::aspect_ratio, m->constraints.aspect_ratios, m->constraints.resolutions};
-  };
-}
 
 bool is_openai_batch_line(simdjson::dom::object line) {
   return !line["custom_id"].error() || !line["body"].error();

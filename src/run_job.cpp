@@ -76,6 +76,9 @@ net::awaitable<void> BatchRun::run_job(Worker& w, PendingJob pending, RunClock::
   job.rec.timing.queued_ms = ms_between(pending.read_at, admitted_at);
   metrics_.record(Phase::admission_concurrency, us_between(pending.read_at, admitted_at));
   const ExpectedImages expected{spec.format, spec.variants, spec.return_binary};
+  // Views into `pending`, which lives in this frame until the job ends.
+  const SidecarSource sidecars{config_.sidecars, spec.id, spec.prompt, pending.model, spec.body, spec.metadata,
+                               pending.price ? std::optional<double>(pending.price->usd) : std::nullopt};
   const auto cost = static_cast<unsigned>(spec.variants);
   std::optional<AttemptDecision> last;
   // The first attempt was admitted by take_job; each later one waits for its model again.
@@ -98,7 +101,8 @@ net::awaitable<void> BatchRun::run_job(Worker& w, PendingJob pending, RunClock::
     ++metrics_.counters().in_flight;
     HttpExchange ex = co_await pool_.post("/image/generate", spec.body, authorization_);
     --metrics_.counters().in_flight;
-    StoredResponse stored = co_await store_response(cpu_.get_executor(), ex, expected, spec.id, &sink_);
+    StoredResponse stored = co_await store_response(cpu_.get_executor(), ex, expected, spec.id, &sink_,
+                                                      config_.sidecars.any() ? &sidecars : nullptr);
     ApiError api;
     if (ex.response && ex.response->status != 200) api = parse_api_error(ex.response->body);
     const AttemptOutcome outcome = attempt_outcome(ex, stored, api, epoch_ms_now());

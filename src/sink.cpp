@@ -174,7 +174,7 @@ std::size_t OutputSink::remove_stale_temp_files() const {
 }
 
 StoredResponse decode_and_store(ResponseDecoder& decoder, const HttpResponse& response, const ExpectedImages& expected,
-                                std::string_view file_prefix, const OutputSink* sink) {
+                                std::string_view file_prefix, const OutputSink* sink, const SidecarSource* sidecars) {
   using Clock = std::chrono::steady_clock;
   auto micros = [](Clock::duration d) { return std::chrono::duration_cast<std::chrono::microseconds>(d).count(); };
   StoredResponse out;
@@ -195,24 +195,35 @@ StoredResponse decode_and_store(ResponseDecoder& decoder, const HttpResponse& re
     out.content_violation = true;
     return out;
   }
+  auto write = [&](const std::string& name, std::span<const std::uint8_t> bytes) {
+    auto written = sink->write_image(name, bytes);
+    if (written) return true;
+    out.write_failed = true;
+    out.retryable = true;
+    out.error_kind = "write_failed";
+    out.error_message = fmt::format("cannot write {}: {}", (sink->images_dir() / name).string(), written.error().message());
+    out.files.clear();
+    return false;
+  };
+  auto as_bytes = [](std::string_view s) {
+    return std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(s.data()), s.size());
+  };
   unsigned k = 0;
   for (const auto& image : decoded->images) {
     ++out.images;
     out.image_bytes += image.bytes.size();
-    const std::string name = image_file_name(file_prefix, k++, image.format);
+    const unsigned variant = k++;
+    const std::string name = image_file_name(file_prefix, variant, image.format);
     if (!sink) continue;
-    auto written = sink->write_image(name, image.bytes);
-    if (!written) {
-      out.write_failed = true;
-      out.retryable = true;
-      out.error_kind = "write_failed";
-      out.error_message =
-          fmt::format("cannot write {}: {}", (sink->images_dir() / name).string(), written.error().message());
-      out.files.clear();
-      return out;
-    }
+    if (!write(name, image.bytes)) return out;
     FileRecord file{"images/" + name, image.bytes.size(), image.format, std::nullopt, image.size};
     if (image.format != expected.format) file.requested_format = expected.format;
+    if (sidecars) {
+      const std::string stem = fmt::format("{}_{}", file_prefix, variant);
+      if (sidecars->kinds.txt && !write(stem + ".txt", as_bytes(sidecars->prompt))) return out;
+      if (sidecars->kinds.json && !write(stem + ".json", as_bytes(sidecar_json(*sidecars, variant, file, out.server_id))))
+        return out;
+    }
     out.files.push_back(std::move(file));
   }
   out.write_us = micros(Clock::now() - t1);

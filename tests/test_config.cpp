@@ -96,6 +96,7 @@ TEST(ConfigTest, LoadWithoutAFileYieldsExactlyTheValuesOfDefaultJsonOnDisk) {
   EXPECT_EQ(c.min_balance_usd, double(at("min_balance_usd")));
   EXPECT_EQ(c.lookahead_jobs, std::uint64_t(at("lookahead_jobs")));
   EXPECT_EQ(c.compressed_responses, bool(at("compressed_responses")));
+  EXPECT_EQ(c.sidecars, parse_sidecar_kinds(std::string_view(at("sidecars"))).value());
   EXPECT_EQ(c.grace_period, seconds_in_ms(at("grace_period_s")));
   EXPECT_EQ(c.durable_writes, bool(at("durable_writes")));
   EXPECT_EQ(c.allow_unknown_fields, bool(at("allow_unknown_fields")));

@@ -12,6 +12,8 @@
 #include <string>
 #include <string_view>
 
+#include "venice_batch/sidecar.hpp"
+
 namespace venice_batch {
 
 struct ConfigError : std::runtime_error {
@@ -51,6 +53,7 @@ struct Config {
   double min_balance_usd{};                 ///< 0: none; else stop before x-venice-balance-usd falls below it (exit 4)
   unsigned lookahead_jobs{};                ///< jobs read ahead so a waiting model never holds back another
   bool compressed_responses{};              ///< send Accept-Encoding: gzip, br (JSON answers only)
+  SidecarKinds sidecars;                    ///< `sidecars`: "txt,json", written next to each image
   std::chrono::milliseconds grace_period{};
   bool durable_writes{};
   bool allow_unknown_fields{};

@@ -26,7 +26,7 @@ void record_exchange(RunMetrics& metrics, const HttpExchange& ex);
 /// anything but a 200.
 boost::asio::awaitable<StoredResponse> store_response(boost::asio::any_io_executor cpu, const HttpExchange& ex,
                                                       ExpectedImages expected, std::string file_prefix,
-                                                      const OutputSink* sink);
+                                                      const OutputSink* sink, const SidecarSource* sidecars = nullptr);
 
 /// What the attempt policy needs of one attempt. `api` is the parsed error body (non-2xx).
 AttemptOutcome attempt_outcome(const HttpExchange& ex, const StoredResponse& stored, const ApiError& api,

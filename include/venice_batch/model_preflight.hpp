@@ -13,6 +13,7 @@
 #include <boost/system/result.hpp>
 
 #include "venice_batch/catalog.hpp"
+#include "venice_batch/openai_batch.hpp"
 
 namespace venice_batch {
 
@@ -56,5 +57,9 @@ PreflightResult preflight_job(const Catalog& catalog, const RequestView& request
 /// promptCharacterLimit replaces it (up to 32,768).
 inline constexpr std::size_t kGenericPromptLimit = 7500;
 inline constexpr std::size_t kLargestPromptLimit = 32768;
+
+/// The size fields of each model of `catalog` (ids, aliases and traits), for OpenAI Batch lines;
+/// `catalog` must outlive the lookup.
+ModelSizesLookup model_sizes_from(const Catalog& catalog);
 
 }  // namespace venice_batch

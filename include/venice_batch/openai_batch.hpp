@@ -29,9 +29,6 @@ struct ModelSizes {
 /// or a model the catalog lacks): `size` then maps to width/height, the generic spec.
 using ModelSizesLookup = std::function<std::optional<ModelSizes>(std::string_view model)>;
 
-struct Catalog;
-/// The lookup over a catalog (ids, aliases and traits); `catalog` must outlive it.
-ModelSizesLookup model_sizes_from(const Catalog& catalog);
 
 /// True for a line in the dialect: it has `custom_id` or `body`.
 bool is_openai_batch_line(simdjson::dom::object line);

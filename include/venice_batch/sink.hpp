@@ -17,6 +17,7 @@
 
 #include "venice_batch/image_format.hpp"
 #include "venice_batch/response.hpp"
+#include "venice_batch/sidecar.hpp"
 
 namespace venice_batch {
 
@@ -111,10 +112,12 @@ struct StoredResponse {
 
 /// Decodes `response` with `decoder` and writes its images as images/<file_prefix>_<k>.<ext>
 /// through `sink` (nullptr: decode and check only, write nothing). An image in another format
-/// than `expected.format` is kept, named by its bytes, with `requested_format` set. CPU and disk
-/// work: run it off the io thread, one decoder per thread.
+/// than `expected.format` is kept, named by its bytes, with `requested_format` set. With
+/// `sidecars`, each image's <file_prefix>_<k>.txt / .json are written after it, the same way (a
+/// failure is a write failure). CPU and disk work: run it off the io thread, one decoder per thread.
 StoredResponse decode_and_store(ResponseDecoder& decoder, const HttpResponse& response, const ExpectedImages& expected,
-                                std::string_view file_prefix, const OutputSink* sink);
+                                std::string_view file_prefix, const OutputSink* sink,
+                                const SidecarSource* sidecars = nullptr);
 
 /// Writes `text` to `path` atomically (temp + rename; fsync when `durable`). For snapshots
 /// such as metrics.json and report.html.

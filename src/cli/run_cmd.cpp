@@ -17,6 +17,7 @@ struct RunCommandState {
   unsigned concurrency = 0, burst = 0, max_attempts = 0, lookahead = 0;
   double rpm = -1, grace_s = -1, max_spend = 0, min_balance = 0;
   bool no_catalog = false, no_compression = false;
+  std::optional<SidecarKinds> sidecars;
 };
 
 void add_pacing_options(CLI::App* cmd, RunCommandState& s) {
@@ -66,6 +67,7 @@ void apply_options(const CLI::App* cmd, RunCommandState& s) {
   if (cmd->count("--grace")) c.grace_period = std::chrono::milliseconds(static_cast<long long>(s.grace_s * 1000));
   if (cmd->count("--lookahead")) c.lookahead_jobs = s.lookahead;
   if (s.no_compression) c.compressed_responses = false;
+  if (s.sidecars) c.sidecars = *s.sidecars;
   if (cmd->count("--catalog")) c.catalog_file = s.catalog_file;
   if (s.no_catalog) {
     c.fetch_catalog = false;
@@ -94,6 +96,15 @@ Command add_run_command(CLI::App& app) {
   cmd->add_flag("--retry-failed", s->run.retry_failed, "Also retry jobs that failed for good in an earlier run");
   cmd->add_flag("--quiet,-q", s->run.quiet, "Print only errors and the final summary");
   cmd->add_flag("--report", s->run.write_report, "Write <out>/report.html at the end of the run");
+  cmd->add_option_function<std::string>(
+         "--sidecars",
+         [s](const std::string& list) {
+           s->sidecars = parse_sidecar_kinds(list);
+           if (!s->sidecars) throw CLI::ValidationError("--sidecars", "must list txt and/or json (txt,json) or none");
+         },
+         "Write <id>_<k>.txt (the prompt) and/or <id>_<k>.json (request, answer, metadata) next to each image: "
+         "txt, json, txt,json or none (config `sidecars`)")
+      ->type_name("LIST");
   cmd->add_option_function<std::string>(
          "--results-format", [s](const std::string& f) { s->run.openai_batch_results = f == "openai-batch"; },
          "jsonl (results.jsonl only, the default) or openai-batch (also <out>/batch_output.jsonl and "

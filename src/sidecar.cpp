@@ -1,0 +1,79 @@
+#include "venice_batch/sidecar.hpp"
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+#include <simdjson.h>
+
+#include "venice_batch/image_format.hpp"
+#include "venice_batch/sink.hpp"
+#include "venice_batch/text.hpp"
+
+namespace venice_batch {
+namespace {
+
+using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
+
+void text(Writer& w, const char* key, std::string_view value) {
+  const std::string clean = sanitize_utf8(value);
+  w.Key(key);
+  w.String(clean.data(), static_cast<rapidjson::SizeType>(clean.size()));
+}
+
+// A JSON object embedded as it is when it parses as one; else kept as text under `<key>_text`.
+void object(Writer& w, const char* key, std::string_view json) {
+  thread_local simdjson::dom::parser parser;
+  simdjson::dom::element e;
+  if (!parser.parse(json.data(), json.size(), true).get(e) && e.is_object()) {
+    w.Key(key);
+    w.RawValue(json.data(), json.size(), rapidjson::kObjectType);
+  } else {
+    text(w, (std::string(key) + "_text").c_str(), json);
+  }
+}
+
+}  // namespace
+
+std::optional<SidecarKinds> parse_sidecar_kinds(std::string_view list) {
+  SidecarKinds kinds;
+  while (!list.empty()) {
+    const auto comma = list.find(',');
+    std::string_view item = list.substr(0, comma);
+    list = comma == std::string_view::npos ? std::string_view{} : list.substr(comma + 1);
+    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+    if (item == "txt") kinds.txt = true;
+    else if (item == "json") kinds.json = true;
+    else if (item != "none" && !item.empty()) return std::nullopt;
+  }
+  return kinds;
+}
+
+std::string sidecar_json(const SidecarSource& s, unsigned k, const FileRecord& file, std::string_view server_id) {
+  rapidjson::StringBuffer buf;
+  Writer w(buf);
+  w.StartObject();
+  text(w, "id", s.id);
+  w.Key("variant");
+  w.Uint(k);
+  text(w, "file", file.path);
+  text(w, "format", to_string(file.format));
+  if (file.size.width && file.size.height) {
+    w.Key("width");
+    w.Uint(file.size.width);
+    w.Key("height");
+    w.Uint(file.size.height);
+  }
+  if (!s.model.empty()) text(w, "model", s.model);
+  text(w, "prompt", s.prompt);
+  if (!s.request_body.empty()) object(w, "request", s.request_body);
+  if (!server_id.empty()) text(w, "server_id", server_id);
+  if (s.price_usd) {
+    w.Key("estimated_price_usd");
+    w.Double(*s.price_usd);
+  }
+  if (!s.metadata.empty()) object(w, "metadata", s.metadata);
+  w.EndObject();
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+}  // namespace venice_batch
