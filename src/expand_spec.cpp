@@ -7,8 +7,6 @@
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
 #include <simdjson.h>
 
 #include "expand_internal.hpp"
@@ -21,43 +19,11 @@ namespace {
 using simdjson::dom::element;
 using simdjson::dom::element_type;
 using Result = boost::system::result<Sweep::Impl, std::string>;
-using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
 
 constexpr std::uint32_t kMaxReplicates = 1000;
 constexpr std::array<std::string_view, 8> kSpecKeys = {"prompt",     "wildcards", "fixed",
                                                         "matrix",     "replicates", "id_prefix",
                                                         "allow_unknown_fields", "description"};
-
-/// Writes `v` with every object's keys sorted (the manifest's canonical form); false if an object
-/// repeats a key.
-bool write_canonical(Writer& w, element v) {
-  switch (v.type()) {
-    case element_type::OBJECT: {
-      std::map<std::string_view, element> members;
-      for (auto [k, x] : simdjson::dom::object(v))
-        if (!members.emplace(k, x).second) return false;
-      w.StartObject();
-      for (const auto& [k, x] : members)
-        if (!w.Key(k.data(), static_cast<rapidjson::SizeType>(k.size())) || !write_canonical(w, x)) return false;
-      return w.EndObject();
-    }
-    case element_type::ARRAY:
-      w.StartArray();
-      for (auto x : simdjson::dom::array(v))
-        if (!write_canonical(w, x)) return false;
-      return w.EndArray();
-    case element_type::STRING: {
-      std::string_view s(v);
-      return w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
-    }
-    case element_type::INT64: return w.Int64(std::int64_t(v));
-    case element_type::UINT64: return w.Uint64(std::uint64_t(v));
-    case element_type::DOUBLE: return w.Double(double(v));
-    case element_type::BOOL: return w.Bool(bool(v));
-    case element_type::NULL_VALUE: return w.Null();
-  }
-  return false;
-}
 
 std::string quoted(std::string_view s) {
   std::string out;
@@ -106,10 +72,9 @@ bool SpecReader::claim(std::string_view field, const std::string& origin) {
 
 /// Field `name` = `value`: canonical JSON, checked against the schema as the run would check it.
 bool SpecReader::field(std::string_view name, element value, const std::string& origin, SweepField& out) {
-  rapidjson::StringBuffer buf;
-  Writer w(buf);
-  if (!write_canonical(w, value)) return problem(fmt::format("{}: an object in the value repeats a key", origin));
-  out = {std::string(name), quoted(name), std::string(buf.GetString(), buf.GetSize())};
+  auto json = canonical_json(value);
+  if (!json) return problem(fmt::format("{}: an object in the value repeats a key", origin));
+  out = {std::string(name), quoted(name), std::move(*json)};
   // The field alone in a request with a placeholder model and prompt: only its own issues count.
   std::string probe = "{";
   if (name != "model") probe += "\"model\":\"m\",";
@@ -198,10 +163,7 @@ bool SpecReader::read_axis(std::string_view name, element values, Sweep::Impl& o
           if (!claim(k, origin) || !field(k, x, fmt::format("{}.{}", at, k), f)) return false;
           value.fields.push_back(std::move(f));
         }
-        rapidjson::StringBuffer buf;
-        Writer w(buf);
-        write_canonical(w, v);
-        value.json.assign(buf.GetString(), buf.GetSize());
+        value.json = canonical_json(v).value_or(std::string());  // each member was checked above
       }
       axis.values.push_back(std::move(value));
     }

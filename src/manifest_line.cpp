@@ -305,6 +305,13 @@ ManifestEntry ManifestLineParser::parse(std::string_view line, std::uint64_t lin
 void ManifestLineParser::set_max_prompt_chars(std::size_t chars) { impl_->schema.max_prompt_chars = chars; }
 void ManifestLineParser::set_model_sizes(ModelSizesLookup sizes) { impl_->model_sizes = std::move(sizes); }
 
+std::optional<std::string> canonical_json(simdjson::dom::element value) {
+  rapidjson::StringBuffer buf;
+  Writer w(buf);
+  if (!write_value(w, value, true)) return std::nullopt;
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
 bool is_valid_job_id(std::string_view id) {
   if (id.empty() || id.size() > 128) return false;
   auto alnum = [](char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };

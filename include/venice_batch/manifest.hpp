@@ -14,6 +14,10 @@
 #include <variant>
 
 #include "venice_batch/image_format.hpp"
+
+namespace simdjson::dom {
+class element;
+}
 #include "venice_batch/openai_batch.hpp"
 
 namespace venice_batch {
@@ -55,6 +59,11 @@ struct InvalidLine {
 };
 
 using ManifestEntry = std::variant<JobSpec, InvalidLine>;
+
+/// `value` as JSON with every object's keys sorted (nested ones too): equal requests give equal
+/// bytes. Integers stay integers, doubles doubles. nullopt if an object repeats a key. The
+/// manifest's canonical body and the sweep ids (expand) are both this.
+std::optional<std::string> canonical_json(simdjson::dom::element value);
 
 /// True if `id` can name files: [A-Za-z0-9][A-Za-z0-9._-]{0,127}.
 bool is_valid_job_id(std::string_view id);
