@@ -235,3 +235,21 @@ TEST(PlanTest, HelpListsEveryOptionAndTheReadmeDocumentsIt) {
   }
   EXPECT_NE(help.out.find("Exit status"), std::string::npos);
 }
+
+TEST(PlanTest, APromptOverTheGenericCapButWithinItsModelsLimitIsValidAsInARun) {
+  // 20,000 characters: over the generic 7,500, within nano-banana-pro's 32,768 (run lifts the
+  // generic cap with a catalog; plan did not, and counted the line invalid). An OpenAI Batch line
+  // is planned with its size mapped by the model's family.
+  test_support::TempDir dir;
+  const std::string long_prompt(20000, 'a');
+  test_support::write_file(
+      dir / "m.jsonl",
+      R"({"model": "nano-banana-pro", "prompt": ")" + long_prompt + R"(", "aspect_ratio": "1:1"})" "\n"
+      R"({"custom_id": "oa", "method": "POST", "url": "/v1/images/generations", "body": {"model": "gpt-image-2", "prompt": "p", "size": "1536x1024", "quality": "low"}})" "\n");
+  test_support::write_file(dir / "catalog.json", catalog_sources_to_json(test::fixture_sources()));
+  auto r = test_support::run_process({VENICE_BATCH_EXE, "plan", "--manifest", (dir / "m.jsonl").string(), "--catalog",
+                                      (dir / "catalog.json").string(), "--out", dir.path().string()});
+  EXPECT_EQ(r.exit_status, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("nano-banana-pro"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("gpt-image-2"), std::string::npos) << r.out;
+}
