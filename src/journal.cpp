@@ -99,6 +99,12 @@ void file(Writer& w, const FileRecord& f) {
     key(w, "height");
     w.Uint(f.size.height);
   }
+  if (f.requested_size) {
+    key(w, "requested_width");
+    w.Uint(f.requested_size->width);
+    key(w, "requested_height");
+    w.Uint(f.requested_size->height);
+  }
   w.EndObject();
 }
 

@@ -254,6 +254,10 @@ struct ManifestLineParser::Impl {
     if (request["variants"].get_int64().get(variants) == simdjson::SUCCESS) job.variants = static_cast<int>(variants);
     bool binary = false;
     if (request["return_binary"].get_bool().get(binary) == simdjson::SUCCESS) job.return_binary = binary;
+    std::uint64_t width = 0, height = 0;
+    if (request["width"].get_uint64().get(width) == simdjson::SUCCESS &&
+        request["height"].get_uint64().get(height) == simdjson::SUCCESS)
+      job.size = ImageSize{static_cast<std::uint32_t>(width), static_cast<std::uint32_t>(height)};
     job.request_hash = sha256_hex(body);
     job.body = std::move(body);
     return job;

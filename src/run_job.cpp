@@ -75,7 +75,7 @@ net::awaitable<void> BatchRun::run_job(Worker& w, PendingJob pending, RunClock::
   if (pending.price) job.rec.estimated_price_usd = pending.price->usd;
   job.rec.timing.queued_ms = ms_between(pending.read_at, admitted_at);
   metrics_.record(Phase::admission_concurrency, us_between(pending.read_at, admitted_at));
-  const ExpectedImages expected{spec.format, spec.variants, spec.return_binary};
+  const ExpectedImages expected{spec.format, spec.variants, spec.return_binary, spec.size};
   // Views into `pending`, which lives in this frame until the job ends.
   const SidecarSource sidecars{config_.sidecars, spec.id, spec.prompt, pending.model, spec.body, spec.metadata,
                                pending.price ? std::optional<double>(pending.price->usd) : std::nullopt};

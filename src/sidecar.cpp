@@ -63,6 +63,12 @@ std::string sidecar_json(const SidecarSource& s, unsigned k, const FileRecord& f
     w.Key("height");
     w.Uint(file.size.height);
   }
+  if (file.requested_size) {
+    w.Key("requested_width");
+    w.Uint(file.requested_size->width);
+    w.Key("requested_height");
+    w.Uint(file.requested_size->height);
+  }
   if (!s.model.empty()) text(w, "model", s.model);
   text(w, "prompt", s.prompt);
   if (!s.request_body.empty()) object(w, "request", s.request_body);

@@ -218,6 +218,8 @@ StoredResponse decode_and_store(ResponseDecoder& decoder, const HttpResponse& re
     if (!write(name, image.bytes)) return out;
     FileRecord file{"images/" + name, image.bytes.size(), image.format, std::nullopt, image.size};
     if (image.format != expected.format) file.requested_format = expected.format;
+    if (expected.size && (expected.size->width != image.size.width || expected.size->height != image.size.height))
+      file.requested_size = expected.size;
     if (sidecars) {
       const std::string stem = fmt::format("{}_{}", file_prefix, variant);
       if (sidecars->kinds.txt && !write(stem + ".txt", as_bytes(sidecars->prompt))) return out;

@@ -5,6 +5,7 @@
 #include "test_support.hpp"
 #include "venice_batch/base64.hpp"
 #include "venice_batch/image_encode.hpp"
+#include "venice_batch/journal.hpp"
 #include "venice_batch/sink.hpp"
 
 using namespace venice_batch;
@@ -90,6 +91,28 @@ TEST(SinkTest, AnImageInAnotherFormatIsKeptUnderItsOwnExtension) {
   auto asked = decode_and_store(decoder, json_with_image(png), {ImageFormat::png, 1, false}, "dog", &sink);
   ASSERT_TRUE(asked.ok);
   EXPECT_FALSE(asked.files[0].requested_format);
+}
+
+TEST(SinkTest, AnImageOfAnotherSizeThanAskedIsKeptAndSaysWhatWasAsked) {
+  TempDir dir;
+  OutputSink sink(dir.path(), false);
+  ResponseDecoder decoder;
+  const auto png = encode_test_image(ImageFormat::png, 32, 24, 1);
+  auto other = decode_and_store(decoder, json_with_image(png), {ImageFormat::png, 1, false, ImageSize{32, 32}}, "sq", &sink);
+  ASSERT_TRUE(other.ok) << other.error_message;
+  ASSERT_TRUE(other.files[0].requested_size);
+  EXPECT_EQ(other.files[0].requested_size->height, 32u);
+  EXPECT_EQ(other.files[0].size.height, 24u) << "the bytes decide";
+  JobRecord rec;
+  rec.id = "sq";
+  rec.status = JobStatus::ok;
+  rec.files = other.files;
+  EXPECT_NE(to_json_line(rec).find(R"("width":32,"height":24,"requested_width":32,"requested_height":32)"),
+            std::string::npos)
+      << to_json_line(rec);
+  auto same = decode_and_store(decoder, json_with_image(png), {ImageFormat::png, 1, false, ImageSize{32, 24}}, "ok", &sink);
+  ASSERT_TRUE(same.ok);
+  EXPECT_FALSE(same.files[0].requested_size);
 }
 
 TEST(SinkTest, ATruncatedImageIsARetryableErrorAndNoFile) {

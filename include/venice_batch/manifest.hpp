@@ -41,6 +41,7 @@ struct JobSpec {
   bool return_binary = false;
   std::string model;
   std::string prompt;
+  std::optional<ImageSize> size;   ///< width x height when the request gives both
   /// The line's `metadata` object, minified; empty when it has none. Never sent to the API and
   /// not part of the request (nor of request_hash): it is passed through to results.jsonl and the
   /// report. A line whose metadata alone changed is not requested again.

@@ -58,6 +58,9 @@ struct ExpectedImages {
   ImageFormat format = ImageFormat::webp;
   int variants = 1;
   bool return_binary = false;
+  /// The request's width x height, when it gives both: an image of another size is kept, and
+  /// its file record says what was asked (the bytes decide, as for the format).
+  std::optional<ImageSize> size = std::nullopt;
 };
 
 /// Decodes 200 responses. Holds a simdjson On-Demand parser reused across calls: one

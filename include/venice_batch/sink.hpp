@@ -29,6 +29,9 @@ struct FileRecord {
   /// The format asked for, when the API answered with another (VENICE_API.md: the bytes decide).
   std::optional<ImageFormat> requested_format = std::nullopt;
   ImageSize size = {};  ///< from the image header
+  /// The width x height asked, when the image has another size (a model that rounds or ignores
+  /// width/height): recorded, not hidden.
+  std::optional<ImageSize> requested_size = std::nullopt;
 };
 
 /// "<id>_<k>.<ext>": the final file name of variant k (0-based) of job `id`.
