@@ -50,8 +50,8 @@ struct ManifestReader::Impl {
       : parser(options), keyer(options), lines(path, "manifest", kMaxLineBytes) {}
 
   /// The journal's slot of a line recorded finished with this very text, or nullptr. A line that
-  /// names no "id" key is known by its derived id (one lookup, no parse); else its `id` field is
-  /// read with On-Demand (only that field). Equal keys mean equal text and options, so the line
+  /// names no "id" key is known by its derived id (one lookup, no parse); else its `id` field (an
+  /// OpenAI Batch line's `custom_id`) is read with On-Demand (only that field). Equal keys mean equal text and options, so the line
   /// resolves to the id it was recorded under. (An "id" key spelled with escapes is missed and
   /// the line takes the full path: never a wrong skip.)
   std::uint64_t* finished_slot(std::string_view text, std::size_t capacity) {
@@ -60,11 +60,13 @@ struct ManifestReader::Impl {
       if (!job || job->finished_key == 0 || job->finished_key != keyer.key64(text)) return nullptr;
       return job->first_line;
     };
-    if (text.find("\"id\"") == std::string_view::npos) return matches(derived_job_id(line_no));
+    // An OpenAI Batch line is known by its custom_id.
+    const bool batch = text.find("\"custom_id\"") != std::string_view::npos;
+    if (!batch && text.find("\"id\"") == std::string_view::npos) return matches(derived_job_id(line_no));
     simdjson::ondemand::document doc;
     if (ondemand.iterate(simdjson::padded_string_view(text.data(), text.size(), capacity)).get(doc)) return nullptr;
     std::string_view field;
-    const auto err = doc["id"].get_string().get(field);
+    const auto err = doc[batch ? "custom_id" : "id"].get_string().get(field);
     if (err == simdjson::NO_SUCH_FIELD) return matches(derived_job_id(line_no));  // "id" was text in a value
     return err ? nullptr : matches(field);
   }

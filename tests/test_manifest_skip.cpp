@@ -61,6 +61,18 @@ TEST(ManifestSkipTest, ALineWhosePromptIsTheWordIdIsStillKnownByItsDerivedId) {
   EXPECT_EQ(reader.skipped(), 2u);
 }
 
+TEST(ManifestSkipTest, AFinishedOpenAiBatchLineIsSkippedByItsCustomId) {
+  TempManifest m(R"({"custom_id":"oa-1","method":"POST","url":"/v1/images/generations","body":{"prompt":"one","n":2}})" "\n"
+                 R"({"custom_id":"oa-2","method":"POST","url":"/image/generate","body":{"prompt":"two"}})" "\n");
+  auto keys = finished_keys(m.path());
+  ASSERT_EQ(keys.size(), 2u);
+  keys.erase("oa-2");
+  ManifestReader reader(m.path(), with_defaults());
+  reader.skip_finished(lookup(keys));
+  EXPECT_EQ(ids_read(reader), std::vector<std::string>{"oa-2"});
+  EXPECT_EQ(reader.skipped(), 1u);
+}
+
 TEST(ManifestSkipTest, AnEditedLineIsReadAgainEvenUnderTheSameId) {
   TempManifest before(R"({"id":"a","prompt":"one"})" "\n" R"({"prompt":"two"})" "\n");
   auto keys = finished_keys(before.path());
