@@ -7,6 +7,7 @@
 
 #include "venice_batch/journal.hpp"
 #include "venice_batch/openai_batch.hpp"
+#include "venice_batch/sha256.hpp"
 #include "venice_batch/sink.hpp"
 
 namespace venice_batch {
@@ -32,12 +33,17 @@ bool batch_line(simdjson::dom::element r, std::string& out) {
   const bool ok = status == "ok";
   std::int64_t http = 0;
   if (r["http_status"].get_int64().get(http)) http = 0;
-  const std::int64_t status_code = ok ? 200 : status == "invalid" ? 400 : http;
-  const std::string_view hash = string_or(r["request_hash"]);
+  // A failed job is never "200": a content violation is the API's refusal (400, as OpenAI's
+  // content_policy_violation), a 200 whose images were bad or could not be kept is a 500.
+  std::int64_t status_code = ok ? 200 : status == "invalid" || status == "content_violation" ? 400 : http;
+  if (!ok && status_code == 200) status_code = 500;
+  // Unique per line: two custom_ids may send the same request.
+  thread_local Sha256Hasher hasher;
+  const std::string line_id = hasher.hex(fmt::format("{}\n{}", id, string_or(r["request_hash"])));
   rapidjson::StringBuffer buf;
   Writer w(buf);
   w.StartObject();
-  text(w, "id", fmt::format("batch_req_{}", hash.substr(0, 16)));
+  text(w, "id", fmt::format("batch_req_{}", std::string_view(line_id).substr(0, 16)));
   text(w, "custom_id", id);
   w.Key("response");
   w.StartObject();
@@ -78,9 +84,9 @@ bool batch_line(simdjson::dom::element r, std::string& out) {
   w.EndObject();
   w.EndObject();
   w.Key("error");
-  if (ok || status_code != 0) {
+  if (ok) {
     w.Null();
-  } else {  // no HTTP answer: the batch-level error says why
+  } else {  // every failure says why at the line's level too, answered or not
     w.StartObject();
     text(w, "code", string_or(r["error"]["kind"], status));
     text(w, "message", string_or(r["error"]["message"]));

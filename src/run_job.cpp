@@ -204,6 +204,7 @@ void BatchRun::add_attempt(JobInProgress& job, const HttpExchange& ex, const Sto
       metrics_.record(Phase::write_files, stored.write_us);
       rec.timing.write_files_ms = stored.write_us / 1000.0;
       rec.files = stored.files;
+      rec.warnings.insert(rec.warnings.end(), stored.warnings.begin(), stored.warnings.end());
       c.images += stored.files.size();
       c.image_bytes += stored.image_bytes;
     }

@@ -218,13 +218,17 @@ StoredResponse decode_and_store(ResponseDecoder& decoder, const HttpResponse& re
     if (!write(name, image.bytes)) return out;
     FileRecord file{"images/" + name, image.bytes.size(), image.format, std::nullopt, image.size};
     if (image.format != expected.format) file.requested_format = expected.format;
-    if (expected.size && (expected.size->width != image.size.width || expected.size->height != image.size.height))
+    if (expected.size && image.size.width != 0 &&
+        (expected.size->width != image.size.width || expected.size->height != image.size.height))
       file.requested_size = expected.size;
     if (sidecars) {
       const std::string stem = fmt::format("{}_{}", file_prefix, variant);
-      if (sidecars->kinds.txt && !write(stem + ".txt", as_bytes(sidecars->prompt))) return out;
-      if (sidecars->kinds.json && !write(stem + ".json", as_bytes(sidecar_json(*sidecars, variant, file, out.server_id))))
-        return out;
+      auto side = [&](const std::string& name, std::string_view text) {
+        if (auto w = sink->write_image(name, as_bytes(text)); !w)
+          out.warnings.push_back(fmt::format("sidecar {} not written: {}", name, w.error().message()));
+      };
+      if (sidecars->kinds.txt) side(stem + ".txt", sidecars->prompt);
+      if (sidecars->kinds.json) side(stem + ".json", sidecar_json(*sidecars, variant, file, out.server_id));
     }
     out.files.push_back(std::move(file));
   }

@@ -3,10 +3,14 @@
 // batch_errors.jsonl written from a real run against the emulator.
 #include <gtest/gtest.h>
 
+#include <map>
+#include <set>
+
 #include <simdjson.h>
 
 #include "fault_fixture.hpp"
 #include "test_manifest_support.hpp"
+#include "venice_batch/journal.hpp"
 #include "venice_batch/openai_batch.hpp"
 
 using namespace venice_batch;
@@ -143,4 +147,43 @@ TEST(OpenAiBatchTest, ARunWritesBatchOutputAndErrorsWithPathsAndStatusCodes) {
   EXPECT_EQ(e["response"]["status_code"].get_int64().value(), 400) << "refused before sending";
   EXPECT_NE(errors[0].find("quality 'hd'"), std::string::npos) << errors[0];
   EXPECT_EQ(fx.server->stats().requests, 2u) << "the refused line is never sent";
+}
+
+TEST(OpenAiBatchTest, AFailedJobIsNeverStatus200AndEveryLineHasItsOwnId) {
+  test_support::TempDir dir;
+  auto record = [](std::string id, JobStatus status, int http, std::string kind) {
+    JobRecord r;
+    r.id = std::move(id);
+    r.status = status;
+    r.http_status = http;
+    r.request_hash = std::string(64, 'a');  // the same request for every custom_id
+    if (status == JobStatus::ok) r.files.push_back({"images/" + r.id + "_0.webp", 10, ImageFormat::webp, std::nullopt, {8, 8}});
+    else r.error = JobError{kind, "why " + kind, {}, {}, false};
+    return to_json_line(r) + "\n";
+  };
+  test_support::write_file(dir / "results.jsonl",
+                           record("ok-1", JobStatus::ok, 200, "") + record("ok-2", JobStatus::ok, 200, "") +
+                               record("cv", JobStatus::content_violation, 200, "content_violation") +
+                               record("cut", JobStatus::failed, 200, "truncated_image") +
+                               record("lost", JobStatus::failed, 0, "timeout"));
+  auto written = write_openai_batch_results(dir.path());
+  ASSERT_TRUE(written) << written.error();
+  EXPECT_EQ(written->output_lines, 2u);
+  EXPECT_EQ(written->error_lines, 3u);
+  simdjson::dom::parser p;
+  std::set<std::string> ids;
+  std::map<std::string, std::int64_t> status;
+  for (const char* file : {"batch_output.jsonl", "batch_errors.jsonl"})
+    for (const auto& line : test_support::read_lines(dir / file)) {
+      simdjson::dom::element e;
+      ASSERT_EQ(p.parse(line).get(e), simdjson::SUCCESS) << line;
+      ids.insert(std::string(e["id"].get_string().value()));
+      const std::string custom_id(e["custom_id"].get_string().value());
+      status[custom_id] = e["response"]["status_code"].get_int64().value();
+      if (std::string_view(file) == "batch_errors.jsonl") {
+        EXPECT_FALSE(e["error"].is_null()) << "every failure says why: " << line;
+      }
+    }
+  EXPECT_EQ(ids.size(), 5u) << "two custom_ids with the same request still get their own id";
+  EXPECT_EQ(status, (std::map<std::string, std::int64_t>{{"ok-1", 200}, {"ok-2", 200}, {"cv", 400}, {"cut", 500}, {"lost", 0}}));
 }

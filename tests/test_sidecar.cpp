@@ -68,3 +68,22 @@ TEST(SidecarTest, ARunWritesTheSidecarsOfEveryImageOnlyWhenAsked) {
   ASSERT_EQ(plain.run(manifest).exit_status, 0);
   EXPECT_FALSE(std::filesystem::exists(plain.out() / "images" / "one_0.txt"));
 }
+
+TEST(SidecarTest, ASidecarThatCannotBeWrittenIsAWarningAndThePaidImageIsKept) {
+  // A directory where the .txt should go: its rename fails. The image was paid for and is
+  // whole: the job is ok with a warning, and a later run does not buy it again.
+  using namespace fault_test;
+  Fixture fx(MockFaults{});
+  const auto manifest = fx.dir / "m.jsonl";
+  test_support::write_file(manifest, R"({"id":"one","prompt":"one owl","width":64,"height":64})" "\n");
+  std::filesystem::create_directories(fx.out() / "images" / "one_0.txt" / "blocker");
+  auto r = fx.run(manifest, {"--sidecars", "txt,json"});
+  EXPECT_EQ(r.exit_status, 0) << r.err;
+  const auto lines = test_support::read_lines(fx.out() / "results.jsonl");
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_NE(lines[0].find(R"("status":"ok")"), std::string::npos) << lines[0];
+  EXPECT_NE(lines[0].find("sidecar one_0.txt not written"), std::string::npos) << lines[0];
+  EXPECT_TRUE(std::filesystem::exists(fx.out() / "images" / "one_0.json")) << "the other sidecar is written";
+  EXPECT_EQ(fx.run(manifest, {"--sidecars", "txt,json"}).exit_status, 0);
+  EXPECT_EQ(fx.server->stats().requests, 1u) << "never paid for again";
+}

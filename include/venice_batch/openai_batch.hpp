@@ -52,12 +52,13 @@ struct BatchResultCounts {
 
 /// Writes <out>/batch_output.jsonl and <out>/batch_errors.jsonl from results.jsonl, one line per
 /// job by its deciding record (as resume reads it), in journal order:
-/// {"id": "batch_req_<16 hex>", "custom_id", "response": {"status_code", "request_id", "body"},
-/// "error"}. An ok job's body is {"created", "data": [{"path", "width", "height", "format"}]}
+/// {"id": "batch_req_<16 hex of SHA-256(custom_id, request hash)>", "custom_id", "response":
+/// {"status_code", "request_id", "body"}, "error"}. An ok job's body is {"data": [{"path", "width", "height", "format"}]}
 /// (image paths relative to the out dir, never base64). A failed job's body is
-/// {"error": {"message", "type", "code"}}, its status_code the last HTTP status, 400 for a line
-/// refused before sending, 0 when no answer came; `error` is {"code", "message"} then. Both files
-/// are replaced atomically. The message names what failed.
+/// {"error": {"message", "type", "code"}}, its status_code the last HTTP status (never 200: a
+/// content violation is 400, a 200 whose images were bad or not kept 500), 400 for a line refused
+/// before sending, 0 when no answer came; its `error` is {"code", "message"}. Jobs not recorded
+/// (not reached: --limit, a daily cap, a stop) are in neither file. Both files are replaced atomically. The message names what failed.
 boost::system::result<BatchResultCounts, std::string> write_openai_batch_results(const std::filesystem::path& out_dir);
 
 }  // namespace venice_batch

@@ -107,6 +107,7 @@ struct StoredResponse {
   bool retryable = false;
   std::string error_kind, error_message;
   std::vector<FileRecord> files;
+  std::vector<std::string> warnings;  ///< a sidecar that could not be written: the images are kept
   std::string server_id;
   std::optional<ServerTiming> server_timing;
   std::uint64_t images = 0, image_bytes = 0;
@@ -116,8 +117,8 @@ struct StoredResponse {
 /// Decodes `response` with `decoder` and writes its images as images/<file_prefix>_<k>.<ext>
 /// through `sink` (nullptr: decode and check only, write nothing). An image in another format
 /// than `expected.format` is kept, named by its bytes, with `requested_format` set. With
-/// `sidecars`, each image's <file_prefix>_<k>.txt / .json are written after it, the same way (a
-/// failure is a write failure). CPU and disk work: run it off the io thread, one decoder per thread.
+/// `sidecars`, each image's <file_prefix>_<k>.txt / .json are written after it, the same way; one
+/// that cannot be written is a warning, not a failure (the paid image is kept, never bought again). CPU and disk work: run it off the io thread, one decoder per thread.
 StoredResponse decode_and_store(ResponseDecoder& decoder, const HttpResponse& response, const ExpectedImages& expected,
                                 std::string_view file_prefix, const OutputSink* sink,
                                 const SidecarSource* sidecars = nullptr);
