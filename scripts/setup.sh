@@ -9,7 +9,7 @@ packages=(
   libboost1.81-dev libssl-dev openssl ca-certificates
   libsimdjson-dev rapidjson-dev libcli11-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  libpng-dev libjpeg-dev libwebp-dev libbrotli-dev zlib1g-dev
+  libpng-dev libjpeg-dev libwebp-dev libbrotli-dev zlib1g-dev libarchive-dev
   clang libclang-rt-14-dev
   tmux python3
   nginx wrk python3-aiohttp
