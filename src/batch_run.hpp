@@ -122,7 +122,7 @@ class BatchRun {
   const Config& config_;
   std::ostream& log_;
   net::io_context io_{1};
-  net::thread_pool cpu_{2};
+  net::thread_pool cpu_{config_.durable_writes ? std::clamp(config_.concurrency, 2u, 64u) : 2u};  // durable: a thread per waiting file, so fsyncs batch (GroupCommitter)
   OutDirLock lock_;
   OutputSink sink_;
   std::unique_ptr<ManifestReader> manifest_;

@@ -14,6 +14,8 @@
 
 #include <fmt/format.h>
 
+#include "venice_batch/group_commit.hpp"
+
 namespace venice_batch {
 namespace {
 
@@ -27,6 +29,13 @@ std::string random_token() {
     v = (std::uint64_t{rd()} << 32) ^ rd();
   }
   return fmt::format("{:016x}", v);
+}
+
+// One for the process: every durable commit joins the batch under way, whichever sink or
+// directory it is for, so concurrent writers share syncs (and each directory is synced once).
+GroupCommitter& shared_group_committer() {
+  static GroupCommitter committer;
+  return committer;
 }
 
 boost::system::result<void> fill_and_commit(boost::system::result<ReplacementFile> file,
@@ -97,16 +106,19 @@ boost::system::result<void> ReplacementFile::write(std::string_view text) {
 }
 
 boost::system::result<void> ReplacementFile::commit(bool durable) {
+  if (durable) return commit(shared_group_committer());
   boost::system::error_code ec;
-  if (durable && ::fsync(fd_) != 0) ec = last_error();
-  if (::close(std::exchange(fd_, -1)) != 0 && !ec) ec = last_error();
+  if (::close(std::exchange(fd_, -1)) != 0) ec = last_error();
   if (!ec && ::renameat(dir_fd_, temp_name_.c_str(), dir_fd_, name_.c_str()) != 0) ec = last_error();
   if (ec) {
     ::unlinkat(dir_fd_, temp_name_.c_str(), 0);
     return ec;
   }
-  if (durable && ::fsync(dir_fd_) != 0) return last_error();
   return {};
+}
+
+boost::system::result<void> ReplacementFile::commit(GroupCommitter& committer) {
+  return committer.commit({std::exchange(fd_, -1), dir_fd_, temp_name_, name_});
 }
 
 std::string image_file_name(std::string_view id, unsigned k, ImageFormat format) {

@@ -1,7 +1,8 @@
 // The output directory: images/<id>_<k>.<ext>, written so that no partial file
 // ever carries a final name (random temp name in the same directory, fsync, rename,
 // fsync the directory), and no file is ever opened through a symbolic link someone
-// planted there. Safe to call from several threads for different files.
+// planted there. Safe to call from several threads for different files; durable commits
+// made at the same time share their syncs (GroupCommitter).
 #pragma once
 
 #include <cstdint>
@@ -20,6 +21,8 @@
 #include "venice_batch/sidecar.hpp"
 
 namespace venice_batch {
+
+class GroupCommitter;
 
 /// An image file written for a job.
 struct FileRecord {
@@ -57,9 +60,13 @@ class ReplacementFile {
 
   boost::system::result<void> write(std::span<const std::uint8_t> bytes);
   boost::system::result<void> write(std::string_view text);
-  /// Closes the file and renames it over `name`: with `durable`, fsyncs the file first and the
-  /// directory after. On failure the temp file is removed and `name` is unchanged.
+  /// Closes the file and renames it over `name`: with `durable`, syncs the file first and the
+  /// directory after, returning once both are durable; files that threads commit at the same
+  /// time share the syncs (the process's GroupCommitter: one directory sync per batch). On
+  /// failure the temp file is removed and `name` is unchanged.
   boost::system::result<void> commit(bool durable);
+  /// As commit(true) through `committer` (tests give one with counted or failing syncs).
+  boost::system::result<void> commit(GroupCommitter& committer);
 
  private:
   ReplacementFile(int dir_fd, bool owns_dir_fd, int fd, std::string temp_name, std::string name);

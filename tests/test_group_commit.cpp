@@ -1,0 +1,216 @@
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <algorithm>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "test_support.hpp"
+#include "venice_batch/group_commit.hpp"
+#include "venice_batch/sink.hpp"
+
+using namespace venice_batch;
+using test_support::TempDir;
+
+namespace {
+
+// Real close/rename in a temp dir; the syncs are counted (and may fail) instead of reaching the disk.
+struct CountedSyncs {
+  std::atomic<int> file_syncs{0}, dir_syncs{0};
+  std::string failing_temp_prefix = "-";  // sync_file answers EIO for a temp file named so
+  int failing_dir_fd = -1;                // sync_dir answers ENOSPC for this one
+  std::chrono::microseconds file_sync_time{0};  // how long a file's sync takes (a disk's latency)
+
+  DurabilityCalls calls() {
+    DurabilityCalls c;
+    c.start_writeback = [](int) { return 0; };
+    c.sync_file = [this](int fd) {
+      ++file_syncs;
+      std::this_thread::sleep_for(file_sync_time);
+      std::error_code ec;
+      const auto path = std::filesystem::read_symlink("/proc/self/fd/" + std::to_string(fd), ec);
+      return path.filename().string().rfind(failing_temp_prefix, 0) == 0 ? EIO : 0;
+    };
+    c.sync_dir = [this](int fd) {
+      ++dir_syncs;
+      return fd == failing_dir_fd ? ENOSPC : 0;
+    };
+    return c;
+  }
+};
+
+struct OpenDir {
+  explicit OpenDir(const std::filesystem::path& p) : fd(::open(p.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) {}
+  ~OpenDir() { ::close(fd); }
+  int fd;
+};
+
+std::vector<std::string> names_in(const std::filesystem::path& dir) {
+  std::vector<std::string> names;
+  for (auto& e : std::filesystem::directory_iterator(dir)) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+}  // namespace
+
+TEST(GroupCommitTest, ManyThreadsCommittingAtOnceAllGetTheirFileUnderItsFinalName) {
+  TempDir dir;
+  OpenDir d(dir.path());
+  CountedSyncs syncs;
+  syncs.file_sync_time = std::chrono::microseconds(300);  // others queue while a batch syncs
+  GroupCommitter committer(syncs.calls());
+  constexpr int kThreads = 16, kFilesEach = 20;
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kFilesEach; ++i) {
+        auto file = ReplacementFile::create(d.fd, "f" + std::to_string(t) + "_" + std::to_string(i));
+        if (!file || !file->write(std::string_view("payload")) || !file->commit(committer)) ++failures;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+
+  EXPECT_EQ(failures, 0);
+  const auto names = names_in(dir.path());
+  ASSERT_EQ(names.size(), static_cast<std::size_t>(kThreads * kFilesEach)) << "every file renamed, no temp left";
+  for (const auto& n : names) EXPECT_FALSE(is_temp_file_name(n)) << n;
+  EXPECT_EQ(std::filesystem::file_size(dir.path() / "f3_7"), 7u);
+  const auto counts = committer.counts();
+  EXPECT_EQ(syncs.file_syncs, kThreads * kFilesEach) << "each file's data synced once";
+  EXPECT_EQ(counts.files, static_cast<std::uint64_t>(kThreads * kFilesEach));
+  EXPECT_EQ(static_cast<std::uint64_t>(syncs.dir_syncs), counts.batches) << "one directory sync per batch";
+  EXPECT_LT(counts.batches, counts.files) << "writers waiting together share a batch";
+}
+
+TEST(GroupCommitTest, ABatchSyncsEachDistinctDirectoryOnce) {
+  TempDir dir;
+  std::filesystem::create_directories(dir.path() / "a");
+  std::filesystem::create_directories(dir.path() / "b");
+  OpenDir a(dir.path() / "a"), b(dir.path() / "b");
+  CountedSyncs syncs;
+  // Hold the leader inside its first sync until every writer is queued: one batch, for sure.
+  std::atomic<int> queued{0};
+  std::atomic<bool> first{true};
+  DurabilityCalls calls = syncs.calls();
+  auto counted_sync = calls.sync_file;
+  calls.sync_file = [&](int fd) {
+    if (first.exchange(false))
+      while (queued < 6) std::this_thread::yield();
+    return counted_sync(fd);
+  };
+  calls.start_writeback = [&](int) {
+    ++queued;
+    return 0;
+  };
+  GroupCommitter held(calls);
+  // One writer first, alone: it leads and holds; the other five queue behind it.
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 6; ++i) {
+    threads.emplace_back([&, i] {
+      auto file = ReplacementFile::create(i % 2 ? a.fd : b.fd, "img" + std::to_string(i));
+      ASSERT_TRUE(file);
+      ASSERT_TRUE(file->write(std::string_view("x")));
+      EXPECT_TRUE(file->commit(held));
+    });
+  }
+  for (auto& th : threads) th.join();
+
+  const auto counts = held.counts();
+  EXPECT_EQ(counts.files, 6u);
+  // The first batch may be its leader's file alone (taken before the rest queued); the rest came
+  // together while it was held. Either way each batch synced each of its directories once.
+  EXPECT_LE(counts.batches, 2u);
+  EXPECT_LE(counts.dir_syncs, 3u) << "6 files in 2 directories";
+  EXPECT_EQ(syncs.dir_syncs, static_cast<int>(counts.dir_syncs));
+  EXPECT_EQ(names_in(dir.path() / "a").size(), 3u);
+  EXPECT_EQ(names_in(dir.path() / "b").size(), 3u);
+}
+
+TEST(GroupCommitTest, AFailedFileSyncReachesOnlyThatCallerAndNeverRenamesIt) {
+  TempDir dir;
+  OpenDir d(dir.path());
+  CountedSyncs syncs;
+  syncs.failing_temp_prefix = ".f3.tmp-";
+  GroupCommitter committer(syncs.calls());
+  constexpr int kThreads = 8;
+  std::vector<boost::system::error_code> results(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      auto file = ReplacementFile::create(d.fd, "f" + std::to_string(t));
+      ASSERT_TRUE(file);
+      ASSERT_TRUE(file->write(std::string_view("data")));
+      auto committed = file->commit(committer);
+      if (!committed) results[t] = committed.error();
+    });
+  }
+  for (auto& th : threads) th.join();
+
+  for (int t = 0; t < kThreads; ++t) {
+    if (t == 3) EXPECT_EQ(results[t], boost::system::error_code(EIO, boost::system::system_category()));
+    else EXPECT_FALSE(results[t]) << "file " << t << ": " << results[t].message();
+  }
+  const auto names = names_in(dir.path());
+  EXPECT_EQ(names.size(), 7u) << "the failed file is neither renamed nor left as a temp file";
+  EXPECT_FALSE(std::filesystem::exists(dir.path() / "f3"));
+  EXPECT_TRUE(std::filesystem::exists(dir.path() / "f2"));
+}
+
+TEST(GroupCommitTest, AFailedDirectorySyncIsTheErrorOfThatDirectorysFilesOnly) {
+  TempDir dir;
+  std::filesystem::create_directories(dir.path() / "full");
+  std::filesystem::create_directories(dir.path() / "fine");
+  OpenDir full(dir.path() / "full"), fine(dir.path() / "fine");
+  CountedSyncs syncs;
+  syncs.failing_dir_fd = full.fd;
+  GroupCommitter committer(syncs.calls());
+
+  auto in_full = ReplacementFile::create(full.fd, "a");
+  auto in_fine = ReplacementFile::create(fine.fd, "b");
+  ASSERT_TRUE(in_full && in_fine);
+  auto failed = in_full->commit(committer);
+  auto ok = in_fine->commit(committer);
+  ASSERT_FALSE(failed);
+  EXPECT_EQ(failed.error(), boost::system::error_code(ENOSPC, boost::system::system_category()));
+  EXPECT_TRUE(ok);
+}
+
+TEST(GroupCommitTest, OneWriterAlonePaysOneFileSyncAndOneDirectorySyncPerFile) {
+  TempDir dir;
+  OpenDir d(dir.path());
+  CountedSyncs syncs;
+  GroupCommitter committer(syncs.calls());
+  for (int i = 0; i < 3; ++i) {
+    auto file = ReplacementFile::create(d.fd, "solo" + std::to_string(i));
+    ASSERT_TRUE(file);
+    ASSERT_TRUE(file->commit(committer));
+  }
+  EXPECT_EQ(syncs.file_syncs, 3);
+  EXPECT_EQ(syncs.dir_syncs, 3) << "no waiting for company: each lone file is committed at once";
+  EXPECT_EQ(committer.counts().batches, 3u);
+}
+
+TEST(GroupCommitTest, DurableWriteImageThroughTheSinkLeavesOnlyFinalNames) {
+  TempDir dir;
+  OutputSink sink(dir.path() / "out", true);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      std::vector<std::uint8_t> bytes(50000, static_cast<std::uint8_t>(t));
+      EXPECT_TRUE(sink.write_image("img" + std::to_string(t) + "_0.webp", bytes));
+    });
+  }
+  for (auto& th : threads) th.join();
+  const auto names = names_in(dir.path() / "out/images");
+  EXPECT_EQ(names.size(), 8u);
+  for (const auto& n : names) EXPECT_FALSE(is_temp_file_name(n)) << n;
+}
