@@ -33,7 +33,7 @@ bool header_is_true(const HttpResponse& r, std::string_view name) {
 
 // The bytes as an image, if their container is whole. Whatever format they are is kept: the
 // bytes decide (VENICE_API.md), the caller records what was asked.
-boost::system::result<DecodedImage> checked_image(std::vector<std::uint8_t> bytes) {
+boost::system::result<DecodedImage> checked_image(ImageBytes bytes) {
   const ImageCheck check = check_image(bytes);
   switch (check.defect) {
     case ImageDefect::none: break;
@@ -46,10 +46,10 @@ boost::system::result<DecodedImage> checked_image(std::vector<std::uint8_t> byte
 
 // Decodes one base64 image string and checks it is a whole image.
 boost::system::result<DecodedImage> decode_image(std::string_view text) {
-  std::vector<std::uint8_t> bytes(base64::max_decoded_size(text.size()));
-  auto n = base64::decode(text, bytes.data());
+  auto bytes = ImageBytes::for_overwrite(base64::max_decoded_size(text.size()));  // not zeroed: all overwritten
+  auto n = base64::decode(text, bytes.writable_data());
   if (!n) return make_error_code(ResponseError::invalid_base64);
-  bytes.resize(*n);
+  bytes.shrink_to(*n);
   return checked_image(std::move(bytes));
 }
 
@@ -92,7 +92,7 @@ boost::system::result<GenerateResult> ResponseDecoder::decode(const HttpResponse
   if (expected.return_binary) {
     // Binary mode: the body is the image, in whatever format its bytes are (VENICE_API.md).
     const auto* p = reinterpret_cast<const std::uint8_t*>(response.body.data());
-    auto image = checked_image(std::vector<std::uint8_t>(p, p + response.body.size()));
+    auto image = checked_image(ImageBytes(std::span<const std::uint8_t>(p, response.body.size())));
     if (!image) return image.error();
     result.images.push_back(std::move(*image));
     return result;

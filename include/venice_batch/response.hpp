@@ -17,6 +17,7 @@
 #include <boost/system/result.hpp>
 
 #include "venice_batch/http_response.hpp"
+#include "venice_batch/image_bytes.hpp"
 #include "venice_batch/image_format.hpp"
 
 namespace venice_batch {
@@ -43,7 +44,7 @@ struct ServerTiming {
 struct DecodedImage {
   ImageFormat format = ImageFormat::webp;  ///< what the bytes actually are
   ImageSize size;                          ///< from the image header
-  std::vector<std::uint8_t> bytes;
+  ImageBytes bytes;                        ///< a std::span<const std::uint8_t> converts from it
 };
 
 struct GenerateResult {
