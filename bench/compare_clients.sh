@@ -7,15 +7,16 @@
 # out dirs go at exit.
 # Usage (all optional, defaults shown):
 #   N=2000 CONC=16 CONC_RSS=64 REPEATS=3 WRK_SECONDS=10 DISK_DIR=build-bench TMPFS_DIR=/dev/shm \
-#   NGINX_WORKERS=1 RUN_TIMEOUT=600 SYNC=1 SKIP_BUILD=0 PYTHON=<python3 with aiohttp> \
+#   NGINX_WORKERS=1 RUN_TIMEOUT=600 SYNC=1 SKIP_BUILD=0 BUILD=build-bench PYTHON=<python3 with aiohttp> \
 #   bash bench/compare_clients.sh
+# BUILD is the build dir whose venice-batch and venice-mock run (built there unless SKIP_BUILD=1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-2000} CONC=${CONC:-16} CONC_RSS=${CONC_RSS:-64} REPEATS=${REPEATS:-3} WRK_SECONDS=${WRK_SECONDS:-10}
 DISK_DIR=${DISK_DIR:-build-bench} TMPFS_DIR=${TMPFS_DIR:-/dev/shm} NGINX_WORKERS=${NGINX_WORKERS:-1}
-RUN_TIMEOUT=${RUN_TIMEOUT:-600} SYNC=${SYNC:-1} SKIP_BUILD=${SKIP_BUILD:-0}
+RUN_TIMEOUT=${RUN_TIMEOUT:-600} SYNC=${SYNC:-1} SKIP_BUILD=${SKIP_BUILD:-0} BUILD=${BUILD:-build-bench}
 echo "command: N=$N CONC=$CONC CONC_RSS=$CONC_RSS REPEATS=$REPEATS WRK_SECONDS=$WRK_SECONDS DISK_DIR=$DISK_DIR" \
-  "TMPFS_DIR=$TMPFS_DIR NGINX_WORKERS=$NGINX_WORKERS RUN_TIMEOUT=$RUN_TIMEOUT SYNC=$SYNC SKIP_BUILD=$SKIP_BUILD" \
+  "TMPFS_DIR=$TMPFS_DIR NGINX_WORKERS=$NGINX_WORKERS RUN_TIMEOUT=$RUN_TIMEOUT SYNC=$SYNC SKIP_BUILD=$SKIP_BUILD BUILD=$BUILD" \
   "bash bench/compare_clients.sh"
 
 # Debian's aiohttp lives in /usr/bin/python3's dist-packages: a pyenv or venv python3 may lack it.
@@ -28,8 +29,8 @@ for tool in nginx wrk openssl; do
   command -v $tool >/dev/null || { echo "compare_clients: $tool missing (bash scripts/setup.sh)" >&2; exit 2; }
 done
 if [ "$SKIP_BUILD" != 1 ]; then
-  timeout 600 cmake -S . -B build-bench -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-  timeout 3600 cmake --build build-bench --parallel "${JOBS:-2}" --target venice-batch venice-mock >/dev/null
+  timeout 600 cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+  timeout 3600 cmake --build "$BUILD" --parallel "${JOBS:-2}" --target venice-batch venice-mock >/dev/null
 fi
 mkdir -p "$DISK_DIR"
 
@@ -49,12 +50,12 @@ chmod 0755 "$work"  # nginx's workers (www-data) read the canned response in it
 mkdir "$work/nginx" "$work/canned"
 
 echo "venice-batch: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src include config 2>/dev/null || echo '+uncommitted changes')," \
-  "build-bench (Release); $(nginx -v 2>&1 | sed 's/.*: //'); $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2);" \
+  "$BUILD ($(grep -m1 '^CMAKE_BUILD_TYPE' "$BUILD/CMakeCache.txt" 2>/dev/null | cut -d= -f2)); $(nginx -v 2>&1 | sed 's/.*: //'); $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2);" \
   "$("$PY" -c 'import aiohttp, platform; print(f"python {platform.python_version()} aiohttp {aiohttp.__version__}")')"
 echo "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); out dirs: disk $(realpath "$disk_root")" \
   "($(findmnt -n -o FSTYPE -T "$disk_root" | tail -1)), tmpfs $tmpfs_root ($(findmnt -n -o FSTYPE -T "$tmpfs_root" | tail -1))"
 
-timeout 300 "$PY" bench/make_canned_response.py build-bench/venice-mock "$work/canned/generate.json"
+timeout 300 "$PY" bench/make_canned_response.py "$BUILD/venice-mock" "$work/canned/generate.json"
 port=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 bash bench/nginx_canned.sh "$work/nginx" "$port" "$work/canned/generate.json" bench "$NGINX_WORKERS" \
   >"$work/nginx/stdout" 2>&1 &
@@ -189,7 +190,7 @@ run_one() {  # run_one REP NAME KIND OUT_DIR CMD...: measured in the background 
 vb() {  # vb REP NAME OUT_DIR CONCURRENCY [--config FILE]
   local rep=$1 name=$2 out=$3 c=$4
   shift 4
-  run_one "$rep" "$name" images "$out" build-bench/venice-batch run --manifest "$work/manifest.jsonl" --out "$out" \
+  run_one "$rep" "$name" images "$out" "$BUILD/venice-batch" run --manifest "$work/manifest.jsonl" --out "$out" \
     --base-url "$base" --ca-file "$ca" --concurrency "$c" --quiet "$@"
 }
 
