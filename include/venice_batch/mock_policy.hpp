@@ -36,6 +36,7 @@ enum class MockFault {
   content_violation, ///< "violation": a 200 flagged x-venice-is-content-violation (binary: a PNG), not charged
   corrupt_compressed,  ///< "corrupt_compressed": a well-framed compressed body whose bytes are damaged
   cut_compressed,      ///< "cut_compressed": a well-framed compressed body whose stream stops half way
+  blurred,             ///< "blurred": a 200 flagged x-venice-is-blurred (the filter blurred it), charged
 };
 
 /// The fault's name in a schedule and in MockStats::faults ("ok", "429", "close", "lock", ...).
@@ -57,7 +58,7 @@ struct MockFaults {
   std::vector<MockFault> schedule{};
   double p_429 = 0, p_500 = 0, p_503 = 0, p_close = 0, p_short = 0, p_stall = 0, p_invalid_json = 0,
          p_invalid_base64 = 0, p_401 = 0, p_402 = 0, p_violation = 0, p_corrupt_compressed = 0,
-         p_cut_compressed = 0;
+         p_cut_compressed = 0, p_blurred = 0;
   std::chrono::milliseconds stall{300000};
   std::chrono::milliseconds reset_after_429{1000};  ///< x-ratelimit-reset-requests of an injected 429
   /// Each model's request quota, like the API's (per key and model): request units (one per

@@ -22,7 +22,7 @@ struct FaultInfo {
   std::string_view name;
   bool billed;
 };
-constexpr std::array<FaultInfo, 15> kFaults = {{
+constexpr std::array<FaultInfo, 16> kFaults = {{
     {MockFault::ok, "ok", true},
     {MockFault::rate_limited, "429", false},
     {MockFault::server_error_500, "500", false},
@@ -38,6 +38,7 @@ constexpr std::array<FaultInfo, 15> kFaults = {{
     {MockFault::content_violation, "violation", false},
     {MockFault::corrupt_compressed, "corrupt_compressed", true},
     {MockFault::cut_compressed, "cut_compressed", true},
+    {MockFault::blurred, "blurred", true},
 }};
 
 std::uint64_t cost_units(unsigned cost) { return std::max(1u, cost); }
@@ -201,7 +202,7 @@ MockFault MockPolicy::draw_fault(std::uint64_t number) {
       {f.p_invalid_json, MockFault::invalid_json}, {f.p_invalid_base64, MockFault::invalid_base64},
       {f.p_401, MockFault::unauthorized_401},      {f.p_402, MockFault::payment_402},
       {f.p_violation, MockFault::content_violation}, {f.p_corrupt_compressed, MockFault::corrupt_compressed},
-      {f.p_cut_compressed, MockFault::cut_compressed}};
+      {f.p_cut_compressed, MockFault::cut_compressed}, {f.p_blurred, MockFault::blurred}};
   for (const auto& [p, fault] : odds)
     if (p > 0 && uniform_() < p) return fault;
   return MockFault::ok;

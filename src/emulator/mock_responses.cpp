@@ -52,8 +52,8 @@ void set_quota_headers(Response& res, const MockQuota& quota, std::int64_t now_e
   res.set("x-ratelimit-reset-requests", fmt::to_string(now_epoch_ms + quota.reset_in.count()));
 }
 
-void set_success_headers(Response& res, bool content_violation) {
-  res.set("x-venice-is-blurred", "false");
+void set_success_headers(Response& res, bool content_violation, bool blurred) {
+  res.set("x-venice-is-blurred", blurred ? "true" : "false");
   res.set("x-venice-is-content-violation", content_violation ? "true" : "false");
 }
 
@@ -146,7 +146,8 @@ std::optional<FaultAnswer> fault_answer(MockFault fault) {
     case MockFault::invalid_base64:
     case MockFault::content_violation:
     case MockFault::corrupt_compressed:
-    case MockFault::cut_compressed: return std::nullopt;
+    case MockFault::cut_compressed:
+    case MockFault::blurred: return std::nullopt;
   }
   return std::nullopt;
 }

@@ -32,8 +32,8 @@ Response json_response(int status, std::string body, const Request& req);
 /// The x-ratelimit-*-requests headers; `now_epoch_ms` turns the reset delay into the epoch
 /// milliseconds the API sends.
 void set_quota_headers(Response& res, const MockQuota& quota, std::int64_t now_epoch_ms);
-/// The headers of a 200 from generate: not blurred; a content violation or not.
-void set_success_headers(Response& res, bool content_violation = false);
+/// The headers of a 200 from generate: blurred or not; a content violation or not.
+void set_success_headers(Response& res, bool content_violation = false, bool blurred = false);
 /// x-venice-balance-usd and x-venice-balance-diem: the balances before the request.
 void set_balance_headers(Response& res, Micros usd, Micros diem);
 /// The deprecation headers of an answer from a deprecated model.

@@ -162,7 +162,7 @@ Response MockService::success(const Request& req, const Ask& ask, milliseconds l
     for (const auto& img : images) body.images_base64.push_back(&img->base64);
     res = json_response(200, generate_body(body, decision.fault), req);
   }
-  set_success_headers(res, violation);
+  set_success_headers(res, violation, decision.fault == MockFault::blurred);
   if (ask.spec && ask.spec->deprecation)
     set_deprecation_headers(res, ask.spec->id, ask.spec->deprecation->date, ask.spec->deprecation->replacement);
   std::lock_guard lock(mutex_);
