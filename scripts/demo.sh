@@ -23,7 +23,7 @@ status=0
 VENICE_API_KEY="$key" build/venice-batch run --manifest config/example.jsonl --out "$out" \
   --base-url "$url/api/v1" --ca-file "$ca" --concurrency 4 || status=$?
 echo
-echo "images:  $out/images/ ($(ls "$out/images" | wc -l) files)"
+echo "images:  $out/images/ ($(find "$out/images" -type f | wc -l) files)"
 echo "results: $out/results.jsonl ($(wc -l <"$out/results.jsonl") lines)"
 echo "metrics: $out/metrics.json, $out/timeline.jsonl, $out/metrics.prom"
 exit $status

@@ -31,9 +31,11 @@
 #include "venice_batch/out_dir_lock.hpp"
 #include "venice_batch/pacing.hpp"
 #include "venice_batch/progress.hpp"
+#include "venice_batch/regenerate.hpp"
 #include "venice_batch/run.hpp"
 #include "venice_batch/sink.hpp"
 #include "venice_batch/spend.hpp"
+#include "venice_batch/webdataset.hpp"
 
 namespace venice_batch {
 
@@ -74,6 +76,9 @@ struct JobInProgress {
   unsigned attempt = 1;               // the number of the next real attempt
   bool counted_retrying = false;
   bool daily_cap = false;             // its model's requests per day ran out before a retry
+  unsigned regenerations = 0;         // new-seed tries sent for flagged answers (--regenerate-flagged)
+  std::optional<std::int64_t> seed;   // the seed of the try in flight, when it is a regeneration
+  bool blurred = false;               // the last try's images were blurred: kept apart, not a dataset image
 };
 
 class BatchRun {
@@ -100,9 +105,14 @@ class BatchRun {
                const AttemptDecision& d);
   void add_attempt(JobInProgress& job, const HttpExchange& ex, const StoredResponse& stored, const ApiError& api,
                    const AttemptDecision& d);
-  void finish_job(JobInProgress& job, const AttemptDecision* last);
+  void finish_job(JobInProgress& job, const AttemptDecision* last, const std::string& body_sent);
   void record(JobRecord& rec);
   void remove_superseded_images(const JobRecord& rec);
+  void note_flag(JobInProgress& job, const PendingJob& pending, const StoredResponse& stored, ImageFlag flag);
+  void append_imagefolder_lines(const JobRecord& rec, const std::string& body_sent);
+  void add_to_shards(const JobRecord& rec);
+  void open_dataset();
+  int close_dataset();
 
   // run.cpp: wiring, signals, ticker, summary.
   net::awaitable<void> startup();
@@ -117,6 +127,7 @@ class BatchRun {
   void load_daily_usage();
   void save_daily_usage();
   void print_summary();
+  double random_unit() { return std::uniform_real_distribution<double>(0.0, 1.0)(rng_); }
 
   const RunOptions& options_;
   const Config& config_;
@@ -124,9 +135,12 @@ class BatchRun {
   net::io_context io_{1};
   net::thread_pool cpu_{config_.durable_writes ? std::clamp(config_.concurrency, 2u, 64u) : 2u};  // durable: a thread per waiting file, so fsyncs batch (GroupCommitter)
   OutDirLock lock_;
+  LayoutSettings layout_;  // the out dir's, settled under the lock before anything is written
   OutputSink sink_;
   std::unique_ptr<ManifestReader> manifest_;
   std::unique_ptr<JournalWriter> journal_;
+  std::unique_ptr<JournalWriter> imagefolder_;  // metadata.jsonl (imagefolder layout)
+  std::unique_ptr<ShardWriter> shards_;         // webdataset layout
   JournalSummary previous_;
   HttpClientPool pool_;
   std::optional<Catalog> catalog_;

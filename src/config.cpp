@@ -65,6 +65,26 @@ SidecarKinds sidecar_kinds(element v, std::string_view source, std::string_view 
   return *kinds;
 }
 
+LayoutKind layout_kind(element v, std::string_view source, std::string_view key) {
+  auto kind = parse_layout_kind(string(v, source, key));
+  if (!kind) fail(source, key, "must be \"files\", \"webdataset\" or \"imagefolder\"");
+  return *kind;
+}
+
+std::uint64_t positive_whole(element v, std::string_view source, std::string_view key) {
+  const auto n = whole(v, source, key);
+  if (n < 1) fail(source, key, "must be at least 1");
+  return n;
+}
+
+bool flagged_images(element v, std::string_view source, std::string_view key) {
+  const std::string_view what = string(v, source, key);
+  if (what == "keep") return true;
+  if (what == "discard") return false;
+  fail(source, key, "must be \"keep\" or \"discard\"");
+  return false;
+}
+
 std::chrono::milliseconds seconds(element v, std::string_view source, std::string_view key) {
   return std::chrono::milliseconds(static_cast<int64_t>(non_negative(v, source, key) * 1000.0));
 }
@@ -135,6 +155,12 @@ bool apply_key(Config& c, std::string_view key, element value, std::string_view 
   else if (key == "lookahead_jobs") c.lookahead_jobs = whole(value, source, key);
   else if (key == "compressed_responses") c.compressed_responses = boolean(value, source, key);
   else if (key == "sidecars") c.sidecars = sidecar_kinds(value, source, key);
+  else if (key == "layout") c.layout.kind = layout_kind(value, source, key);
+  else if (key == "shard_size") c.layout.shard_samples = positive_whole(value, source, key);
+  else if (key == "shard_max_mb") c.layout.shard_bytes = static_cast<uint64_t>(non_negative(value, source, key) * 1048576.0);
+  else if (key == "embed_metadata") c.embed_metadata = boolean(value, source, key);
+  else if (key == "regenerate_flagged") c.regenerate_flagged = whole(value, source, key);
+  else if (key == "flagged_images") c.keep_flagged_images = flagged_images(value, source, key);
   else if (key == "grace_period_s") c.grace_period = seconds(value, source, key);
   else if (key == "durable_writes") c.durable_writes = boolean(value, source, key);
   else if (key == "allow_unknown_fields") c.allow_unknown_fields = boolean(value, source, key);
@@ -196,6 +222,7 @@ void validate_config(const Config& c) {
   if (c.max_outage.count() <= 0) throw ConfigError("max_outage_s must be positive: no pause may last forever");
   if (c.lookahead_jobs < 1 || c.lookahead_jobs > 100000) throw ConfigError("lookahead_jobs must be from 1 to 100000");
   if (c.max_response_bytes < 1024) throw ConfigError("max_response_mb is too small");
+  if (c.regenerate_flagged > 10) throw ConfigError("regenerate_flagged must be from 0 to 10 (each try is paid)");
 }
 
 Config default_config() {

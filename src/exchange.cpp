@@ -26,20 +26,27 @@ namespace {
 // Runs on the CPU pool. A plain function taking its parameters by value (GCC 12 and
 // coroutine lambdas don't mix); `response` lives in the awaiting caller's frame, which is
 // suspended until this ends.
-net::awaitable<StoredResponse> decode_on_this_thread(const HttpResponse* response, ExpectedImages expected,
-                                                     std::string file_prefix, const OutputSink* sink,
-                                                     const SidecarSource* sidecars) {
+net::awaitable<StoredResponse> decode_to_target(const HttpResponse* response, ExpectedImages expected,
+                                                 const StoreTarget* target) {
   thread_local ResponseDecoder decoder;
-  co_return decode_and_store(decoder, *response, expected, file_prefix, sink, sidecars);
+  co_return decode_and_store(decoder, *response, expected, *target);
 }
 }  // namespace
 
 net::awaitable<StoredResponse> store_response(net::any_io_executor cpu, const HttpExchange& ex, ExpectedImages expected,
+                                              const StoreTarget* target) {
+  if (!ex.response || ex.response->status != 200) co_return StoredResponse{};
+  co_return co_await net::co_spawn(cpu, decode_to_target(&*ex.response, expected, target), net::use_awaitable);
+}
+
+net::awaitable<StoredResponse> store_response(net::any_io_executor cpu, const HttpExchange& ex, ExpectedImages expected,
                                               std::string file_prefix, const OutputSink* sink,
                                               const SidecarSource* sidecars) {
-  if (!ex.response || ex.response->status != 200) co_return StoredResponse{};
-  co_return co_await net::co_spawn(cpu, decode_on_this_thread(&*ex.response, expected, std::move(file_prefix), sink, sidecars),
-                                   net::use_awaitable);
+  StoreTarget target;  // in this frame, suspended until the decode ends
+  target.file_prefix = file_prefix;
+  target.sink = sink;
+  target.sidecars = sidecars;
+  co_return co_await store_response(cpu, ex, expected, &target);
 }
 
 AttemptOutcome attempt_outcome(const HttpExchange& ex, const StoredResponse& stored, const ApiError& api,

@@ -240,6 +240,12 @@ std::string to_json_line(const JobRecord& r) {
     num(w, "admission_rate_ms", a.admission_rate_ms);
     network(w, a.network);
     num(w, "total_ms", a.total_ms);
+    if (a.seed) {
+      key(w, "seed");
+      w.Int64(*a.seed);
+    }
+    if (!a.flag.empty()) str(w, "flag", a.flag);
+    if (a.price_usd) num(w, "price_usd", *a.price_usd);
     w.EndObject();
   }
   w.EndArray();
@@ -272,10 +278,13 @@ JournalWriter::~JournalWriter() {
 }
 
 boost::system::result<void> JournalWriter::append(const JobRecord& record) {
+  return append_lines(to_json_line(record) + "\n");
+}
+
+boost::system::result<void> JournalWriter::append_lines(std::string_view lines) {
   std::string line;
   if (torn_tail_) line.push_back('\n');
-  line += to_json_line(record);
-  line.push_back('\n');
+  line += lines;
   // One write(2) per line, which still is not atomic: a kill or a full disk can cut it. After a
   // failure part of the line may be in the file (a short write before ENOSPC): whatever the disk
   // does next, the next record starts on a line of its own (a blank line costs nothing).

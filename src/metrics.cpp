@@ -156,6 +156,8 @@ std::string RunMetrics::to_json(std::string_view pacing) const {
   key(w, "retries"); w.Uint64(c.retries);
   // Attempts that may have been billed twice (the attempt policy's definition); the key keeps its old name.
   key(w, "retries_maybe_billed"); w.Uint64(c.retries_maybe_billed);
+  key(w, "images_blurred"); w.Uint64(c.images_blurred);
+  key(w, "regenerations"); w.Uint64(c.regenerations);
   key(w, "in_flight"); w.Uint64(c.in_flight);
   key(w, "jobs_per_s"); w.Double(secs > 0 ? static_cast<double>(done) / secs : 0);
   key(w, "images_per_s"); w.Double(secs > 0 ? static_cast<double>(c.images) / secs : 0);
@@ -207,6 +209,9 @@ std::string RunMetrics::to_prometheus() const {
   line("venice_batch_response_body_bytes_total", "form=\"decoded\"", static_cast<double>(c.bytes_decoded));
   help("venice_batch_attempts_total", "counter", "Requests attempted.");
   line("venice_batch_attempts_total", "", static_cast<double>(c.attempts));
+  help("venice_batch_flagged_total", "counter", "Blurred answers, and new-seed tries sent for flagged answers.");
+  line("venice_batch_flagged_total", "what=\"blurred\"", static_cast<double>(c.images_blurred));
+  line("venice_batch_flagged_total", "what=\"regenerations\"", static_cast<double>(c.regenerations));
   help("venice_batch_in_flight", "gauge", "Requests in flight.");
   line("venice_batch_in_flight", "", static_cast<double>(c.in_flight));
   help("venice_batch_responses_total", "counter", "Answers by HTTP status (0: no answer).");
@@ -275,6 +280,8 @@ std::string RunMetrics::next_timeline_line(double rate, std::string_view pacing)
   key(w, "images"); w.Uint64(c.images - p.images);
   key(w, "errors"); w.Uint64(errors_now - errors_then);
   key(w, "http_429"); w.Uint64(count_of(c.status_counts, 429) - count_of(p.status_counts, 429));
+  key(w, "images_blurred"); w.Uint64(c.images_blurred);
+  key(w, "regenerations"); w.Uint64(c.regenerations);
   key(w, "in_flight"); w.Uint64(c.in_flight);
   key(w, "rate_limit_per_min"); w.Double(rate);
   key(w, "pacing"); w.String(pacing.data(), static_cast<rapidjson::SizeType>(pacing.size()));

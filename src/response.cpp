@@ -88,6 +88,7 @@ boost::system::result<GenerateResult> ResponseDecoder::decode(const HttpResponse
   auto& parser = impl_->parser;
   GenerateResult result;
   result.content_violation = header_is_true(response, "x-venice-is-content-violation");
+  result.blurred = header_is_true(response, "x-venice-is-blurred");
 
   if (expected.return_binary) {
     // Binary mode: the body is the image, in whatever format its bytes are (VENICE_API.md).

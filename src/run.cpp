@@ -19,6 +19,7 @@
 #include "batch_run.hpp"
 #include "venice_batch/catalog_fetch.hpp"
 #include "venice_batch/daily_usage.hpp"
+#include "venice_batch/imagefolder.hpp"
 #include "venice_batch/model_preflight.hpp"
 #include "venice_batch/openai_batch.hpp"
 #include "venice_batch/resume.hpp"
@@ -61,7 +62,8 @@ BatchRun::BatchRun(const RunOptions& options, std::ostream& log)
       config_(options.config),
       log_(log),
       lock_(options.out_dir),
-      sink_(options.out_dir, config_.durable_writes),
+      layout_(settle_layout(options.out_dir, config_.layout, config_.durable_writes)),
+      sink_(options.out_dir, config_.durable_writes, layout_.kind == LayoutKind::webdataset ? "staging" : "images"),
       manifest_(std::make_unique<ManifestReader>(options.manifest, manifest_options_from(config_))),
       pool_(io_.get_executor(), HttpEndpoint::from_base_url(config_.base_url), pool_settings_from(config_)),
       admission_(pacing_settings_from(config_), RunClock::now()),
@@ -69,7 +71,7 @@ BatchRun::BatchRun(const RunOptions& options, std::ostream& log)
       spend_(SpendLimits{config_.max_spend_usd, config_.min_balance_usd}),
       rng_(std::random_device{}()),
       policy_(config_.retry, config_.max_outage,
-              [this] { return std::uniform_real_distribution<double>(0.0, 1.0)(rng_); }),
+              [this] { return random_unit(); }),
       grace_timer_(io_),
       ticker_timer_(io_),
       signals_(io_, SIGINT, SIGTERM),
@@ -105,6 +107,7 @@ void BatchRun::prepare() {
   } catch (const std::exception& e) {
     throw ConfigError(e.what());  // a directory, a symlink, read-only: the user must fix it
   }
+  open_dataset();
   load_daily_usage();
   metrics_.counters().jobs_total = count_manifest_jobs(options_.manifest);
   progress_ = std::make_unique<ProgressPrinter>(log_, options_.quiet, ::isatty(STDERR_FILENO) == 1 && &log_ == &std::cerr,
@@ -313,6 +316,76 @@ void BatchRun::print_summary() {
   log_ << s;
 }
 
+// The layout's own files, after the journal is read. imagefolder: metadata.jsonl without the lines
+// of jobs the journal does not record ok (a kill between the two appends). webdataset: the shard
+// writer's recovery (webdataset.hpp), then the staged samples of jobs recorded ok are packed
+// (they were staged, recorded, and the run ended before their shard was complete); a staged
+// sample of a job not recorded ok is removed: that job is asked again and staged anew.
+void BatchRun::open_dataset() {
+  const auto recorded_ok = [this](std::string_view id) {
+    auto it = previous_.jobs.find(id);
+    return it != previous_.jobs.end() && it->second.status == JobStatus::ok;
+  };
+  if (layout_.kind == LayoutKind::imagefolder) {
+    const auto path = sink_.out_dir() / "metadata.jsonl";
+    auto compacted = compact_imagefolder_metadata(path, recorded_ok, config_.durable_writes);
+    if (!compacted) throw ConfigError(fmt::format("cannot rewrite {}: {}", path.string(), compacted.error().message()));
+    try {
+      imagefolder_ = std::make_unique<JournalWriter>(path);
+    } catch (const std::exception& e) {
+      throw ConfigError(e.what());
+    }
+  }
+  if (layout_.kind == LayoutKind::webdataset) {
+    auto opened = ShardWriter::open(sink_.out_dir(), ShardLimits{layout_.shard_samples, layout_.shard_bytes},
+                                    config_.durable_writes);
+    if (!opened) throw ConfigError(fmt::format("cannot open {}: {}", (sink_.out_dir() / "shards").string(),
+                                               opened.error().message()));
+    shards_ = std::move(*opened);
+    std::uint64_t requeued = 0;
+    for (auto& sample : shards_->list_staged()) {
+      if (recorded_ok(webdataset_id_of(sample.key))) {
+        shards_->add(std::move(sample));
+        ++requeued;
+        continue;
+      }
+      for (const auto& name : sample.files) {
+        std::error_code ignored;
+        std::filesystem::remove(shards_->staging_dir() / name, ignored);
+      }
+    }
+    if (requeued && !options_.quiet)
+      log_ << fmt::format("venice-batch: {} staged sample(s) of jobs recorded ok go into the next shard\n", requeued);
+  }
+}
+
+// A job recorded ok: its staged sample (image, .txt, .json per variant) goes into the current shard.
+void BatchRun::add_to_shards(const JobRecord& rec) {
+  const std::string prefix = sink_.images_name() + "/";
+  unsigned k = 0;
+  for (const auto& file : rec.files) {
+    StagedSample sample;
+    sample.key = webdataset_key_stem(rec.id) + "_" + std::to_string(k++);
+    const std::string image = file.path.substr(prefix.size());
+    sample.files = {image, sample.key + ".txt", sample.key + ".json"};
+    sample.bytes = file.bytes;
+    shards_->add(std::move(sample));
+  }
+}
+
+// The last shard of the run is packed (smaller than shard_size); metadata.jsonl keeps one line per
+// image. A failure here leaves every recorded job recorded: the next run packs what is staged.
+int BatchRun::close_dataset() {
+  if (shards_) {
+    if (auto closed = shards_->close(); !closed) {
+      log_ << fmt::format("venice-batch: error: shards not complete ({}); the next run packs the staged samples\n",
+                          closed.error().message());
+      return exit_stopped;
+    }
+  }
+  return 0;
+}
+
 int BatchRun::execute() {
   if (config_.check_api_at_start || (config_.fetch_catalog && !catalog_)) {
     spawn(startup());  // a signal meanwhile waits in the signal set for the loop below
@@ -336,6 +409,7 @@ int BatchRun::execute() {
     io_.run();
   }
   cpu_.join();
+  const int dataset_status = close_dataset();
 
   write_snapshots(true);
   progress_->finish();
@@ -357,6 +431,7 @@ int BatchRun::execute() {
   }
   print_summary();
   if (stop_status_ != 0) return stop_status_;
+  if (dataset_status != 0) return dataset_status;
   if (signal_status_ != 0) return signal_status_;
   if (limit_status_ != 0) return limit_status_;
   if (batch_status != 0) return batch_status;

@@ -10,6 +10,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "batch_run.hpp"
+#include "venice_batch/imagefolder.hpp"
 #include "venice_batch/resume.hpp"
 #include "venice_batch/text.hpp"
 
@@ -77,10 +78,30 @@ net::awaitable<void> BatchRun::run_job(Worker& w, PendingJob pending, RunClock::
   metrics_.record(Phase::admission_concurrency, us_between(pending.read_at, admitted_at));
   const ExpectedImages expected{spec.format, spec.variants, spec.return_binary, spec.size};
   // Views into `pending`, which lives in this frame until the job ends.
-  const SidecarSource sidecars{config_.sidecars, spec.id, spec.prompt, pending.model, spec.body, spec.metadata,
+  const bool webdataset = layout_.kind == LayoutKind::webdataset;
+  // A webdataset sample carries its prompt and record with it: staged beside the image, packed together.
+  const SidecarKinds sidecar_kinds = webdataset ? SidecarKinds{true, true} : config_.sidecars;
+  SidecarSource sidecars{sidecar_kinds, spec.id, spec.prompt, pending.model, spec.body, spec.metadata,
                                pending.price ? std::optional<double>(pending.price->usd) : std::nullopt};
+  const std::string file_prefix = webdataset ? webdataset_key_stem(spec.id) : spec.id;
+  if (webdataset) sidecars.key_stem = file_prefix;
+  const std::string folder = webdataset ? std::string() : fanout_folder(spec.id, layout_.fanout_digits);
+  std::optional<ImageMetadata> embed;
+  if (config_.embed_metadata || config_.regenerate_flagged > 0) {
+    embed = image_metadata_from_request(spec.body, {});
+    job.seed = embed->seed;  // the line's own seed, recorded with each try
+    if (!config_.embed_metadata) embed.reset();
+  }
+  StoreTarget target;
+  target.file_prefix = file_prefix;
+  target.folder = folder;
+  target.sink = &sink_;
+  target.sidecars = sidecar_kinds.any() ? &sidecars : nullptr;
+  target.keep_flagged = config_.keep_flagged_images;
   const auto cost = static_cast<unsigned>(spec.variants);
   std::optional<AttemptDecision> last;
+  std::string regenerated_body;  // the line's body with a new seed, once a flagged answer is asked again
+  const std::string* body = &spec.body;
   // The first attempt was admitted by take_job; each later one waits for its model again.
   for (bool first = true;; first = false) {
     if (!first) {
@@ -98,11 +119,18 @@ net::awaitable<void> BatchRun::run_job(Worker& w, PendingJob pending, RunClock::
       stop_run(exit_user_limit, spend.message);
       break;
     }
+    if (embed) {
+      if (job.seed) embed->seed = *job.seed;
+      target.embed = &*embed;
+    }
     ++metrics_.counters().in_flight;
-    HttpExchange ex = co_await pool_.post("/image/generate", spec.body, authorization_);
+    HttpExchange ex = co_await pool_.post("/image/generate", *body, authorization_);
     --metrics_.counters().in_flight;
-    StoredResponse stored = co_await store_response(cpu_.get_executor(), ex, expected, spec.id, &sink_,
-                                                      config_.sidecars.any() ? &sidecars : nullptr);
+    const auto& t = ex.timings;
+    sidecars.request_body = *body;  // with the seed of a regeneration
+    sidecars.timings_ms = std::array<double, 6>{t.connect_us / 1000.0, t.tls_us / 1000.0, t.write_us / 1000.0,
+                                                t.ttfb_us / 1000.0, t.download_us / 1000.0, t.total_us / 1000.0};
+    StoredResponse stored = co_await store_response(cpu_.get_executor(), ex, expected, &target);
     ApiError api;
     if (ex.response && ex.response->status != 200) api = parse_api_error(ex.response->body);
     const AttemptOutcome outcome = attempt_outcome(ex, stored, api, epoch_ms_now());
@@ -111,11 +139,50 @@ net::awaitable<void> BatchRun::run_job(Worker& w, PendingJob pending, RunClock::
     account(job, pending.model, ex, outcome, *last);
     if (last->step != NextStep::pause) add_attempt(job, ex, stored, api, *last);
     if (last->step == NextStep::pause) continue;  // not an attempt: the pacer holds everyone back
+    if (last->step == NextStep::done) {
+      const ImageFlag flag = last->content_violation ? ImageFlag::content_violation
+                             : stored.blurred        ? ImageFlag::blurred
+                                                     : ImageFlag::none;
+      note_flag(job, pending, stored, flag);
+      const RegenerationDecision again = decide_regeneration(flag, job.regenerations, config_.regenerate_flagged,
+                                                             [this] { return random_unit(); });
+      if (again.again && !stopping_) {
+        ++job.regenerations;
+        ++metrics_.counters().regenerations;
+        job.seed = again.seed;
+        regenerated_body = request_with_seed(spec.body, again.seed);
+        body = &regenerated_body;
+        job.wait = std::chrono::milliseconds(0);
+        continue;
+      }
+    }
     if (last->step != NextStep::retry) break;
     job.wait = last->wait;
     ++job.attempt;
   }
-  finish_job(job, last ? &*last : nullptr);
+  finish_job(job, last ? &*last : nullptr, *body);
+}
+
+// metadata.jsonl's lines of an ok job, one per image, appended before its journal line. A line
+// that cannot be written stops the run like the journal would: the dataset must list every image.
+void BatchRun::append_imagefolder_lines(const JobRecord& rec, const std::string& body_sent) {
+  ImageMetadata meta = image_metadata_from_request(body_sent, rec.server_id);
+  std::string lines;
+  unsigned k = 0;
+  for (const auto& file : rec.files) lines += imagefolder_line(file.path, rec.id, k++, meta);
+  if (auto w = imagefolder_->append_lines(lines); !w)
+    stop_run(exit_stopped, fmt::format("cannot append to metadata.jsonl: {}", w.error().message()));
+}
+
+// A flagged try's record: what the filter did, the seed it was sent with, what it cost.
+void BatchRun::note_flag(JobInProgress& job, const PendingJob& pending, const StoredResponse& stored, ImageFlag flag) {
+  auto& a = job.rec.attempts.back();
+  a.seed = job.seed;
+  a.flag = std::string(to_string(flag));
+  if (pending.price && flag != ImageFlag::content_violation) a.price_usd = pending.price->usd;  // a 200 is billed
+  job.blurred = flag == ImageFlag::blurred;
+  if (job.blurred) ++metrics_.counters().images_blurred;
+  (void)stored;
 }
 
 // What the attempt cost: a 200 was billed (the images may still have been thrown away), a
@@ -214,11 +281,19 @@ void BatchRun::add_attempt(JobInProgress& job, const HttpExchange& ex, const Sto
   rec.attempts.push_back(std::move(a));
 }
 
-void BatchRun::finish_job(JobInProgress& job, const AttemptDecision* last) {
+void BatchRun::finish_job(JobInProgress& job, const AttemptDecision* last, const std::string& body_sent) {
   if (job.counted_retrying) --metrics_.counters().retrying;
   auto& rec = job.rec;
   if (rec.attempts.empty()) return;  // stopped before its first request: nothing to record
-  if (last && last->step == NextStep::done) {
+  if (last && last->step == NextStep::done && job.blurred) {
+    // Paid for, but not a dataset image: kept apart in flagged/ (or discarded), never recorded ok.
+    // Not retried by a later run on its own (each try is paid): --retry-failed asks again.
+    rec.status = JobStatus::failed;
+    rec.error = JobError{"blurred",
+                         fmt::format("the API blurred the image (x-venice-is-blurred), after {} regeneration(s); {}",
+                                     job.regenerations, config_.keep_flagged_images ? "kept in flagged/" : "not kept"),
+                         {}, {}, false};
+  } else if (last && last->step == NextStep::done) {
     rec.status = last->content_violation ? JobStatus::content_violation : JobStatus::ok;
   } else {
     rec.status = JobStatus::failed;
@@ -229,7 +304,10 @@ void BatchRun::finish_job(JobInProgress& job, const AttemptDecision* last) {
     if (stopping_) rec.error->retryable = true;  // a later run does it
   }
   rec.timing.total_ms = ms_between(job.started_at, RunClock::now());
+  const bool ok = rec.status == JobStatus::ok;
+  if (ok && layout_.kind == LayoutKind::imagefolder) append_imagefolder_lines(rec, body_sent);  // before: see imagefolder.hpp
   record(rec);
+  if (ok && shards_) add_to_shards(rec);  // after: only a job recorded ok is ever packed
   if (rec.status == JobStatus::ok && changed_ids_.erase(rec.id)) remove_superseded_images(rec);
 }
 
@@ -238,9 +316,11 @@ void BatchRun::finish_job(JobInProgress& job, const AttemptDecision* last) {
 void BatchRun::remove_superseded_images(const JobRecord& rec) {
   for (unsigned k = 0; k < 4; ++k) {
     for (auto format : {ImageFormat::webp, ImageFormat::png, ImageFormat::jpeg}) {
-      const std::string name = image_file_name(rec.id, k, format);
+      const std::string folder = fanout_folder(rec.id, layout_.fanout_digits);
+      const std::string prefix = layout_.kind == LayoutKind::webdataset ? webdataset_key_stem(rec.id) : rec.id;
+      const std::string name = (folder.empty() ? "" : folder + "/") + image_file_name(prefix, k, format);
       const bool current = std::any_of(rec.files.begin(), rec.files.end(),
-                                       [&](const FileRecord& f) { return f.path == "images/" + name; });
+                                       [&](const FileRecord& f) { return f.path == sink_.images_name() + "/" + name; });
       std::error_code ignored;
       if (!current) std::filesystem::remove(sink_.images_dir() / name, ignored);
     }

@@ -1,5 +1,8 @@
 #include "venice_batch/sidecar.hpp"
 
+#include <cmath>
+
+#include <fmt/format.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 #include <simdjson.h>
@@ -55,7 +58,13 @@ std::string sidecar_json(const SidecarSource& s, unsigned k, const FileRecord& f
   text(w, "id", s.id);
   w.Key("variant");
   w.Uint(k);
-  text(w, "file", file.path);
+  if (!s.key_stem.empty()) {
+    // In a shard the member's name is the key's: the id read back from it needs this record.
+    text(w, "key", fmt::format("{}_{}", s.key_stem, k));
+    text(w, "file", fmt::format("{}_{}.{}", s.key_stem, k, file_extension(file.format)));
+  } else {
+    text(w, "file", file.path);
+  }
   text(w, "format", to_string(file.format));
   if (file.size.width && file.size.height) {
     w.Key("width");
@@ -78,6 +87,16 @@ std::string sidecar_json(const SidecarSource& s, unsigned k, const FileRecord& f
     w.Double(*s.price_usd);
   }
   if (!s.metadata.empty()) object(w, "metadata", s.metadata);
+  if (s.timings_ms) {
+    static constexpr const char* kNames[] = {"connect_ms", "tls_ms", "write_ms", "ttfb_ms", "download_ms", "total_ms"};
+    w.Key("timings");
+    w.StartObject();
+    for (std::size_t i = 0; i < 6; ++i) {
+      w.Key(kNames[i]);
+      w.Double(std::round((*s.timings_ms)[i] * 1000.0) / 1000.0);
+    }
+    w.EndObject();
+  }
   w.EndObject();
   return std::string(buf.GetString(), buf.GetSize());
 }

@@ -132,8 +132,9 @@ bool is_temp_file_name(std::string_view name) {
   return name.size() > 1 && name[0] == '.' && name.find(".tmp-") != std::string_view::npos;
 }
 
-OutputSink::OutputSink(std::filesystem::path out_dir, bool durable)
-    : out_dir_(std::move(out_dir)), images_dir_(out_dir_ / "images"), durable_(durable) {
+OutputSink::OutputSink(std::filesystem::path out_dir, bool durable, std::string images_name)
+    : out_dir_(std::move(out_dir)), images_dir_(out_dir_ / images_name), images_name_(std::move(images_name)),
+      durable_(durable) {
   std::error_code ec;
   std::filesystem::create_directories(out_dir_, ec);
   if (ec) {
@@ -152,10 +153,17 @@ OutputSink::OutputSink(std::filesystem::path out_dir, bool durable)
   if (images_fd_ < 0)
     throw std::runtime_error(
         fmt::format("cannot open output directory '{}': {}", images_dir_.string(), last_error().message()));
+  out_fd_ = ::open(out_dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (out_fd_ < 0) {
+    ::close(images_fd_);
+    throw std::runtime_error(
+        fmt::format("cannot open output directory '{}': {}", out_dir_.string(), last_error().message()));
+  }
   // Can we create files there? A random name, exclusively: never an existing file or a link.
   auto probe = ReplacementFile::create(images_fd_, "probe");
   if (!probe) {
     ::close(images_fd_);
+    ::close(out_fd_);
     throw std::runtime_error(
         fmt::format("output directory '{}' is not writable: {}", images_dir_.string(), probe.error().message()));
   }
@@ -163,17 +171,47 @@ OutputSink::OutputSink(std::filesystem::path out_dir, bool durable)
 
 OutputSink::~OutputSink() {
   if (images_fd_ >= 0) ::close(images_fd_);
+  if (out_fd_ >= 0) ::close(out_fd_);
+}
+
+// `name` is "<file>" or "<folder>/<file>": the folder is made on first use (its creation made
+// durable like a file's entry) and opened with O_NOFOLLOW, so a planted link is never followed.
+boost::system::result<void> OutputSink::write_in(int parent_fd, std::string_view name,
+                                                 std::span<const std::uint8_t> bytes) const {
+  const auto slash = name.find('/');
+  if (slash == std::string_view::npos) return fill_and_commit(ReplacementFile::create(parent_fd, std::string(name)), bytes, durable_);
+  const std::string folder(name.substr(0, slash));
+  int dir_fd = ::openat(parent_fd, folder.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (dir_fd < 0 && errno == ENOENT) {
+    if (::mkdirat(parent_fd, folder.c_str(), 0755) != 0 && errno != EEXIST) return last_error();
+    if (durable_ && ::fsync(parent_fd) != 0) return last_error();
+    dir_fd = ::openat(parent_fd, folder.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  }
+  if (dir_fd < 0) return last_error();  // ELOOP/ENOTDIR: a link or a file planted at the folder's name
+  auto done = fill_and_commit(ReplacementFile::create(dir_fd, std::string(name.substr(slash + 1))), bytes, durable_);
+  ::close(dir_fd);
+  return done;
 }
 
 boost::system::result<void> OutputSink::write_image(const std::string& name,
                                                     std::span<const std::uint8_t> bytes) const {
-  return fill_and_commit(ReplacementFile::create(images_fd_, name), bytes, durable_);
+  return write_in(images_fd_, name, bytes);
+}
+
+boost::system::result<void> OutputSink::write_flagged(const std::string& name,
+                                                      std::span<const std::uint8_t> bytes) const {
+  return write_in(out_fd_, "flagged/" + name, bytes);
 }
 
 std::size_t OutputSink::remove_stale_temp_files() const {
   std::size_t removed = 0;
-  for (const auto& dir : {out_dir_, images_dir_}) {
-    std::error_code ec;
+  std::vector<std::filesystem::path> dirs{out_dir_, images_dir_, out_dir_ / "flagged"};
+  std::error_code ec;
+  for (auto it = std::filesystem::directory_iterator(images_dir_, ec); !ec && it != std::filesystem::directory_iterator();
+       it.increment(ec)) {
+    if (it->is_directory() && !it->is_symlink()) dirs.push_back(it->path());  // the fan-out folders
+  }
+  for (const auto& dir : dirs) {
     for (auto it = std::filesystem::directory_iterator(dir, ec); !ec && it != std::filesystem::directory_iterator();
          it.increment(ec)) {
       if (it->is_regular_file() && is_temp_file_name(it->path().filename().string())) {
@@ -181,12 +219,22 @@ std::size_t OutputSink::remove_stale_temp_files() const {
         if (std::filesystem::remove(it->path(), rm)) ++removed;
       }
     }
+    ec.clear();
   }
   return removed;
 }
 
 StoredResponse decode_and_store(ResponseDecoder& decoder, const HttpResponse& response, const ExpectedImages& expected,
                                 std::string_view file_prefix, const OutputSink* sink, const SidecarSource* sidecars) {
+  StoreTarget target;
+  target.file_prefix = file_prefix;
+  target.sink = sink;
+  target.sidecars = sidecars;
+  return decode_and_store(decoder, response, expected, target);
+}
+
+StoredResponse decode_and_store(ResponseDecoder& decoder, const HttpResponse& response, const ExpectedImages& expected,
+                                const StoreTarget& target) {
   using Clock = std::chrono::steady_clock;
   auto micros = [](Clock::duration d) { return std::chrono::duration_cast<std::chrono::microseconds>(d).count(); };
   StoredResponse out;
@@ -204,16 +252,22 @@ StoredResponse decode_and_store(ResponseDecoder& decoder, const HttpResponse& re
   out.server_id = std::move(decoded->server_id);
   out.server_timing = decoded->timing;
   if (decoded->content_violation) {
-    out.content_violation = true;
+    out.content_violation = true;  // a placeholder: never written, never given metadata
     return out;
   }
+  out.blurred = decoded->blurred;
+  const OutputSink* sink = target.sink;
+  if (out.blurred && !target.keep_flagged) sink = nullptr;  // discarded: checked, counted, not written
+  // A blurred image is kept apart, flat in flagged/: never in images/, a shard or metadata.jsonl.
+  const std::string folder = out.blurred || target.folder.empty() ? std::string() : std::string(target.folder) + "/";
   auto write = [&](const std::string& name, std::span<const std::uint8_t> bytes) {
-    auto written = sink->write_image(name, bytes);
+    auto written = out.blurred ? sink->write_flagged(name, bytes) : sink->write_image(folder + name, bytes);
     if (written) return true;
     out.write_failed = true;
     out.retryable = true;
     out.error_kind = "write_failed";
-    out.error_message = fmt::format("cannot write {}: {}", (sink->images_dir() / name).string(), written.error().message());
+    const auto dir = out.blurred ? sink->out_dir() / "flagged" : sink->images_dir() / target.folder;
+    out.error_message = fmt::format("cannot write {}: {}", (dir / name).string(), written.error().message());
     out.files.clear();
     return false;
   };
@@ -221,26 +275,34 @@ StoredResponse decode_and_store(ResponseDecoder& decoder, const HttpResponse& re
     return std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(s.data()), s.size());
   };
   unsigned k = 0;
-  for (const auto& image : decoded->images) {
+  for (auto& image : decoded->images) {
     ++out.images;
-    out.image_bytes += image.bytes.size();
     const unsigned variant = k++;
-    const std::string name = image_file_name(file_prefix, variant, image.format);
+    const std::string name = image_file_name(target.file_prefix, variant, image.format);
+    if (target.embed) {
+      ImageMetadata meta = *target.embed;
+      meta.server_id = out.server_id;
+      // An image the embedder cannot parse has passed the container check already: keep its bytes as they are.
+      if (auto with = embed_image_metadata(image.bytes, image.format, meta)) image.bytes = std::move(*with);
+    }
+    out.image_bytes += image.bytes.size();
     if (!sink) continue;
     if (!write(name, image.bytes)) return out;
-    FileRecord file{"images/" + name, image.bytes.size(), image.format, std::nullopt, image.size};
+    const std::string dir = out.blurred ? std::string("flagged/") : sink->images_name() + "/" + folder;
+    FileRecord file{dir + name, image.bytes.size(), image.format, std::nullopt, image.size};
     if (image.format != expected.format) file.requested_format = expected.format;
     if (expected.size && image.size.width != 0 &&
         (expected.size->width != image.size.width || expected.size->height != image.size.height))
       file.requested_size = expected.size;
-    if (sidecars) {
-      const std::string stem = fmt::format("{}_{}", file_prefix, variant);
+    if (target.sidecars && !out.blurred) {
+      const std::string stem = fmt::format("{}{}_{}", folder, target.file_prefix, variant);
       auto side = [&](const std::string& name, std::string_view text) {
         if (auto w = sink->write_image(name, as_bytes(text)); !w)
-          out.warnings.push_back(fmt::format("sidecar {} not written: {}", name, w.error().message()));
+          out.warnings.push_back(
+              fmt::format("sidecar {}/{} not written: {}", sink->images_name(), name, w.error().message()));
       };
-      if (sidecars->kinds.txt) side(stem + ".txt", sidecars->prompt);
-      if (sidecars->kinds.json) side(stem + ".json", sidecar_json(*sidecars, variant, file, out.server_id));
+      if (target.sidecars->kinds.txt) side(stem + ".txt", target.sidecars->prompt);
+      if (target.sidecars->kinds.json) side(stem + ".json", sidecar_json(*target.sidecars, variant, file, out.server_id));
     }
     out.files.push_back(std::move(file));
   }

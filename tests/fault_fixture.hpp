@@ -222,8 +222,10 @@ inline void expect_clean_images(const std::filesystem::path& out, bool torn_line
   std::vector<std::string> torn;
   for (auto& [id, l] : final_state(out, torn_lines_allowed ? &torn : nullptr))
     for (auto& f : l.files) listed.insert(f);
-  for (auto& e : std::filesystem::directory_iterator(out / "images")) {
+  for (auto& e : std::filesystem::recursive_directory_iterator(out / "images")) {  // the fan-out folders too
+    if (e.is_directory()) continue;
     const auto name = e.path().filename().string();
+    if (name.ends_with(".txt") || name.ends_with(".json")) continue;  // sidecars
     EXPECT_FALSE(is_temp_file_name(name)) << "temp file left: " << name;
     auto bytes = test_support::read_file(e.path());
     std::vector<std::uint8_t> b(bytes.begin(), bytes.end());

@@ -97,6 +97,12 @@ TEST(ConfigTest, LoadWithoutAFileYieldsExactlyTheValuesOfDefaultJsonOnDisk) {
   EXPECT_EQ(c.lookahead_jobs, std::uint64_t(at("lookahead_jobs")));
   EXPECT_EQ(c.compressed_responses, bool(at("compressed_responses")));
   EXPECT_EQ(c.sidecars, parse_sidecar_kinds(std::string_view(at("sidecars"))).value());
+  EXPECT_EQ(layout_kind_name(c.layout.kind), std::string_view(at("layout")));
+  EXPECT_EQ(c.layout.shard_samples, std::uint64_t(at("shard_size")));
+  EXPECT_EQ(c.layout.shard_bytes, std::uint64_t(at("shard_max_mb")) << 20);
+  EXPECT_EQ(c.embed_metadata, bool(at("embed_metadata")));
+  EXPECT_EQ(c.regenerate_flagged, std::uint64_t(at("regenerate_flagged")));
+  EXPECT_EQ(c.keep_flagged_images, std::string_view(at("flagged_images")) == "keep");
   EXPECT_EQ(c.grace_period, seconds_in_ms(at("grace_period_s")));
   EXPECT_EQ(c.durable_writes, bool(at("durable_writes")));
   EXPECT_EQ(c.allow_unknown_fields, bool(at("allow_unknown_fields")));

@@ -99,12 +99,13 @@ TEST(EndToEndTest, ManifestOf200JobsProducesEveryImageAndOneResultLineEach) {
   // Nothing else: only the documented outputs, no temp files.
   std::set<std::string> top;
   for (auto& e : std::filesystem::directory_iterator(work.path() / "out")) top.insert(e.path().filename().string());
-  EXPECT_EQ(top, (std::set<std::string>{".venice-batch.lock", "catalog.json", "daily_usage.json", "images", "results.jsonl",
-                                        "metrics.json", "metrics.prom", "timeline.jsonl"}));
+  EXPECT_EQ(top, (std::set<std::string>{".venice-batch.lock", "catalog.json", "daily_usage.json", "images", "layout.json",
+                                        "results.jsonl", "metrics.json", "metrics.prom", "timeline.jsonl"}));
   std::size_t image_files = 0;
-  for (auto& e : std::filesystem::directory_iterator(work.path() / "out/images")) {
+  for (auto& e : std::filesystem::recursive_directory_iterator(work.path() / "out/images")) {  // fan-out folders
+    if (e.is_directory()) continue;
     ++image_files;
-    EXPECT_TRUE(files_seen.count("images/" + e.path().filename().string())) << e.path();
+    EXPECT_TRUE(files_seen.count(std::filesystem::relative(e.path(), work.path() / "out").string())) << e.path();
   }
   EXPECT_EQ(image_files, files_seen.size());
   // Keep-alive: far fewer connections than requests.

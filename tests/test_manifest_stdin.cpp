@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "test_support.hpp"
+#include "venice_batch/layout.hpp"
 #include "venice_batch/mock_server.hpp"
 
 using namespace venice_batch;
@@ -27,5 +28,5 @@ TEST(ManifestTest, ManifestPipedOnStandardInputRunsEveryJob) {
   ASSERT_EQ(r.exit_status, 0) << r.err;
   EXPECT_EQ(mock.stats().requests, 5u) << r.err;
   EXPECT_EQ(test_support::read_lines(dir / "out/results.jsonl").size(), 5u);
-  EXPECT_TRUE(std::filesystem::exists(dir / "out/images/piped-4_0.webp"));
+  EXPECT_TRUE(std::filesystem::exists(dir / "out/images" / venice_batch::fanout_folder("piped-4", 3) / "piped-4_0.webp"));
 }

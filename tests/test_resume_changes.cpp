@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "fault_fixture.hpp"
+#include "venice_batch/layout.hpp"
 
 using namespace fault_test;
 
@@ -11,8 +12,9 @@ TEST(ResumeChangesTest, AChangedFormatReplacesTheOldImagesInsteadOfLeavingThemBe
   test_support::write_file(manifest, R"({"id":"cat","prompt":"a cat","width":64,"height":64,"format":"png","variants":2})"
                                      "\n");
   ASSERT_EQ(fx.run(manifest).exit_status, 0);
-  ASSERT_TRUE(std::filesystem::exists(fx.out() / "images/cat_0.png"));
-  ASSERT_TRUE(std::filesystem::exists(fx.out() / "images/cat_1.png"));
+  const auto images = fx.out() / "images" / venice_batch::fanout_folder("cat", 3);
+  ASSERT_TRUE(std::filesystem::exists(images / "cat_0.png"));
+  ASSERT_TRUE(std::filesystem::exists(images / "cat_1.png"));
 
   test_support::write_file(manifest, R"({"id":"cat","prompt":"a cat","width":64,"height":64,"format":"jpeg"})"
                                      "\n");
@@ -20,7 +22,7 @@ TEST(ResumeChangesTest, AChangedFormatReplacesTheOldImagesInsteadOfLeavingThemBe
   ASSERT_EQ(r.exit_status, 0) << r.err;
   EXPECT_NE(r.err.find("changed since it was recorded"), std::string::npos) << r.err;
   std::vector<std::string> names;
-  for (const auto& e : std::filesystem::directory_iterator(fx.out() / "images"))
+  for (const auto& e : std::filesystem::directory_iterator(images))
     names.push_back(e.path().filename().string());
   EXPECT_EQ(names, std::vector<std::string>{"cat_0.jpg"}) << "the png variants of the old line must go";
 }

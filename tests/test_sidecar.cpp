@@ -5,6 +5,7 @@
 #include <simdjson.h>
 
 #include "fault_fixture.hpp"
+#include "venice_batch/layout.hpp"
 #include "venice_batch/sidecar.hpp"
 #include "venice_batch/sink.hpp"
 
@@ -50,8 +51,8 @@ TEST(SidecarTest, ARunWritesTheSidecarsOfEveryImageOnlyWhenAsked) {
   auto r = fx.run(manifest, {"--sidecars", "txt,json"});
   ASSERT_EQ(r.exit_status, 0) << r.err;
   for (const char* stem : {"two_0", "two_1", "one_0"}) {
-    const auto txt = fx.out() / "images" / (std::string(stem) + ".txt");
-    const auto json = fx.out() / "images" / (std::string(stem) + ".json");
+    const auto txt = fx.out() / "images" / fanout_folder(std::string(stem).substr(0, std::string(stem).find('_')), 3) / (std::string(stem) + ".txt");
+    const auto json = fx.out() / "images" / fanout_folder(std::string(stem).substr(0, std::string(stem).find('_')), 3) / (std::string(stem) + ".json");
     ASSERT_TRUE(std::filesystem::exists(txt)) << stem;
     ASSERT_TRUE(std::filesystem::exists(json)) << stem;
     EXPECT_EQ(test_support::read_file(txt), std::string(stem).starts_with("two") ? "two foxes" : "one owl");
@@ -66,7 +67,7 @@ TEST(SidecarTest, ARunWritesTheSidecarsOfEveryImageOnlyWhenAsked) {
   // Another out dir, no --sidecars: images only.
   Fixture plain(MockFaults{});
   ASSERT_EQ(plain.run(manifest).exit_status, 0);
-  EXPECT_FALSE(std::filesystem::exists(plain.out() / "images" / "one_0.txt"));
+  EXPECT_FALSE(std::filesystem::exists(plain.out() / "images" / fanout_folder("one", 3) / "one_0.txt"));
 }
 
 TEST(SidecarTest, ASidecarThatCannotBeWrittenIsAWarningAndThePaidImageIsKept) {
@@ -76,14 +77,15 @@ TEST(SidecarTest, ASidecarThatCannotBeWrittenIsAWarningAndThePaidImageIsKept) {
   Fixture fx(MockFaults{});
   const auto manifest = fx.dir / "m.jsonl";
   test_support::write_file(manifest, R"({"id":"one","prompt":"one owl","width":64,"height":64})" "\n");
-  std::filesystem::create_directories(fx.out() / "images" / "one_0.txt" / "blocker");
+  std::filesystem::create_directories(fx.out() / "images" / fanout_folder("one", 3) / "one_0.txt" / "blocker");
   auto r = fx.run(manifest, {"--sidecars", "txt,json"});
   EXPECT_EQ(r.exit_status, 0) << r.err;
   const auto lines = test_support::read_lines(fx.out() / "results.jsonl");
   ASSERT_EQ(lines.size(), 1u);
   EXPECT_NE(lines[0].find(R"("status":"ok")"), std::string::npos) << lines[0];
-  EXPECT_NE(lines[0].find("sidecar one_0.txt not written"), std::string::npos) << lines[0];
-  EXPECT_TRUE(std::filesystem::exists(fx.out() / "images" / "one_0.json")) << "the other sidecar is written";
+  EXPECT_NE(lines[0].find("sidecar images/" + fanout_folder("one", 3) + "/one_0.txt not written"), std::string::npos)
+      << lines[0];
+  EXPECT_TRUE(std::filesystem::exists(fx.out() / "images" / fanout_folder("one", 3) / "one_0.json")) << "the other sidecar is written";
   EXPECT_EQ(fx.run(manifest, {"--sidecars", "txt,json"}).exit_status, 0);
   EXPECT_EQ(fx.server->stats().requests, 1u) << "never paid for again";
 }

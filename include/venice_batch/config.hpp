@@ -12,6 +12,7 @@
 #include <string>
 #include <string_view>
 
+#include "venice_batch/layout.hpp"
 #include "venice_batch/sidecar.hpp"
 
 namespace venice_batch {
@@ -54,6 +55,10 @@ struct Config {
   unsigned lookahead_jobs{};                ///< jobs read ahead so a waiting model never holds back another
   bool compressed_responses{};              ///< send Accept-Encoding: gzip, br (JSON answers only)
   SidecarKinds sidecars;                    ///< `sidecars`: "txt,json", written next to each image
+  LayoutSettings layout;                    ///< `layout`, `shard_size`, `shard_max_mb` (layout.hpp)
+  bool embed_metadata{};                    ///< prompt, model, seed... inside each image file
+  unsigned regenerate_flagged{};            ///< new-seed tries for a blurred or content-violation answer
+  bool keep_flagged_images{};               ///< `flagged_images`: "keep" (in flagged/) or "discard"
   std::chrono::milliseconds grace_period{};
   bool durable_writes{};
   bool allow_unknown_fields{};

@@ -27,6 +27,9 @@ void record_exchange(RunMetrics& metrics, const HttpExchange& ex);
 boost::asio::awaitable<StoredResponse> store_response(boost::asio::any_io_executor cpu, const HttpExchange& ex,
                                                       ExpectedImages expected, std::string file_prefix,
                                                       const OutputSink* sink, const SidecarSource* sidecars = nullptr);
+/// The same with a whole StoreTarget, which must outlive the call (it lives in the caller's frame).
+boost::asio::awaitable<StoredResponse> store_response(boost::asio::any_io_executor cpu, const HttpExchange& ex,
+                                                      ExpectedImages expected, const StoreTarget* target);
 
 /// What the attempt policy needs of one attempt. `api` is the parsed error body (non-2xx).
 AttemptOutcome attempt_outcome(const HttpExchange& ex, const StoredResponse& stored, const ApiError& api,

@@ -45,6 +45,12 @@ struct AttemptRecord {
   double admission_rate_ms = 0;   ///< held by the pacer before it went out
   NetworkPhases network;
   double total_ms = 0;
+  /// A regeneration (--regenerate-flagged): the seed this try was sent with.
+  std::optional<std::int64_t> seed = std::nullopt;
+  /// "blurred" or "content_violation": what the filter did to this try's answer.
+  std::string flag = {};
+  /// The catalog's price of this try, when it was billed (a blurred 200 is, a content violation is not).
+  std::optional<double> price_usd = std::nullopt;
 };
 
 /// Client-side phase times of the final attempt plus the time spent queued, in milliseconds.
@@ -112,6 +118,8 @@ class JournalWriter {
   /// Writes the line. An error (disk full) is returned, never thrown; part of the line may be in
   /// the file then, and the next append starts on a fresh line.
   boost::system::result<void> append(const JobRecord& record);
+  /// The same for lines of another JSONL file (metadata.jsonl), each ending with '\n'.
+  boost::system::result<void> append_lines(std::string_view lines);
   /// fdatasync: called periodically and at the end, not per line.
   void sync();
 

@@ -55,6 +55,8 @@ struct MetricsCounters {
   /// keeps the key "retries_maybe_billed" for it.
   std::uint64_t retries_maybe_billed = 0;
   std::uint64_t in_flight = 0, retrying = 0;
+  /// Answers the filter spoiled (x-venice-is-blurred), and new-seed tries sent for flagged answers.
+  std::uint64_t images_blurred = 0, regenerations = 0;
   std::map<int, std::uint64_t> status_counts;          ///< HTTP status (0: no answer) -> count
   std::map<std::string, std::uint64_t> attempt_causes; ///< outcome of every attempt ("ok", "http_429", "timeout"...) -> count
   std::map<std::string, std::uint64_t> retry_causes;   ///< cause of a retried attempt -> count

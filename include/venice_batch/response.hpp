@@ -52,6 +52,7 @@ struct GenerateResult {
   std::optional<ServerTiming> timing;   ///< the response's `timing` (absent in binary mode)
   std::vector<DecodedImage> images;
   bool content_violation = false;       ///< x-venice-is-content-violation: true (images are placeholders)
+  bool blurred = false;                 ///< x-venice-is-blurred: true (the filter blurred the images; billed)
 };
 
 /// What the client asked for, to check the answer against.

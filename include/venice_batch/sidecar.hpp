@@ -3,6 +3,7 @@
 // atomic write, before the job is recorded ok. Formatting only; the sink writes them.
 #pragma once
 
+#include <array>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -27,6 +28,10 @@ struct SidecarSource {
   std::string_view request_body;  ///< the request JSON as sent (JobSpec::body)
   std::string_view metadata;      ///< the line's metadata object (JSON), or empty
   std::optional<double> price_usd;  ///< the catalog's price of the whole request
+  /// webdataset: the sample key's stem (the id mapped to hold no '.'); the .json records the mapping.
+  std::string_view key_stem = {};
+  /// The attempt's client times in ms (connect, tls, write, ttfb, download, total), when known.
+  std::optional<std::array<double, 6>> timings_ms = std::nullopt;
 };
 
 /// The .json sidecar of variant `k`: {"id", "variant", "file", "format", "width", "height",

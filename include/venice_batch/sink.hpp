@@ -18,6 +18,7 @@
 
 #include "venice_batch/image_format.hpp"
 #include "venice_batch/response.hpp"
+#include "venice_batch/embed_metadata.hpp"
 #include "venice_batch/sidecar.hpp"
 
 namespace venice_batch {
@@ -78,38 +79,61 @@ class ReplacementFile {
 
 class OutputSink {
  public:
-  /// Creates `out_dir` and `out_dir/images` if missing and keeps images/ open, so files land in
-  /// the directory checked here even if a path component is swapped later. Throws
-  /// std::runtime_error naming the directory if it cannot be created or written to, or if images/
-  /// is a symbolic link (a usage error for the CLI): the out dir is what the user named, anything
+  /// Creates `out_dir` and `out_dir/<images_name>` if missing and keeps the latter open, so files
+  /// land in the directory checked here even if a path component is swapped later. Throws
+  /// std::runtime_error naming the directory if it cannot be created or written to, or if it is
+  /// a symbolic link (a usage error for the CLI): the out dir is what the user named, anything
   /// inside it is ours, and a link there would send images to a place nobody chose. To keep
-  /// images on another disk, point the out dir there.
-  OutputSink(std::filesystem::path out_dir, bool durable);
+  /// images on another disk, point the out dir there. `images_name` is "images", or "staging"
+  /// for the webdataset layout (samples wait there for their shard).
+  OutputSink(std::filesystem::path out_dir, bool durable, std::string images_name = "images");
   ~OutputSink();
   OutputSink(const OutputSink&) = delete;
   OutputSink& operator=(const OutputSink&) = delete;
 
   const std::filesystem::path& out_dir() const { return out_dir_; }
   const std::filesystem::path& images_dir() const { return images_dir_; }
+  /// "images" or "staging": how file records name the images directory.
+  const std::string& images_name() const { return images_name_; }
 
-  /// Writes `bytes` to images/<name> atomically. Returns the error (ENOSPC, EACCES...) on failure,
-  /// in which case no file with the final name was created or changed.
+  /// Writes `bytes` to <images dir>/<name> atomically. `name` may start with one folder
+  /// ("a3f/cat_0.webp", the fan-out), created on first use and never followed if it is a link.
+  /// Returns the error (ENOSPC, EACCES...) on failure, in which case no file with the final name
+  /// was created or changed.
   boost::system::result<void> write_image(const std::string& name, std::span<const std::uint8_t> bytes) const;
 
-  /// Removes leftover temp files of a crashed run; returns how many were removed.
+  /// The same, into <out>/flagged/ (blurred or content-violation images, never in the dataset).
+  boost::system::result<void> write_flagged(const std::string& name, std::span<const std::uint8_t> bytes) const;
+
+  /// Removes leftover temp files of a crashed run (in the out dir, the images dir and its
+  /// fan-out folders, flagged/); returns how many were removed.
   std::size_t remove_stale_temp_files() const;
 
  private:
+  boost::system::result<void> write_in(int parent_fd, std::string_view name, std::span<const std::uint8_t> bytes) const;
   std::filesystem::path out_dir_;
   std::filesystem::path images_dir_;
+  std::string images_name_;
   int images_fd_ = -1;
+  int out_fd_ = -1;
   bool durable_;
+};
+
+/// Where and how decode_and_store writes one job's images.
+struct StoreTarget {
+  std::string_view file_prefix;  ///< "<id>" (or the webdataset key's stem): files are <prefix>_<k>.<ext>
+  std::string_view folder;       ///< the fan-out folder inside the images dir ("" for none)
+  const OutputSink* sink = nullptr;          ///< nullptr: decode and check only, write nothing
+  const SidecarSource* sidecars = nullptr;   ///< <prefix>_<k>.txt / .json beside each image
+  const ImageMetadata* embed = nullptr;      ///< written inside each image (never a placeholder)
+  bool keep_flagged = true;                  ///< a blurred image: kept in flagged/, or not written
 };
 
 /// What became of one 200 response: decoded, checked, and its images written.
 struct StoredResponse {
   bool ok = false;
   bool content_violation = false;  ///< the API's placeholder: nothing written
+  bool blurred = false;            ///< x-venice-is-blurred: true: images in flagged/ (or none), not the dataset
   bool write_failed = false;       ///< the disk failed, not the response: stop the run
   bool retryable = false;
   std::string error_kind, error_message;
@@ -129,6 +153,10 @@ struct StoredResponse {
 StoredResponse decode_and_store(ResponseDecoder& decoder, const HttpResponse& response, const ExpectedImages& expected,
                                 std::string_view file_prefix, const OutputSink* sink,
                                 const SidecarSource* sidecars = nullptr);
+/// The same with every choice of the target: fan-out folder, embedded metadata, flagged images.
+/// A blurred answer's images go to flagged/<prefix>_<k>.<ext> (or nowhere), without sidecars.
+StoredResponse decode_and_store(ResponseDecoder& decoder, const HttpResponse& response, const ExpectedImages& expected,
+                                const StoreTarget& target);
 
 /// Writes `text` to `path` atomically (temp + rename; fsync when `durable`). For snapshots
 /// such as metrics.json and report.html.

@@ -18,7 +18,35 @@ struct RunCommandState {
   double rpm = -1, grace_s = -1, max_spend = 0, min_balance = 0;
   bool no_catalog = false, no_compression = false;
   std::optional<SidecarKinds> sidecars;
+  std::string layout, flagged_images;
+  std::uint64_t shard_size = 0;
+  double shard_max_mb = -1;
+  unsigned regenerate_flagged = 0;
+  bool no_embed_metadata = false;
 };
+
+void add_dataset_options(CLI::App* cmd, RunCommandState& s) {
+  cmd->add_option("--layout", s.layout,
+                  "files (images/<hash>/, the default), webdataset (tar shards) or imagefolder (Hugging Face "
+                  "metadata.jsonl); fixed for an out dir by its first run (config `layout`)")
+      ->check(CLI::IsMember({"files", "webdataset", "imagefolder"}));
+  cmd->add_option("--shard-size", s.shard_size, "webdataset: samples per shard (config `shard_size`, 10000)")
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{100000000}).description(""))
+      ->type_name("N");
+  cmd->add_option("--shard-max-mb", s.shard_max_mb, "webdataset: close a shard before it passes MB; 0 = no cap")
+      ->check(CLI::NonNegativeNumber)
+      ->type_name("MB");
+  cmd->add_flag("--no-embed-metadata", s.no_embed_metadata,
+                "Do not write the prompt, model, seed... inside the image files (config `embed_metadata`)");
+  cmd->add_option("--regenerate-flagged", s.regenerate_flagged,
+                  "Ask again, with a new seed, up to N times for a blurred or content-violation answer (each "
+                  "try of a blurred image is paid; config `regenerate_flagged`)")
+      ->check(CLI::Range(0u, 10u))
+      ->type_name("N");
+  cmd->add_option("--flagged-images", s.flagged_images,
+                  "keep (in flagged/, never in the dataset) or discard flagged images (config `flagged_images`)")
+      ->check(CLI::IsMember({"keep", "discard"}));
+}
 
 void add_pacing_options(CLI::App* cmd, RunCommandState& s) {
   cmd->add_option("--concurrency", s.concurrency, "Requests in flight (env VENICE_CONCURRENCY)")
@@ -68,6 +96,12 @@ void apply_options(const CLI::App* cmd, RunCommandState& s) {
   if (cmd->count("--lookahead")) c.lookahead_jobs = s.lookahead;
   if (s.no_compression) c.compressed_responses = false;
   if (s.sidecars) c.sidecars = *s.sidecars;
+  if (!s.layout.empty()) c.layout.kind = *parse_layout_kind(s.layout);
+  if (cmd->count("--shard-size")) c.layout.shard_samples = s.shard_size;
+  if (cmd->count("--shard-max-mb")) c.layout.shard_bytes = static_cast<std::uint64_t>(s.shard_max_mb * 1048576.0);
+  if (s.no_embed_metadata) c.embed_metadata = false;
+  if (cmd->count("--regenerate-flagged")) c.regenerate_flagged = s.regenerate_flagged;
+  if (!s.flagged_images.empty()) c.keep_flagged_images = s.flagged_images == "keep";
   if (cmd->count("--catalog")) c.catalog_file = s.catalog_file;
   if (s.no_catalog) {
     c.fetch_catalog = false;
@@ -93,6 +127,7 @@ Command add_run_command(CLI::App& app) {
   s->connection.add_to(cmd);
   add_pacing_options(cmd, *s);
   add_catalog_and_spend_options(cmd, *s);
+  add_dataset_options(cmd, *s);
   cmd->add_flag("--retry-failed", s->run.retry_failed, "Also retry jobs that failed for good in an earlier run");
   cmd->add_flag("--quiet,-q", s->run.quiet, "Print only errors and the final summary");
   cmd->add_flag("--report", s->run.write_report, "Write <out>/report.html at the end of the run");

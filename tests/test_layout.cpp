@@ -1,0 +1,276 @@
+// Layouts (issue 11): the files fan-out, the layout fixed for an out dir, imagefolder's
+// metadata.jsonl and webdataset's shards, run end to end against the emulator and checked with
+// a stdlib Python reader (tarfile) and tar -t, and the webdataset exactly-once rules under
+// SIGKILL at random moments.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <random>
+#include <set>
+#include <thread>
+
+#include <simdjson.h>
+
+#include "fault_fixture.hpp"
+#include "venice_batch/imagefolder.hpp"
+#include "venice_batch/layout.hpp"
+
+using namespace venice_batch;
+using namespace fault_test;
+
+namespace {
+
+std::set<std::string> files_under(const std::filesystem::path& dir) {
+  std::set<std::string> out;
+  if (!std::filesystem::exists(dir)) return out;
+  for (auto& e : std::filesystem::recursive_directory_iterator(dir))
+    if (e.is_regular_file()) out.insert(std::filesystem::relative(e.path(), dir).string());
+  return out;
+}
+
+// python3 tests/check_webdataset.py SHARDS: its JSON summary.
+std::string check_shards(const std::filesystem::path& shards) {
+  auto r = test_support::run_process(
+      {"/usr/bin/python3", std::string(VENICE_SOURCE_DIR) + "/tests/check_webdataset.py", shards.string()}, {});
+  EXPECT_EQ(r.exit_status, 0) << r.out << r.err;
+  return r.out;
+}
+
+// Every key of every finished shard (tar -t, the member names without their extension).
+std::map<std::string, int> keys_in_shards(const std::filesystem::path& shards) {
+  std::map<std::string, int> count;
+  if (!std::filesystem::exists(shards)) return count;  // killed before the first start got that far
+  for (auto& e : std::filesystem::directory_iterator(shards)) {
+    const auto name = e.path().filename().string();
+    if (!name.ends_with(".tar") || name.starts_with(".")) continue;
+    auto r = test_support::run_process({"/usr/bin/tar", "-tf", e.path().string()}, {});
+    EXPECT_EQ(r.exit_status, 0) << name << r.err;
+    std::istringstream in(r.out);
+    for (std::string member; std::getline(in, member);)
+      if (member.ends_with(".txt")) ++count[member.substr(0, member.size() - 4)];
+  }
+  return count;
+}
+
+}  // namespace
+
+TEST(LayoutTest, SettingsReadBackAndEveryKindHasAName) {
+  for (auto kind : {LayoutKind::files, LayoutKind::webdataset, LayoutKind::imagefolder}) {
+    LayoutSettings s;
+    s.kind = kind;
+    s.shard_samples = 77;
+    s.shard_bytes = 5 << 20;
+    EXPECT_EQ(parse_layout_kind(layout_kind_name(kind)), kind);
+    auto back = parse_layout_json(layout_json(s));
+    ASSERT_TRUE(back);
+    EXPECT_EQ(back->kind, kind);
+    if (kind == LayoutKind::webdataset) EXPECT_EQ(*back, s);
+  }
+  EXPECT_FALSE(parse_layout_kind("tar"));
+  EXPECT_FALSE(parse_layout_json(R"({"layout":"zip","fanout_digits":3})"));
+  EXPECT_FALSE(parse_layout_json("{"));
+}
+
+TEST(LayoutTest, TheFanOutFolderIsFixedByTheIdAndSpreadsIdsEvenly) {
+  EXPECT_EQ(fanout_folder("cat", 3), fanout_folder("cat", 3));
+  EXPECT_EQ(fanout_folder("cat", 3).size(), 3u);
+  EXPECT_EQ(fanout_folder("cat", 0), "");
+  // 100,000 ids over 4,096 folders: none near 10,000 (the cap the issue asks for at millions).
+  std::map<std::string, int> per_folder;
+  for (int i = 0; i < 100000; ++i) ++per_folder[fanout_folder("job-" + std::to_string(i), 3)];
+  int most = 0;
+  for (auto& [folder, n] : per_folder) most = std::max(most, n);
+  EXPECT_GT(per_folder.size(), 4000u);
+  EXPECT_LT(most, 60) << "a folder holds far more than the mean of 24";
+}
+
+TEST(LayoutTest, WebdatasetKeysHoldNoDotAndReadBackToTheirId) {
+  for (std::string id : {"plain", "a.b", "a.b.c", "v1.2_x-3", "a%2Eb"}) {
+    const std::string stem = webdataset_key_stem(id);
+    EXPECT_EQ(stem.find('.'), std::string::npos) << id;
+    EXPECT_EQ(webdataset_id_of(stem + "_3"), id) << id;
+  }
+  EXPECT_NE(webdataset_key_stem("a.b"), webdataset_key_stem("a-b"));
+  EXPECT_NE(webdataset_key_stem("a.b"), webdataset_key_stem("a_b"));
+}
+
+TEST(LayoutTest, FilesLayoutSpreadsImagesOverHashFoldersAndRecordsTheLayout) {
+  Fixture fx(MockFaults{});
+  auto r = fx.run(fx.manifest(6), {"--sidecars", "txt"});
+  ASSERT_EQ(r.exit_status, 0) << r.err;
+  auto layout = parse_layout_json(test_support::read_file(fx.out() / "layout.json"));
+  ASSERT_TRUE(layout);
+  EXPECT_EQ(layout->kind, LayoutKind::files);
+  EXPECT_EQ(layout->fanout_digits, 3u);
+  for (auto& [id, l] : final_state(fx.out())) {
+    ASSERT_EQ(l.files.size(), 1u);
+    const std::string want = "images/" + fanout_folder(id, 3) + "/" + id + "_0.png";
+    EXPECT_EQ(l.files[0], want);
+    EXPECT_TRUE(std::filesystem::exists(fx.out() / want));
+    EXPECT_TRUE(std::filesystem::exists(fx.out() / ("images/" + fanout_folder(id, 3) + "/" + id + "_0.txt")));
+  }
+  expect_clean_images(fx.out());
+}
+
+TEST(LayoutTest, ARerunWithAnotherLayoutExits2NamingBothAndChangesNothing) {
+  Fixture fx(MockFaults{});
+  const auto manifest = fx.manifest(3);
+  ASSERT_EQ(fx.run(manifest, {"--layout", "webdataset", "--shard-size", "2"}).exit_status, 0);
+  const auto before = files_under(fx.out());
+  auto r = fx.run(manifest, {"--layout", "files"});
+  EXPECT_EQ(r.exit_status, 2);
+  EXPECT_NE(r.err.find("layout webdataset (shard_size 2"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("layout files"), std::string::npos) << r.err;
+  auto other_size = fx.run(manifest, {"--layout", "webdataset", "--shard-size", "5"});
+  EXPECT_EQ(other_size.exit_status, 2) << "another shard size is another layout";
+  EXPECT_NE(other_size.err.find("shard_size 5"), std::string::npos) << other_size.err;
+  EXPECT_EQ(files_under(fx.out()), before);
+  EXPECT_EQ(fx.run(manifest, {"--layout", "webdataset", "--shard-size", "2"}).exit_status, 0);
+}
+
+TEST(LayoutTest, AnOutDirFromBeforeLayoutsKeepsItsFlatImagesFolder) {
+  Fixture fx(MockFaults{});
+  const auto manifest = fx.manifest(2);
+  ASSERT_EQ(fx.run(manifest).exit_status, 0);
+  // What an older version left: images flat in images/, a journal, no layout.json.
+  std::filesystem::remove(fx.out() / "layout.json");
+  test_support::write_file(fx.dir / "m2.jsonl", test_support::read_file(manifest) +
+                                                    R"({"id":"new","prompt":"p","width":64,"height":64})" "\n");
+  auto r = fx.run(fx.dir / "m2.jsonl");
+  ASSERT_EQ(r.exit_status, 0) << r.err;
+  EXPECT_EQ(final_state(fx.out())["new"].files.at(0), "images/new_0.webp");
+  EXPECT_EQ(parse_layout_json(test_support::read_file(fx.out() / "layout.json"))->fanout_digits, 0u);
+  auto wd = fx.run(manifest, {"--layout", "webdataset"});
+  EXPECT_EQ(wd.exit_status, 2) << wd.err;
+}
+
+TEST(LayoutTest, ImagefolderMetadataNamesEveryKeptImageExactlyOnce) {
+  Fixture fx(schedule("ok,blurred,ok,ok,ok"));
+  std::string m;
+  for (int i = 0; i < 4; ++i)
+    m += "{\"id\":\"f" + std::to_string(i) + "\",\"prompt\":\"fox " + std::to_string(i) +
+         "\",\"width\":64,\"height\":64,\"seed\":" + std::to_string(i + 10) + ",\"variants\":" + (i == 0 ? "2" : "1") +
+         "}\n";
+  test_support::write_file(fx.dir / "m.jsonl", m);
+  auto r = fx.run(fx.dir / "m.jsonl", {"--layout", "imagefolder", "--concurrency", "1"});
+  ASSERT_EQ(r.exit_status, 1) << r.err;  // one job blurred: failed, kept apart
+  std::map<std::string, int> named;
+  simdjson::dom::parser p;
+  for (const auto& line : test_support::read_lines(fx.out() / "metadata.jsonl")) {
+    simdjson::dom::element e;
+    ASSERT_EQ(p.parse(line).get(e), simdjson::SUCCESS) << line;
+    const std::string file(e["file_name"].get_string().value());
+    ++named[file];
+    EXPECT_TRUE(std::filesystem::exists(fx.out() / file)) << file;
+    EXPECT_TRUE(e["seed"].is_int64()) << line;
+    EXPECT_TRUE(std::string_view(e["prompt"].get_string().value()).starts_with("fox ")) << line;
+  }
+  std::set<std::string> ok_files;
+  for (auto& [id, l] : final_state(fx.out()))
+    if (l.status == "ok") ok_files.insert(l.files.begin(), l.files.end());
+  EXPECT_EQ(ok_files.size(), 4u) << "f0's two variants and two more jobs";
+  for (auto& f : ok_files) EXPECT_EQ(named[f], 1) << f;
+  EXPECT_EQ(named.size(), ok_files.size()) << "a line for an image that is not a kept one";
+  // A rerun adds nothing and keeps one line per image (the blurred job stays failed: exit 1).
+  ASSERT_EQ(fx.run(fx.dir / "m.jsonl", {"--layout", "imagefolder"}).exit_status, 1);
+  EXPECT_EQ(test_support::read_lines(fx.out() / "metadata.jsonl").size(), ok_files.size());
+}
+
+TEST(LayoutTest, ImagefolderCompactionDropsLinesOfJobsNotRecordedOkAndKeepsTheLastOfEachFile) {
+  TempDir dir;
+  const auto path = dir.path() / "metadata.jsonl";
+  ImageMetadata meta;
+  meta.prompt = "p";
+  test_support::write_file(path, imagefolder_line("images/a_0.png", "a", 0, meta) +
+                                     imagefolder_line("images/b_0.png", "b", 0, meta) +
+                                     imagefolder_line("images/a_0.png", "a", 0, meta) + R"({"file_name":"images/c_0.p)");
+  auto done = compact_imagefolder_metadata(path, [](std::string_view id) { return id == "a"; }, false);
+  ASSERT_TRUE(done);
+  EXPECT_EQ(done->kept, 1u);
+  EXPECT_EQ(done->dropped, 3u) << "b not ok, a's first line superseded, c torn";
+  EXPECT_EQ(test_support::read_lines(path).size(), 1u);
+}
+
+TEST(LayoutTest, WebdatasetShardsHoldEverySampleWithItsTxtAndJson) {
+  Fixture fx(MockFaults{});
+  std::string m;
+  for (int i = 0; i < 7; ++i)
+    m += "{\"id\":\"set.v1." + std::to_string(i) + "\",\"prompt\":\"owl " + std::to_string(i) +
+         "\",\"width\":64,\"height\":64}\n";
+  test_support::write_file(fx.dir / "m.jsonl", m);
+  auto r = fx.run(fx.dir / "m.jsonl", {"--layout", "webdataset", "--shard-size", "3"});
+  ASSERT_EQ(r.exit_status, 0) << r.err;
+  const std::string summary = check_shards(fx.out() / "shards");
+  EXPECT_NE(summary.find("\"samples\": 7"), std::string::npos) << summary;
+  auto keys = keys_in_shards(fx.out() / "shards");
+  EXPECT_EQ(keys.size(), 7u);
+  for (auto& [key, n] : keys) {
+    EXPECT_EQ(n, 1) << key;
+    EXPECT_EQ(key.find('.'), std::string::npos) << key;
+  }
+  EXPECT_TRUE(std::filesystem::exists(fx.out() / "shards/00000.tar"));
+  EXPECT_TRUE(std::filesystem::exists(fx.out() / "shards/00002_stats.json"));
+  EXPECT_TRUE(files_under(fx.out() / "staging").empty()) << "packed samples left in staging/";
+  // The .json of a sample names its id, key and seedless request, and the timings.
+  auto x = test_support::run_process({"/usr/bin/tar", "-xOf", (fx.out() / "shards/00000.tar").string(),
+                                      webdataset_key_stem("set.v1.0") + "_0.json"}, {});
+  ASSERT_EQ(x.exit_status, 0) << x.err;
+  simdjson::dom::parser p;
+  simdjson::dom::element e;
+  ASSERT_EQ(p.parse(x.out).get(e), simdjson::SUCCESS) << x.out;
+  EXPECT_EQ(std::string_view(e["id"].get_string().value()), "set.v1.0");
+  EXPECT_EQ(std::string_view(e["key"].get_string().value()), webdataset_key_stem("set.v1.0") + "_0");
+  EXPECT_TRUE(e["timings"]["total_ms"].is_double());
+  // A rerun sends nothing and writes no new shard.
+  const auto requests = fx.server->stats().requests;
+  ASSERT_EQ(fx.run(fx.dir / "m.jsonl", {"--layout", "webdataset", "--shard-size", "3"}).exit_status, 0);
+  EXPECT_EQ(fx.server->stats().requests, requests);
+  EXPECT_FALSE(std::filesystem::exists(fx.out() / "shards/00003.tar"));
+}
+
+// SIGKILL at random moments, then reruns until done: every job recorded ok is in exactly one
+// finished shard exactly once, no shard is half-written (each opens with tarfile and tar -t), no
+// job recorded ok is requested again, and what an unfinished shard held is in a later one.
+TEST(LayoutTest, WebdatasetSigkillAtRandomMomentsKeepsEverySampleInExactlyOneShard) {
+  Fixture fx(MockFaults{}, std::chrono::milliseconds(20));
+  const int jobs = 60;
+  auto manifest = fx.manifest(jobs, 96);
+  const std::vector<std::string> args = {"--concurrency", "4", "--layout", "webdataset", "--shard-size", "4"};
+  std::mt19937 rng(4242);
+  std::map<std::string, std::uint64_t> requests_when_ok;
+  int runs = 0;
+  for (; runs < 40; ++runs) {
+    test_support::ChildProcess child(fx.args(manifest, args), {{"VENICE_API_KEY", kKey}});
+    std::this_thread::sleep_for(std::chrono::milliseconds(80 + rng() % 400));
+    child.kill(SIGKILL);
+    const int status = child.wait();
+    auto stats = fx.server->stats();
+    std::vector<std::string> torn;
+    for (auto& [id, l] : final_state(fx.out(), &torn)) {
+      if (l.status != "ok") continue;
+      const std::string prompt = "prompt " + id.substr(1);
+      requests_when_ok.try_emplace(prompt, stats.by_prompt[prompt]);
+    }
+    // Between kills too: no key in two finished shards.
+    for (auto& [key, n] : keys_in_shards(fx.out() / "shards")) ASSERT_EQ(n, 1) << key << " after kill " << runs;
+    if (status == 0) break;
+  }
+  auto r = fx.run(manifest, args);
+  ASSERT_EQ(r.exit_status, 0) << r.err;
+  EXPECT_GE(runs, 2) << "the kills never interrupted a run";
+  std::vector<std::string> torn;
+  auto s = final_state(fx.out(), &torn);
+  ASSERT_EQ(s.size(), static_cast<std::size_t>(jobs));
+  auto keys = keys_in_shards(fx.out() / "shards");
+  for (auto& [id, l] : s) {
+    EXPECT_EQ(l.status, "ok") << id;
+    EXPECT_EQ(keys[webdataset_key_stem(id) + "_0"], 1) << id << " is not in exactly one shard";
+  }
+  EXPECT_EQ(keys.size(), static_cast<std::size_t>(jobs)) << "a shard holds a sample of no job";
+  const std::string summary = check_shards(fx.out() / "shards");
+  EXPECT_NE(summary.find("\"ok\": true"), std::string::npos) << summary;
+  EXPECT_TRUE(files_under(fx.out() / "staging").empty());
+  auto stats = fx.server->stats();
+  for (auto& [prompt, count] : requests_when_ok)
+    EXPECT_EQ(stats.by_prompt[prompt], count) << "'" << prompt << "' was requested again after it was recorded ok";
+}

@@ -1,0 +1,111 @@
+// Regenerating what the filter spoiled (--regenerate-flagged): the decision with an injected
+// random source, the body with its new seed, and runs against the emulator's blurred and
+// content-violation answers.
+#include <gtest/gtest.h>
+
+#include <simdjson.h>
+
+#include "fault_fixture.hpp"
+#include "venice_batch/regenerate.hpp"
+
+using namespace venice_batch;
+using namespace fault_test;
+
+TEST(RegenerateTest, AFlaggedTryIsAskedAgainWithANewSeedOnlyWhileTriesRemain) {
+  RandomSource half = [] { return 0.5; };
+  auto d = decide_regeneration(ImageFlag::blurred, 0, 2, half);
+  EXPECT_TRUE(d.again);
+  EXPECT_EQ(d.seed, 500'000'000);
+  EXPECT_TRUE(decide_regeneration(ImageFlag::content_violation, 1, 2, half).again);
+  EXPECT_FALSE(decide_regeneration(ImageFlag::blurred, 2, 2, half).again);
+  EXPECT_FALSE(decide_regeneration(ImageFlag::none, 0, 5, half).again) << "an unflagged try is done";
+  EXPECT_FALSE(decide_regeneration(ImageFlag::blurred, 0, 0, half).again) << "off by default";
+  // The seed stays in the API's range and is never 0 (a literal seed, not a random one).
+  EXPECT_EQ(decide_regeneration(ImageFlag::blurred, 0, 1, [] { return 0.0; }).seed, 1);
+  EXPECT_EQ(decide_regeneration(ImageFlag::blurred, 0, 1, [] { return 0.9999999999999; }).seed, 999'999'999);
+}
+
+TEST(RegenerateTest, TheSeedIsReplacedOrAddedAndTheRestOfTheBodyKept) {
+  simdjson::dom::parser p;
+  auto replaced = request_with_seed(R"({"prompt":"a \"fox\"","seed":7,"width":64})", 99);
+  EXPECT_EQ(p.parse(replaced)["seed"].get_int64().value(), 99);
+  EXPECT_EQ(std::string_view(p.parse(replaced)["prompt"].get_string().value()), "a \"fox\"");
+  auto added = request_with_seed(R"({"prompt":"p"})", 5);
+  EXPECT_EQ(p.parse(added)["seed"].get_int64().value(), 5);
+  EXPECT_EQ(request_with_seed("not json", 5), "not json");
+}
+
+namespace {
+struct Try {
+  std::string flag;
+  std::optional<std::int64_t> seed;
+  bool priced = false;
+};
+std::vector<Try> tries_of(const std::filesystem::path& out, const std::string& id) {
+  std::vector<Try> tries;
+  simdjson::dom::parser p;
+  for (const auto& line : test_support::read_lines(out / "results.jsonl")) {
+    simdjson::dom::element e;
+    std::string_view line_id;
+    simdjson::dom::array log;
+    if (p.parse(line).get(e) || e["id"].get(line_id) || line_id != id || e["attempt_log"].get(log)) continue;
+    tries.clear();  // the last record of the id
+    for (simdjson::dom::element a : log) {
+      Try t;
+      std::string_view flag;
+      if (!a["flag"].get(flag)) t.flag = flag;
+      std::int64_t seed = 0;
+      if (!a["seed"].get(seed)) t.seed = seed;
+      double price = 0;
+      t.priced = !a["price_usd"].get(price);
+      tries.push_back(t);
+    }
+  }
+  return tries;
+}
+}  // namespace
+
+TEST(RegenerateTest, ABlurredAnswerIsAskedAgainAndEachTryIsRecordedWithItsSeedFlagAndPrice) {
+  Fixture fx(schedule("blurred,violation,ok"));
+  test_support::write_file(fx.dir / "m.jsonl", R"({"id":"fox","prompt":"a fox","width":64,"height":64,"seed":42})" "\n");
+  auto r = fx.run(fx.dir / "m.jsonl", {"--regenerate-flagged", "3"});
+  ASSERT_EQ(r.exit_status, 0) << r.err;
+  auto s = final_state(fx.out());
+  EXPECT_EQ(s["fox"].status, "ok");
+  auto tries = tries_of(fx.out(), "fox");
+  ASSERT_EQ(tries.size(), 3u);
+  EXPECT_EQ(tries[0].flag, "blurred");
+  EXPECT_EQ(tries[0].seed, 42) << "the line's own seed";
+  EXPECT_EQ(tries[1].flag, "content_violation");
+  EXPECT_FALSE(tries[1].priced) << "a content violation is not billed";
+  EXPECT_EQ(tries[2].flag, "");
+  ASSERT_TRUE(tries[1].seed && tries[2].seed);
+  EXPECT_NE(*tries[1].seed, 42);
+  EXPECT_NE(*tries[2].seed, *tries[1].seed);
+  // The kept image is in the dataset; the blurred one apart.
+  ASSERT_EQ(s["fox"].files.size(), 1u);
+  EXPECT_TRUE(s["fox"].files[0].starts_with("images/")) << s["fox"].files[0];
+  EXPECT_TRUE(std::filesystem::exists(fx.out() / "flagged/fox_0.webp"));
+  // A resume pays for nothing again: the hash is the line's, not the regenerated body's.
+  const auto requests = fx.server->stats().requests;
+  ASSERT_EQ(fx.run(fx.dir / "m.jsonl", {"--regenerate-flagged", "3"}).exit_status, 0);
+  EXPECT_EQ(fx.server->stats().requests, requests);
+}
+
+TEST(RegenerateTest, WhenTriesRunOutABlurredJobFailsAndItsImageIsNeverInTheDataset) {
+  Fixture fx(schedule("blurred,blurred"));
+  test_support::write_file(fx.dir / "m.jsonl", R"({"id":"owl","prompt":"an owl","width":64,"height":64})" "\n");
+  auto r = fx.run(fx.dir / "m.jsonl", {"--regenerate-flagged", "1", "--flagged-images", "discard"});
+  EXPECT_EQ(r.exit_status, 1) << r.err;
+  auto s = final_state(fx.out());
+  EXPECT_EQ(s["owl"].status, "failed");
+  EXPECT_EQ(s["owl"].error_kind, "blurred");
+  EXPECT_EQ(tries_of(fx.out(), "owl").size(), 2u);
+  EXPECT_FALSE(std::filesystem::exists(fx.out() / "flagged")) << "discarded";
+  for (auto& e : std::filesystem::recursive_directory_iterator(fx.out() / "images"))
+    EXPECT_FALSE(e.is_regular_file()) << e.path();
+  // Not asked again on a plain rerun (each try is paid); --retry-failed asks.
+  const auto requests = fx.server->stats().requests;
+  ASSERT_EQ(fx.run(fx.dir / "m.jsonl").exit_status, 1);
+  EXPECT_EQ(fx.server->stats().requests, requests);
+}
