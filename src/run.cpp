@@ -84,6 +84,7 @@ void BatchRun::prepare() {
     use_catalog(*sources, {});
     if (!catalog_) throw ConfigError(fmt::format("catalog {}: no usable model list", config_.catalog_file));
   }
+  if (layout_.kind == LayoutKind::imagefolder) sink_.set_flagged_name(".flagged");
   removed_temp_files_ = sink_.remove_stale_temp_files();
   const auto journal_path = sink_.out_dir() / "results.jsonl";
   previous_ = read_journal(journal_path);

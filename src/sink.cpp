@@ -200,12 +200,12 @@ boost::system::result<void> OutputSink::write_image(const std::string& name,
 
 boost::system::result<void> OutputSink::write_flagged(const std::string& name,
                                                       std::span<const std::uint8_t> bytes) const {
-  return write_in(out_fd_, "flagged/" + name, bytes);
+  return write_in(out_fd_, flagged_name_ + "/" + name, bytes);
 }
 
 std::size_t OutputSink::remove_stale_temp_files() const {
   std::size_t removed = 0;
-  std::vector<std::filesystem::path> dirs{out_dir_, images_dir_, out_dir_ / "flagged"};
+  std::vector<std::filesystem::path> dirs{out_dir_, images_dir_, out_dir_ / flagged_name_};
   std::error_code ec;
   for (auto it = std::filesystem::directory_iterator(images_dir_, ec); !ec && it != std::filesystem::directory_iterator();
        it.increment(ec)) {
@@ -266,7 +266,7 @@ StoredResponse decode_and_store(ResponseDecoder& decoder, const HttpResponse& re
     out.write_failed = true;
     out.retryable = true;
     out.error_kind = "write_failed";
-    const auto dir = out.blurred ? sink->out_dir() / "flagged" : sink->images_dir() / target.folder;
+    const auto dir = out.blurred ? sink->out_dir() / sink->flagged_name() : sink->images_dir() / target.folder;
     out.error_message = fmt::format("cannot write {}: {}", (dir / name).string(), written.error().message());
     out.files.clear();
     return false;
@@ -288,7 +288,7 @@ StoredResponse decode_and_store(ResponseDecoder& decoder, const HttpResponse& re
     out.image_bytes += image.bytes.size();
     if (!sink) continue;
     if (!write(name, image.bytes)) return out;
-    const std::string dir = out.blurred ? std::string("flagged/") : sink->images_name() + "/" + folder;
+    const std::string dir = (out.blurred ? sink->flagged_name() : sink->images_name()) + "/" + (out.blurred ? "" : folder);
     FileRecord file{dir + name, image.bytes.size(), image.format, std::nullopt, image.size};
     if (image.format != expected.format) file.requested_format = expected.format;
     if (expected.size && image.size.width != 0 &&

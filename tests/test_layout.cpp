@@ -171,6 +171,13 @@ TEST(LayoutTest, ImagefolderMetadataNamesEveryKeptImageExactlyOnce) {
   EXPECT_EQ(ok_files.size(), 4u) << "f0's two variants and two more jobs";
   for (auto& f : ok_files) EXPECT_EQ(named[f], 1) << f;
   EXPECT_EQ(named.size(), ok_files.size()) << "a line for an image that is not a kept one";
+  // The convention, as a loader reads it (stdlib script): the blurred image is in a hidden folder.
+  EXPECT_TRUE(std::filesystem::exists(fx.out() / ".flagged"));
+  auto check = test_support::run_process(
+      {"/usr/bin/python3", std::string(VENICE_SOURCE_DIR) + "/tests/check_imagefolder.py", fx.out().string(), "--expect",
+       "4"},
+      {});
+  EXPECT_EQ(check.exit_status, 0) << check.out << check.err;
   // A rerun adds nothing and keeps one line per image (the blurred job stays failed: exit 1).
   ASSERT_EQ(fx.run(fx.dir / "m.jsonl", {"--layout", "imagefolder"}).exit_status, 1);
   EXPECT_EQ(test_support::read_lines(fx.out() / "metadata.jsonl").size(), ok_files.size());

@@ -102,8 +102,12 @@ class OutputSink {
   /// was created or changed.
   boost::system::result<void> write_image(const std::string& name, std::span<const std::uint8_t> bytes) const;
 
-  /// The same, into <out>/flagged/ (blurred or content-violation images, never in the dataset).
+  /// The same, into <out>/<flagged_name()>/ (blurred images, never in the dataset).
   boost::system::result<void> write_flagged(const std::string& name, std::span<const std::uint8_t> bytes) const;
+  /// "flagged", or ".flagged" in the imagefolder layout: Hugging Face's loader skips hidden
+  /// folders, and an image there without a metadata.jsonl line would fail the whole load.
+  const std::string& flagged_name() const { return flagged_name_; }
+  void set_flagged_name(std::string name) { flagged_name_ = std::move(name); }
 
   /// Removes leftover temp files of a crashed run (in the out dir, the images dir and its
   /// fan-out folders, flagged/); returns how many were removed.
@@ -114,6 +118,7 @@ class OutputSink {
   std::filesystem::path out_dir_;
   std::filesystem::path images_dir_;
   std::string images_name_;
+  std::string flagged_name_ = "flagged";
   int images_fd_ = -1;
   int out_fd_ = -1;
   bool durable_;
