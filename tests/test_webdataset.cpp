@@ -78,6 +78,7 @@ void add_all_staged(ShardWriter& w) {
 
 std::vector<std::string> names_in(const fs::path& dir) {
   std::vector<std::string> names;
+  if (!fs::exists(dir)) return names;  // a kill can come before the child made it
   for (const auto& e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
   std::sort(names.begin(), names.end());
   return names;
