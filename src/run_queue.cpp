@@ -55,6 +55,14 @@ std::optional<PendingJob> BatchRun::next_job() {
 std::optional<PendingJob> BatchRun::preflight(JobSpec&& spec) {
   PendingJob pending;
   pending.read_at = RunClock::now();
+  // A shard member is a file in staging/ first: "<key>.json" must fit a file name (255 bytes),
+  // and each '.' of an id takes three bytes in the key. Refused before anything is paid.
+  if (layout_.kind == LayoutKind::webdataset && webdataset_key_stem(spec.id).size() + 8 > 255) {
+    record_refused(spec, fmt::format("id '{}' makes a webdataset key over 255 bytes (each '.' is written %2E): "
+                                     "use fewer dots",
+                                     spec.id));
+    return std::nullopt;
+  }
   if (catalog_) {
     auto view = view_request(spec.body);
     if (!view) {

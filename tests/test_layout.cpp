@@ -281,3 +281,17 @@ TEST(LayoutTest, WebdatasetSigkillAtRandomMomentsKeepsEverySampleInExactlyOneSha
   for (auto& [prompt, count] : requests_when_ok)
     EXPECT_EQ(stats.by_prompt[prompt], count) << "'" << prompt << "' was requested again after it was recorded ok";
 }
+
+TEST(LayoutTest, AnIdTooLongForAWebdatasetKeyIsRefusedBeforeAnythingIsPaid) {
+  Fixture fx(MockFaults{});
+  std::string id = "a";
+  for (int i = 0; i < 63; ++i) id += ".b";  // 127 bytes, 63 dots: a key stem of 253
+  test_support::write_file(fx.dir / "m.jsonl", "{\"id\":\"" + id + "\",\"prompt\":\"p\",\"width\":64,\"height\":64}\n" +
+                                                   R"({"id":"ok.one","prompt":"p","width":64,"height":64})" "\n");
+  auto r = fx.run(fx.dir / "m.jsonl", {"--layout", "webdataset"});
+  EXPECT_EQ(r.exit_status, 1) << r.err;
+  auto s = final_state(fx.out());
+  EXPECT_EQ(s[id].status, "invalid");
+  EXPECT_EQ(s["ok.one"].status, "ok");
+  EXPECT_EQ(fx.server->stats().requests, 1u);
+}
