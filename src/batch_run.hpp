@@ -106,10 +106,10 @@ class BatchRun {
   void add_attempt(JobInProgress& job, const HttpExchange& ex, const StoredResponse& stored, const ApiError& api,
                    const AttemptDecision& d);
   void finish_job(JobInProgress& job, const AttemptDecision* last, const std::string& body_sent);
-  void record(JobRecord& rec);
+  bool record(JobRecord& rec);  // false: the journal line could not be written
   void remove_superseded_images(const JobRecord& rec);
   void note_flag(JobInProgress& job, const PendingJob& pending, const StoredResponse& stored, ImageFlag flag);
-  void append_imagefolder_lines(const JobRecord& rec, const std::string& body_sent);
+  bool append_imagefolder_lines(const JobRecord& rec, const std::string& body_sent);
   void add_to_shards(const JobRecord& rec);
   void open_dataset();
   int close_dataset();

@@ -1,5 +1,6 @@
 #include "venice_batch/config.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
@@ -157,7 +158,7 @@ bool apply_key(Config& c, std::string_view key, element value, std::string_view 
   else if (key == "sidecars") c.sidecars = sidecar_kinds(value, source, key);
   else if (key == "layout") c.layout.kind = layout_kind(value, source, key);
   else if (key == "shard_size") c.layout.shard_samples = positive_whole(value, source, key);
-  else if (key == "shard_max_mb") c.layout.shard_bytes = static_cast<uint64_t>(non_negative(value, source, key) * 1048576.0);
+  else if (key == "shard_max_mb") c.layout.shard_bytes = static_cast<uint64_t>(std::min(non_negative(value, source, key), 2e9) * 1048576.0);
   else if (key == "embed_metadata") c.embed_metadata = boolean(value, source, key);
   else if (key == "regenerate_flagged") c.regenerate_flagged = whole(value, source, key);
   else if (key == "flagged_images") c.keep_flagged_images = flagged_images(value, source, key);
@@ -222,6 +223,7 @@ void validate_config(const Config& c) {
   if (c.max_outage.count() <= 0) throw ConfigError("max_outage_s must be positive: no pause may last forever");
   if (c.lookahead_jobs < 1 || c.lookahead_jobs > 100000) throw ConfigError("lookahead_jobs must be from 1 to 100000");
   if (c.max_response_bytes < 1024) throw ConfigError("max_response_mb is too small");
+  if (c.layout.shard_bytes > (std::uint64_t{1} << 50)) throw ConfigError("shard_max_mb is too large");
   if (c.regenerate_flagged > 10) throw ConfigError("regenerate_flagged must be from 0 to 10 (each try is paid)");
 }
 

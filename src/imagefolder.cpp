@@ -50,7 +50,8 @@ std::string imagefolder_line(std::string_view file_name, std::string_view id, un
 }
 
 boost::system::result<ImagefolderCompaction> compact_imagefolder_metadata(
-    const std::filesystem::path& path, const std::function<bool(std::string_view id)>& recorded_ok, bool durable) {
+    const std::filesystem::path& path, const std::function<bool(std::string_view id, std::string_view file_name)>& keep,
+    bool durable) {
   ImagefolderCompaction result;
   std::string text;
   if (int err = read_whole_file(path, text); err != 0) {
@@ -71,7 +72,7 @@ boost::system::result<ImagefolderCompaction> compact_imagefolder_metadata(
     simdjson::dom::element root;
     std::string_view file_name, id;
     if (!terminated || parser.parse(line.data(), line.size()).get(root) || root["file_name"].get(file_name) ||
-        root["id"].get(id) || !recorded_ok(id)) {
+        root["id"].get(id) || !keep(id, file_name)) {
       ++result.dropped;
       continue;
     }

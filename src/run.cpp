@@ -270,7 +270,10 @@ void BatchRun::write_snapshots(bool final_snapshot) {
   std::string line = metrics_.next_timeline_line(rate, pacing);
   line.push_back('\n');
   append_text_line(sink_.out_dir() / "timeline.jsonl", line);
-  if (final_snapshot) journal_->sync();
+  if (final_snapshot) {
+    if (imagefolder_) imagefolder_->sync();  // its lines before the journal's: see imagefolder.hpp
+    journal_->sync();
+  }
 }
 
 net::awaitable<void> BatchRun::tick_loop() {
@@ -287,6 +290,7 @@ net::awaitable<void> BatchRun::tick_loop() {
       last_snapshot = now;
     }
     if (now - last_sync >= std::chrono::seconds(1)) {
+      if (imagefolder_) imagefolder_->sync();  // before the journal: no ok line without its metadata line
       journal_->sync();  // bounds what a power cut can lose
       last_sync = now;
     }
@@ -329,7 +333,12 @@ void BatchRun::open_dataset() {
   };
   if (layout_.kind == LayoutKind::imagefolder) {
     const auto path = sink_.out_dir() / "metadata.jsonl";
-    auto compacted = compact_imagefolder_metadata(path, recorded_ok, config_.durable_writes);
+    // A line whose image is gone (a changed line's old format, removed once the new one was recorded) goes too.
+    const auto kept = [&](std::string_view id, std::string_view file_name) {
+      std::error_code ec;
+      return recorded_ok(id) && std::filesystem::exists(sink_.out_dir() / file_name, ec);
+    };
+    auto compacted = compact_imagefolder_metadata(path, kept, config_.durable_writes);
     if (!compacted) throw ConfigError(fmt::format("cannot rewrite {}: {}", path.string(), compacted.error().message()));
     try {
       imagefolder_ = std::make_unique<JournalWriter>(path);
@@ -368,7 +377,11 @@ void BatchRun::add_to_shards(const JobRecord& rec) {
     StagedSample sample;
     sample.key = webdataset_key_stem(rec.id) + "_" + std::to_string(k++);
     const std::string image = file.path.substr(prefix.size());
-    sample.files = {image, sample.key + ".txt", sample.key + ".json"};
+    sample.files = {image};
+    for (const char* ext : {".txt", ".json"}) {  // a sidecar that could not be written is a warning, not a hole
+      std::error_code ec;
+      if (std::filesystem::exists(shards_->staging_dir() / (sample.key + ext), ec)) sample.files.push_back(sample.key + ext);
+    }
     sample.bytes = file.bytes;
     shards_->add(std::move(sample));
   }

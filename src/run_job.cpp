@@ -165,13 +165,16 @@ net::awaitable<void> BatchRun::run_job(Worker& w, PendingJob pending, RunClock::
 
 // metadata.jsonl's lines of an ok job, one per image, appended before its journal line. A line
 // that cannot be written stops the run like the journal would: the dataset must list every image.
-void BatchRun::append_imagefolder_lines(const JobRecord& rec, const std::string& body_sent) {
+bool BatchRun::append_imagefolder_lines(const JobRecord& rec, const std::string& body_sent) {
   ImageMetadata meta = image_metadata_from_request(body_sent, rec.server_id);
   std::string lines;
   unsigned k = 0;
   for (const auto& file : rec.files) lines += imagefolder_line(file.path, rec.id, k++, meta);
-  if (auto w = imagefolder_->append_lines(lines); !w)
+  if (auto w = imagefolder_->append_lines(lines); !w) {
     stop_run(exit_stopped, fmt::format("cannot append to metadata.jsonl: {}", w.error().message()));
+    return false;
+  }
+  return true;
 }
 
 // A flagged try's record: what the filter did, the seed it was sent with, what it cost.
@@ -304,10 +307,14 @@ void BatchRun::finish_job(JobInProgress& job, const AttemptDecision* last, const
     if (stopping_) rec.error->retryable = true;  // a later run does it
   }
   rec.timing.total_ms = ms_between(job.started_at, RunClock::now());
-  const bool ok = rec.status == JobStatus::ok;
-  if (ok && layout_.kind == LayoutKind::imagefolder) append_imagefolder_lines(rec, body_sent);  // before: see imagefolder.hpp
-  record(rec);
-  if (ok && shards_) add_to_shards(rec);  // after: only a job recorded ok is ever packed
+  if (rec.status == JobStatus::ok && layout_.kind == LayoutKind::imagefolder && !append_imagefolder_lines(rec, body_sent)) {
+    // No line, no ok: an image the dataset does not list would break its loader. Recorded like a
+    // failed image write (the disk failed; the run stops; a later run does the job again).
+    rec.status = JobStatus::failed;
+    rec.error = JobError{"write_failed", "cannot append to metadata.jsonl", {}, {}, true};
+  }
+  const bool recorded = record(rec);
+  if (recorded && rec.status == JobStatus::ok && shards_) add_to_shards(rec);  // only a job recorded ok is packed
   if (rec.status == JobStatus::ok && changed_ids_.erase(rec.id)) remove_superseded_images(rec);
 }
 
@@ -327,7 +334,7 @@ void BatchRun::remove_superseded_images(const JobRecord& rec) {
   }
 }
 
-void BatchRun::record(JobRecord& rec) {
+bool BatchRun::record(JobRecord& rec) {
   auto& c = metrics_.counters();
   switch (rec.status) {
     case JobStatus::ok: ++c.jobs_ok; break;
@@ -341,6 +348,8 @@ void BatchRun::record(JobRecord& rec) {
   if (rec.status == JobStatus::failed && !options_.quiet && progress_)
     progress_->note(fmt::format("job '{}' failed: {}", rec.id,
                                 escape_for_terminal(rec.error ? rec.error->message : "?", kMaxPrintedBytes)));
+  if (shards_ && rec.status != JobStatus::ok) shards_->note_failed();
+  return appended.has_value();
 }
 
 }  // namespace venice_batch

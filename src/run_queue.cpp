@@ -29,7 +29,18 @@ std::optional<PendingJob> BatchRun::next_job() {
     auto& job = std::get<JobSpec>(*entry);
     auto prev = previous_.jobs.find(job.id);
     const JournalState* state = prev == previous_.jobs.end() ? nullptr : &prev->second;
-    switch (resume_job(state, hash_prefix64(job.request_hash), options_.retry_failed)) {
+    ResumeAction action = resume_job(state, hash_prefix64(job.request_hash), options_.retry_failed);
+    if (action == ResumeAction::run_changed && layout_.kind == LayoutKind::webdataset &&
+        state->status == JobStatus::ok) {
+      // Its sample may be in a finished shard already, and shards are never rewritten: a second
+      // sample under the same key would be a duplicate for every reader (and recovery, which
+      // deletes staged files whose key the newest shard holds, could delete the paid new one).
+      note_warning(fmt::format("job '{}' (line {}) changed since it was recorded ok; the webdataset layout keeps "
+                               "the sample it has (give the new line another id to generate it)",
+                               job.id, job.line));
+      action = ResumeAction::skip_done;
+    }
+    switch (action) {
       case ResumeAction::run_changed:
         ++changed_;
         changed_ids_.insert(job.id);
@@ -55,9 +66,11 @@ std::optional<PendingJob> BatchRun::next_job() {
 std::optional<PendingJob> BatchRun::preflight(JobSpec&& spec) {
   PendingJob pending;
   pending.read_at = RunClock::now();
-  // A shard member is a file in staging/ first: "<key>.json" must fit a file name (255 bytes),
-  // and each '.' of an id takes three bytes in the key. Refused before anything is paid.
-  if (layout_.kind == LayoutKind::webdataset && webdataset_key_stem(spec.id).size() + 8 > 255) {
+  // A shard member is a file in staging/ first: its temp name ".<stem>_<k>.json.tmp-<16 hex>"
+  // must fit a file name (255 bytes), and each '.' of an id takes three bytes in the key.
+  // Refused before anything is paid.
+  if (layout_.kind == LayoutKind::webdataset &&
+      webdataset_key_stem(spec.id).size() + 7 + kTempNameOverhead > 255) {
     record_refused(spec, fmt::format("id '{}' makes a webdataset key over 255 bytes (each '.' is written %2E): "
                                      "use fewer dots",
                                      spec.id));

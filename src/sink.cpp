@@ -184,10 +184,23 @@ boost::system::result<void> OutputSink::write_in(int parent_fd, std::string_view
   int dir_fd = ::openat(parent_fd, folder.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (dir_fd < 0 && errno == ENOENT) {
     if (::mkdirat(parent_fd, folder.c_str(), 0755) != 0 && errno != EEXIST) return last_error();
-    if (durable_ && ::fsync(parent_fd) != 0) return last_error();
     dir_fd = ::openat(parent_fd, folder.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   }
   if (dir_fd < 0) return last_error();  // ELOOP/ENOTDIR: a link or a file planted at the folder's name
+  if (durable_) {
+    // The folder's own entry must be durable before a file in it is recorded ok. Another thread
+    // may have made it a moment ago and not synced the parent yet: sync it here once per folder
+    // and run, whoever made it (a set of folders known synced, not "I created it").
+    std::lock_guard lock(synced_mutex_);
+    if (!synced_folders_.contains(folder)) {
+      if (::fsync(parent_fd) != 0) {
+        const auto ec = last_error();
+        ::close(dir_fd);
+        return ec;
+      }
+      synced_folders_.insert(folder);
+    }
+  }
   auto done = fill_and_commit(ReplacementFile::create(dir_fd, std::string(name.substr(slash + 1))), bytes, durable_);
   ::close(dir_fd);
   return done;

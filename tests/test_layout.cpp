@@ -191,7 +191,7 @@ TEST(LayoutTest, ImagefolderCompactionDropsLinesOfJobsNotRecordedOkAndKeepsTheLa
   test_support::write_file(path, imagefolder_line("images/a_0.png", "a", 0, meta) +
                                      imagefolder_line("images/b_0.png", "b", 0, meta) +
                                      imagefolder_line("images/a_0.png", "a", 0, meta) + R"({"file_name":"images/c_0.p)");
-  auto done = compact_imagefolder_metadata(path, [](std::string_view id) { return id == "a"; }, false);
+  auto done = compact_imagefolder_metadata(path, [](std::string_view id, std::string_view) { return id == "a"; }, false);
   ASSERT_TRUE(done);
   EXPECT_EQ(done->kept, 1u);
   EXPECT_EQ(done->dropped, 3u) << "b not ok, a's first line superseded, c torn";
@@ -294,4 +294,18 @@ TEST(LayoutTest, AnIdTooLongForAWebdatasetKeyIsRefusedBeforeAnythingIsPaid) {
   EXPECT_EQ(s[id].status, "invalid");
   EXPECT_EQ(s["ok.one"].status, "ok");
   EXPECT_EQ(fx.server->stats().requests, 1u);
+}
+
+TEST(LayoutTest, AWebdatasetLineChangedAfterItWasRecordedOkKeepsItsSampleAndIsNotPaidAgain) {
+  Fixture fx(MockFaults{});
+  test_support::write_file(fx.dir / "m.jsonl", R"({"id":"k.1","prompt":"first","width":64,"height":64})" "\n");
+  ASSERT_EQ(fx.run(fx.dir / "m.jsonl", {"--layout", "webdataset"}).exit_status, 0);
+  test_support::write_file(fx.dir / "m.jsonl", R"({"id":"k.1","prompt":"second","width":64,"height":64})" "\n");
+  auto r = fx.run(fx.dir / "m.jsonl", {"--layout", "webdataset"});
+  EXPECT_EQ(r.exit_status, 0) << r.err;
+  EXPECT_NE(r.err.find("keeps the sample it has"), std::string::npos) << r.err;
+  EXPECT_EQ(fx.server->stats().requests, 1u) << "a second sample under the same key would be a duplicate";
+  auto keys = keys_in_shards(fx.out() / "shards");
+  EXPECT_EQ(keys.size(), 1u);
+  EXPECT_EQ(keys[webdataset_key_stem("k.1") + "_0"], 1);
 }

@@ -27,9 +27,10 @@ struct ImagefolderCompaction {
   std::uint64_t kept = 0, dropped = 0;
 };
 
-/// Rewrites `path` (atomically, only if a line goes) keeping the last line of each file_name whose
-/// id `recorded_ok` accepts; unreadable lines (a torn last line) go too. A missing file is empty.
+/// Rewrites `path` (atomically, only if a line goes) keeping the last line of each file_name that
+/// `keep(id, file_name)` accepts; unreadable lines (a torn last line) go too. A missing file is empty.
 boost::system::result<ImagefolderCompaction> compact_imagefolder_metadata(
-    const std::filesystem::path& path, const std::function<bool(std::string_view id)>& recorded_ok, bool durable);
+    const std::filesystem::path& path, const std::function<bool(std::string_view id, std::string_view file_name)>& keep,
+    bool durable);
 
 }  // namespace venice_batch

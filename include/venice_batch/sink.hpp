@@ -7,6 +7,8 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <mutex>
+#include <unordered_set>
 #include <optional>
 #include <span>
 #include <string>
@@ -43,6 +45,8 @@ std::string image_file_name(std::string_view id, unsigned k, ImageFormat format)
 
 /// True for the names this sink uses while a file is being written (".<name>.tmp-<random>").
 bool is_temp_file_name(std::string_view name);
+/// What a temp name adds to a file's name: "." + ".tmp-" + 16 hex digits.
+inline constexpr std::size_t kTempNameOverhead = 22;
 
 /// A file written under a random temp name (".<name>.tmp-<random>") in a directory, that takes
 /// the place of `name` there only on commit(); destroyed uncommitted, the temp file is removed
@@ -119,6 +123,8 @@ class OutputSink {
   std::filesystem::path images_dir_;
   std::string images_name_;
   std::string flagged_name_ = "flagged";
+  mutable std::mutex synced_mutex_;
+  mutable std::unordered_set<std::string> synced_folders_;  // folders whose entry was fsynced in its parent
   int images_fd_ = -1;
   int out_fd_ = -1;
   bool durable_;

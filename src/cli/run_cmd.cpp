@@ -34,7 +34,7 @@ void add_dataset_options(CLI::App* cmd, RunCommandState& s) {
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{100000000}).description(""))
       ->type_name("N");
   cmd->add_option("--shard-max-mb", s.shard_max_mb, "webdataset: close a shard before it passes MB; 0 = no cap")
-      ->check(CLI::NonNegativeNumber)
+      ->check(CLI::Range(0.0, 1e9))
       ->type_name("MB");
   cmd->add_flag("--no-embed-metadata", s.no_embed_metadata,
                 "Do not write the prompt, model, seed... inside the image files (config `embed_metadata`)");
