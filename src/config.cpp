@@ -79,7 +79,7 @@ std::uint64_t positive_whole(element v, std::string_view source, std::string_vie
 }
 
 bool flagged_images(element v, std::string_view source, std::string_view key) {
-  const std::string_view what = string(v, source, key);
+  const std::string what = string(v, source, key);  // owned: string() returns a temporary
   if (what == "keep") return true;
   if (what == "discard") return false;
   fail(source, key, "must be \"keep\" or \"discard\"");
