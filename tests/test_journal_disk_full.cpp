@@ -3,53 +3,15 @@
 #include <gtest/gtest.h>
 
 #include <cerrno>
-#include <cstring>
-
-#include <fcntl.h>
-#include <sys/mount.h>
-#include <unistd.h>
 
 #include "test_support.hpp"
 #include "venice_batch/journal.hpp"
 
 using namespace venice_batch;
+using test_support::fill_leaving;
+using test_support::SmallTmpfs;
 
 namespace {
-
-/// A tmpfs of `bytes` mounted on a fresh directory, unmounted on destruction.
-class SmallTmpfs {
- public:
-  explicit SmallTmpfs(std::size_t bytes) : path_(dir_.path() / "mnt") {
-    std::filesystem::create_directory(path_);
-    const std::string options = "size=" + std::to_string(bytes);
-    mounted_ = ::mount("tmpfs", path_.c_str(), "tmpfs", 0, options.c_str()) == 0;
-    error_ = errno;
-  }
-  ~SmallTmpfs() {
-    if (mounted_) ::umount2(path_.c_str(), MNT_DETACH);
-  }
-  bool mounted() const { return mounted_; }
-  std::string why_not() const { return std::strerror(error_); }
-  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
-
- private:
-  test_support::TempDir dir_;
-  std::filesystem::path path_;
-  bool mounted_ = false;
-  int error_ = 0;
-};
-
-/// Fills the file system holding `path` until `keep_free` bytes are left (as near as pages allow).
-void fill_leaving(const std::filesystem::path& path, std::size_t keep_free) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  ASSERT_GE(fd, 0);
-  const std::string block(4096, 'f');
-  off_t filled = 0;
-  while (::write(fd, block.data(), block.size()) > 0) filled += static_cast<off_t>(block.size());
-  ASSERT_EQ(errno, ENOSPC);
-  ASSERT_EQ(::ftruncate(fd, filled - static_cast<off_t>(keep_free)), 0);
-  ::close(fd);
-}
 
 JobRecord record(std::string id, std::size_t prompt_bytes) {
   JobRecord r;

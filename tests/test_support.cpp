@@ -12,6 +12,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -31,6 +32,30 @@ TempDir::~TempDir() {
   std::error_code ec;
   std::filesystem::permissions(path_, std::filesystem::perms::owner_all, std::filesystem::perm_options::add, ec);
   std::filesystem::remove_all(path_, ec);
+}
+
+SmallTmpfs::SmallTmpfs(std::size_t bytes) : path_(dir_.path() / "mnt") {
+  std::filesystem::create_directory(path_);
+  const std::string options = "size=" + std::to_string(bytes);
+  mounted_ = ::mount("tmpfs", path_.c_str(), "tmpfs", 0, options.c_str()) == 0;
+  error_ = errno;
+}
+
+SmallTmpfs::~SmallTmpfs() {
+  if (mounted_) ::umount2(path_.c_str(), MNT_DETACH);
+}
+
+std::string SmallTmpfs::why_not() const { return std::strerror(error_); }
+
+void fill_leaving(const std::filesystem::path& path, std::size_t keep_free) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  ASSERT_GE(fd, 0);
+  const std::string block(4096, 'f');
+  off_t filled = 0;
+  while (::write(fd, block.data(), block.size()) > 0) filled += static_cast<off_t>(block.size());
+  ASSERT_EQ(errno, ENOSPC);
+  ASSERT_EQ(::ftruncate(fd, filled - static_cast<off_t>(keep_free)), 0);
+  ::close(fd);
 }
 
 void write_file(const std::filesystem::path& path, const std::string& text) {

@@ -1,5 +1,5 @@
-// Helpers shared by the tests: temporary directories, files, and running the
-// real executables (venice-batch, venice-mock) as child processes.
+// Helpers shared by the tests: temporary directories, files, a small disk that fills up, and
+// running the real executables (venice-batch, venice-mock) as child processes.
 #pragma once
 
 #include <chrono>
@@ -27,6 +27,29 @@ class TempDir {
  private:
   std::filesystem::path path_;
 };
+
+/// A tmpfs of `bytes` mounted on a fresh directory, unmounted on destruction: a real disk that
+/// fills up. Mounting needs root; a test skips when mounted() is false (why_not() says why).
+class SmallTmpfs {
+ public:
+  explicit SmallTmpfs(std::size_t bytes);
+  ~SmallTmpfs();
+  SmallTmpfs(const SmallTmpfs&) = delete;
+  SmallTmpfs& operator=(const SmallTmpfs&) = delete;
+  bool mounted() const { return mounted_; }
+  std::string why_not() const;
+  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
+
+ private:
+  TempDir dir_;
+  std::filesystem::path path_;
+  bool mounted_ = false;
+  int error_ = 0;
+};
+
+/// Fills the file system holding `path` until `keep_free` bytes are left (as near as pages allow),
+/// writing the filler to `path`; removing it gives the space back. Fails the test if it cannot.
+void fill_leaving(const std::filesystem::path& path, std::size_t keep_free);
 
 void write_file(const std::filesystem::path& path, const std::string& text);
 std::string read_file(const std::filesystem::path& path);

@@ -6,13 +6,10 @@
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
-#include <cstring>
 #include <map>
 #include <random>
 #include <set>
 
-#include <fcntl.h>
-#include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -21,6 +18,8 @@
 #include "venice_batch/webdataset.hpp"
 
 using namespace venice_batch;
+using test_support::fill_leaving;
+using test_support::SmallTmpfs;
 using test_support::TempDir;
 namespace fs = std::filesystem;
 
@@ -74,6 +73,15 @@ std::unique_ptr<ShardWriter> open_writer(const fs::path& out, ShardLimits limits
 /// What a rerun does for jobs the journal records ok: every staged sample goes in again.
 void add_all_staged(ShardWriter& w) {
   for (auto& s : w.list_staged()) w.add(std::move(s));
+}
+
+/// One whole run of the packer: opens a writer on `out`, adds every staged sample, closes.
+::testing::AssertionResult pack_staged(const fs::path& out, ShardLimits limits) {
+  auto w = open_writer(out, limits);
+  if (!w) return ::testing::AssertionFailure() << "no writer on " << out;
+  add_all_staged(*w);
+  if (auto closed = w->close(); !closed) return ::testing::AssertionFailure() << "close: " << closed.error().message();
+  return ::testing::AssertionSuccess();
 }
 
 std::vector<std::string> names_in(const fs::path& dir) {
@@ -160,10 +168,7 @@ TEST(WebDatasetTest, MembersAreOwnedByRootWithMode0644) {
   TempDir dir;
   const auto out = dir / "out";
   stage(out, "a_0", 10);
-  auto w = open_writer(out, {});
-  ASSERT_TRUE(w);
-  add_all_staged(*w);
-  ASSERT_TRUE(w->close());
+  ASSERT_TRUE(pack_staged(out, {}));
   const auto r = run_command("tar --numeric-owner -tvf " + quote(out / "shards/00000.tar"));
   ASSERT_EQ(r.status, 0);
   EXPECT_NE(r.out.find("-rw-r--r-- 0/0"), std::string::npos) << r.out;
@@ -199,10 +204,7 @@ TEST(WebDatasetTest, AByteCapClosesAShardBeforeItWouldPassTheCap) {
   const auto out = dir / "out";
   for (int i = 0; i < 10; ++i) stage(out, key_n(i), 10'000);
   const std::uint64_t cap = 40'000;
-  auto w = open_writer(out, {.samples = 1000, .bytes = cap});
-  ASSERT_TRUE(w);
-  add_all_staged(*w);
-  ASSERT_TRUE(w->close());
+  ASSERT_TRUE(pack_staged(out, {.samples = 1000, .bytes = cap}));
   EXPECT_TRUE(dataset_is_valid(out, 10));
   // A sample takes about 12.3 KB of tar (10 KB image, small .txt and .json, three headers):
   // three fit under 40,000 bytes with the end-of-archive blocks, a fourth would not.
@@ -219,10 +221,7 @@ TEST(WebDatasetTest, ASampleLargerThanTheCapGetsAShardOfItsOwn) {
   stage(out, "a_0", 1000);
   stage(out, "b_0", 100'000);
   stage(out, "c_0", 1000);
-  auto w = open_writer(out, {.samples = 1000, .bytes = 20'000});
-  ASSERT_TRUE(w);
-  add_all_staged(*w);
-  ASSERT_TRUE(w->close());
+  ASSERT_TRUE(pack_staged(out, {.samples = 1000, .bytes = 20'000}));
   EXPECT_TRUE(dataset_is_valid(out, 3));
   EXPECT_EQ(keys_in_shard(out / "shards/00000.tar"), (std::set<std::string>{"a_0"}));
   EXPECT_EQ(keys_in_shard(out / "shards/00001.tar"), (std::set<std::string>{"b_0"}));
@@ -233,12 +232,7 @@ TEST(WebDatasetTest, ALaterRunContinuesWithTheNextShardNumber) {
   TempDir dir;
   const auto out = dir / "out";
   for (int i = 0; i < 3; ++i) stage(out, key_n(i), 100);
-  {
-    auto w = open_writer(out, {.samples = 2});
-    ASSERT_TRUE(w);
-    add_all_staged(*w);
-    ASSERT_TRUE(w->close());  // 00000 (2 samples) and a small last 00001 (1)
-  }
+  ASSERT_TRUE(pack_staged(out, {.samples = 2}));  // 00000 (2 samples) and a small last 00001 (1)
   for (int i = 3; i < 5; ++i) stage(out, key_n(i), 100);
   auto w = open_writer(out, {.samples = 2});
   ASSERT_TRUE(w);
@@ -291,12 +285,7 @@ TEST(WebDatasetTest, AKillBetweenRenameAndCleanupNeverLeavesASampleInTwoShards) 
   for (int i = 0; i < 4; ++i) stage(out, key_n(i), 100);
   const auto saved = dir / "saved";
   fs::copy(out / "staging", saved);
-  {
-    auto w = open_writer(out, {.samples = 2});
-    ASSERT_TRUE(w);
-    add_all_staged(*w);
-    ASSERT_TRUE(w->close());
-  }
+  ASSERT_TRUE(pack_staged(out, {.samples = 2}));
   // The state a kill leaves: 00001.tar renamed, its samples (2 and 3) still staged.
   for (int i = 2; i < 4; ++i)
     for (const char* ext : {".png", ".txt", ".json"})
@@ -320,12 +309,7 @@ TEST(WebDatasetTest, AMissingStatsFileIsWrittenAtOpenFromTheShard) {
   TempDir dir;
   const auto out = dir / "out";
   for (int i = 0; i < 4; ++i) stage(out, key_n(i), 100);
-  {
-    auto w = open_writer(out, {.samples = 2});
-    ASSERT_TRUE(w);
-    add_all_staged(*w);
-    ASSERT_TRUE(w->close());
-  }
+  ASSERT_TRUE(pack_staged(out, {.samples = 2}));
   const auto before = test_support::read_file(out / "shards/00001_stats.json");
   fs::remove(out / "shards/00001_stats.json");
   auto w = open_writer(out, {.samples = 2});
@@ -424,56 +408,14 @@ TEST(WebDatasetTest, LongDottedIdsSurviveAsTarMemberNames) {
   ASSERT_EQ(key.size(), 202u);
   stage(out, key, 300);
   stage(out, webdataset_key("short.one", 0), 300);
-  auto w = open_writer(out, {});
-  ASSERT_TRUE(w);
-  add_all_staged(*w);
-  ASSERT_TRUE(w->close());
+  ASSERT_TRUE(pack_staged(out, {}));
   EXPECT_TRUE(dataset_is_valid(out, 2));
   const auto names = tar_listing(out / "shards/00000.tar");
   EXPECT_NE(std::find(names.begin(), names.end(), key + ".png"), names.end());
   EXPECT_NE(std::find(names.begin(), names.end(), "short%2Eone_0.json"), names.end());
 }
 
-// --- A disk that fills up: a real, small tmpfs (as tests/test_journal_disk_full.cpp) ---
-
-namespace {
-
-/// A tmpfs of `bytes` mounted on a fresh directory, unmounted on destruction.
-class SmallTmpfs {
- public:
-  explicit SmallTmpfs(std::size_t bytes) : path_(dir_.path() / "mnt") {
-    fs::create_directory(path_);
-    const std::string options = "size=" + std::to_string(bytes);
-    mounted_ = ::mount("tmpfs", path_.c_str(), "tmpfs", 0, options.c_str()) == 0;
-    error_ = errno;
-  }
-  ~SmallTmpfs() {
-    if (mounted_) ::umount2(path_.c_str(), MNT_DETACH);
-  }
-  bool mounted() const { return mounted_; }
-  std::string why_not() const { return std::strerror(error_); }
-  fs::path operator/(const std::string& name) const { return path_ / name; }
-
- private:
-  TempDir dir_;
-  fs::path path_;
-  bool mounted_ = false;
-  int error_ = 0;
-};
-
-/// Fills the file system holding `path` until `keep_free` bytes are left (as near as pages allow).
-void fill_leaving(const fs::path& path, std::size_t keep_free) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  ASSERT_GE(fd, 0);
-  const std::string block(4096, 'f');
-  off_t filled = 0;
-  while (::write(fd, block.data(), block.size()) > 0) filled += static_cast<off_t>(block.size());
-  ASSERT_EQ(errno, ENOSPC);
-  ASSERT_EQ(::ftruncate(fd, filled - static_cast<off_t>(keep_free)), 0);
-  ::close(fd);
-}
-
-}  // namespace
+// --- A disk that fills up: a real, small tmpfs (test_support::SmallTmpfs) ---
 
 TEST(WebDatasetTest, AFullDiskIsAnErrorValueNoShardIsRenamedAndSamplesStayStaged) {
   SmallTmpfs disk(2 * 1024 * 1024);
@@ -546,10 +488,7 @@ TEST(WebDatasetTest, KilledAtRandomMomentsEverySampleEndsUpInExactlyOneShard) {
     }
   }
   EXPECT_GT(killed_mid_work, 0) << "no child was killed before it finished: the test tested nothing";
-  auto w = open_writer(out, {.samples = 3});
-  ASSERT_TRUE(w);
-  add_all_staged(*w);
-  ASSERT_TRUE(w->close());
+  ASSERT_TRUE(pack_staged(out, {.samples = 3}));
   EXPECT_TRUE(dataset_is_valid(out, static_cast<std::size_t>(staged_so_far)));
   EXPECT_TRUE(names_in(out / "staging").empty());
   EXPECT_FALSE(has_temp_files(out / "shards"));
