@@ -8,12 +8,16 @@
 
 #include <chrono>
 #include <cstdint>
+#include <csignal>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
+#include <random>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <simdjson.h>
@@ -232,6 +236,47 @@ inline void expect_clean_images(const std::filesystem::path& out, bool torn_line
     EXPECT_TRUE(probe_image_size(b)) << "not a whole image: " << name;
   }
   for (auto& f : listed) EXPECT_TRUE(std::filesystem::exists(out / f)) << f;
+}
+
+/// What kill_at_random_moments saw.
+struct KilledRuns {
+  int runs = 0;  ///< runs killed before one finished on its own (40 if none did)
+  /// prompt -> the requests the emulator had seen for it when its job was first read back ok.
+  std::map<std::string, std::uint64_t> requests_when_ok;
+};
+
+/// Runs venice-batch on `manifest` with `extra` and SIGKILLs it after a random pause of
+/// `least_pause` plus up to 400 ms (drawn from `seed`), again and again, until a run finishes
+/// before its kill (at most 40 runs). After each kill it notes when every job read back ok was
+/// first ok, then calls `after_kill(run)`; a fatal failure there ends the loop. A SIGKILL can
+/// tear a journal write that spans page-cache pages: the torn line stays in the middle of the
+/// file once the next run appends, and the reader skips it. Its job is then not done as far as
+/// resume knows, so it is not held to "never requested again".
+inline KilledRuns kill_at_random_moments(const Fixture& fx, const std::filesystem::path& manifest,
+                                         const std::vector<std::string>& extra, std::uint32_t seed,
+                                         std::chrono::milliseconds least_pause,
+                                         const std::function<void(int run)>& after_kill = {}) {
+  std::mt19937 rng(seed);
+  KilledRuns k;
+  for (; k.runs < 40; ++k.runs) {
+    test_support::ChildProcess child(fx.args(manifest, extra), {{"VENICE_API_KEY", kKey}});
+    std::this_thread::sleep_for(least_pause + std::chrono::milliseconds(rng() % 400));  // the random moment
+    child.kill(SIGKILL);
+    const int status = child.wait();
+    auto stats = fx.server->stats();
+    std::vector<std::string> torn;
+    for (auto& [id, l] : final_state(fx.out(), &torn)) {
+      if (l.status != "ok") continue;
+      const std::string prompt = "prompt " + id.substr(1);
+      k.requests_when_ok.try_emplace(prompt, stats.by_prompt[prompt]);
+    }
+    if (after_kill) {
+      after_kill(k.runs);
+      if (::testing::Test::HasFatalFailure()) break;
+    }
+    if (status == 0) break;
+  }
+  return k;
 }
 
 using test_support::wait_until;

@@ -4,8 +4,6 @@
 #include "fault_fixture.hpp"
 
 #include <csignal>
-#include <random>
-#include <thread>
 
 #include "venice_batch/journal.hpp"
 
@@ -81,26 +79,8 @@ TEST(FaultTest, SigkillAtRandomMomentsNeverLosesOrRepeatsFinishedWork) {
   Fixture fx(MockFaults{}, std::chrono::milliseconds(30));
   const int jobs = 80;
   auto manifest = fx.manifest(jobs, 96);
-  std::mt19937 rng(12345);
-  std::map<std::string, std::uint64_t> requests_when_ok;  // prompt -> requests seen when first read back ok
-  int runs = 0;
-  for (; runs < 40; ++runs) {
-    test_support::ChildProcess child(fx.args(manifest, {"--concurrency", "4"}), {{"VENICE_API_KEY", kKey}});
-    std::this_thread::sleep_for(std::chrono::milliseconds(100 + rng() % 400));  // the random moment
-    child.kill(SIGKILL);
-    const int status = child.wait();
-    auto stats = fx.server->stats();
-    // A SIGKILL can tear a journal write that spans page-cache pages: the torn line stays in
-    // the middle of the file once the next run appends, and the reader skips it. Its job is
-    // then not done as far as resume knows, so it is not held to "never requested again".
-    std::vector<std::string> torn;
-    for (auto& [id, l] : final_state(fx.out(), &torn)) {
-      if (l.status != "ok") continue;
-      const std::string prompt = "prompt " + id.substr(1);
-      requests_when_ok.try_emplace(prompt, stats.by_prompt[prompt]);
-    }
-    if (status == 0) break;
-  }
+  const auto [runs, requests_when_ok] =
+      kill_at_random_moments(fx, manifest, {"--concurrency", "4"}, 12345, std::chrono::milliseconds(100));
   auto r = fx.run(manifest, {"--concurrency", "4"});  // finish whatever is left
   ASSERT_EQ(r.exit_status, 0) << r.err;
   EXPECT_GE(runs, 2) << "the kills never interrupted a run";

@@ -5,9 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
-#include <random>
 #include <set>
-#include <thread>
 
 #include <simdjson.h>
 
@@ -64,7 +62,7 @@ TEST(LayoutTest, SettingsReadBackAndEveryKindHasAName) {
     auto back = parse_layout_json(layout_json(s));
     ASSERT_TRUE(back);
     EXPECT_EQ(back->kind, kind);
-    if (kind == LayoutKind::webdataset) EXPECT_EQ(*back, s);
+    if (kind == LayoutKind::webdataset) { EXPECT_EQ(*back, s); }
   }
   EXPECT_FALSE(parse_layout_kind("tar"));
   EXPECT_FALSE(parse_layout_json(R"({"layout":"zip","fanout_digits":3})"));
@@ -243,25 +241,12 @@ TEST(LayoutTest, WebdatasetSigkillAtRandomMomentsKeepsEverySampleInExactlyOneSha
   const int jobs = 60;
   auto manifest = fx.manifest(jobs, 96);
   const std::vector<std::string> args = {"--concurrency", "4", "--layout", "webdataset", "--shard-size", "4"};
-  std::mt19937 rng(4242);
-  std::map<std::string, std::uint64_t> requests_when_ok;
-  int runs = 0;
-  for (; runs < 40; ++runs) {
-    test_support::ChildProcess child(fx.args(manifest, args), {{"VENICE_API_KEY", kKey}});
-    std::this_thread::sleep_for(std::chrono::milliseconds(80 + rng() % 400));
-    child.kill(SIGKILL);
-    const int status = child.wait();
-    auto stats = fx.server->stats();
-    std::vector<std::string> torn;
-    for (auto& [id, l] : final_state(fx.out(), &torn)) {
-      if (l.status != "ok") continue;
-      const std::string prompt = "prompt " + id.substr(1);
-      requests_when_ok.try_emplace(prompt, stats.by_prompt[prompt]);
-    }
-    // Between kills too: no key in two finished shards.
-    for (auto& [key, n] : keys_in_shards(fx.out() / "shards")) ASSERT_EQ(n, 1) << key << " after kill " << runs;
-    if (status == 0) break;
-  }
+  const auto [runs, requests_when_ok] =
+      kill_at_random_moments(fx, manifest, args, 4242, std::chrono::milliseconds(80), [&](int run) {
+        // Between kills too: no key in two finished shards.
+        for (auto& [key, n] : keys_in_shards(fx.out() / "shards")) ASSERT_EQ(n, 1) << key << " after kill " << run;
+      });
+  if (HasFatalFailure()) return;
   auto r = fx.run(manifest, args);
   ASSERT_EQ(r.exit_status, 0) << r.err;
   EXPECT_GE(runs, 2) << "the kills never interrupted a run";
