@@ -7,19 +7,18 @@
 #include <cmath>
 #include <memory>
 
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
-#include <simdjson.h>
 #include <webp/mux.h>
 #include <zlib.h>
 
+#include "json_fields.hpp"
 #include "venice_batch/text.hpp"
 
 namespace venice_batch {
 namespace {
 
 using Bytes = std::span<const std::uint8_t>;
-using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
+using Writer = json::Writer;
+using json::put_if_any;
 
 class EmbedErrorCategory final : public boost::system::error_category {
  public:
@@ -37,36 +36,24 @@ class EmbedErrorCategory final : public boost::system::error_category {
 
 // ---- JSON ----------------------------------------------------------------------------------
 
-void text_field(Writer& w, const char* key, const std::string& value) {
-  if (value.empty()) return;
-  w.Key(key);
-  w.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
-}
-
-void int_field(Writer& w, const char* key, const std::optional<std::int64_t>& value) {
-  if (!value) return;
-  w.Key(key);
-  w.Int64(*value);
-}
-
 // `m`'s text fields must already be valid UTF-8.
 std::string write_json(const ImageMetadata& m, bool truncated) {
   rapidjson::StringBuffer buf;
   Writer w(buf);
   w.StartObject();
-  text_field(w, "prompt", m.prompt);
-  text_field(w, "negative_prompt", m.negative_prompt);
-  text_field(w, "model", m.model);
-  int_field(w, "seed", m.seed);
-  int_field(w, "width", m.width);
-  int_field(w, "height", m.height);
-  int_field(w, "steps", m.steps);
+  put_if_any(w, "prompt", m.prompt);
+  put_if_any(w, "negative_prompt", m.negative_prompt);
+  put_if_any(w, "model", m.model);
+  put_if_any(w, "seed", m.seed);
+  put_if_any(w, "width", m.width);
+  put_if_any(w, "height", m.height);
+  put_if_any(w, "steps", m.steps);
   if (m.cfg_scale && std::isfinite(*m.cfg_scale)) {
     w.Key("cfg_scale");
     w.Double(*m.cfg_scale);
   }
-  text_field(w, "style_preset", m.style_preset);
-  text_field(w, "server_id", m.server_id);
+  put_if_any(w, "style_preset", m.style_preset);
+  put_if_any(w, "server_id", m.server_id);
   if (truncated) {
     w.Key("truncated");
     w.Bool(true);
@@ -244,21 +231,8 @@ boost::system::result<std::vector<std::uint8_t>> embed_webp(Bytes webp, const Im
 
 // ---- request body --------------------------------------------------------------------------
 
-using simdjson::dom::element;
-
-std::optional<std::int64_t> integer(element v) {
-  std::int64_t i = 0;
-  if (!v.get_int64().get(i)) return i;
-  double d = 0;
-  if (v.is_double() && !v.get_double().get(d) && d == std::floor(d) && std::abs(d) < 9e18) return static_cast<std::int64_t>(d);
-  return std::nullopt;
-}
-
-std::string text(element v) {
-  std::string_view s;
-  if (v.get_string().get(s)) return {};
-  return std::string(s);
-}
+// The text of a string field; empty for any other type.
+std::string text(simdjson::dom::element v) { return json::text(v).value_or(""); }
 
 }  // namespace
 
@@ -272,21 +246,18 @@ boost::system::error_code make_error_code(EmbedError e) noexcept { return {stati
 ImageMetadata image_metadata_from_request(std::string_view request_body_json, std::string_view server_id) {
   ImageMetadata m;
   m.server_id = std::string(server_id);
-  thread_local simdjson::dom::parser parser;
-  element root;
-  simdjson::dom::object fields;
-  if (parser.parse(request_body_json.data(), request_body_json.size(), true).get(root) || root.get_object().get(fields))
-    return m;
-  for (auto [key, value] : fields) {
+  const auto fields = json::object_fields(request_body_json);
+  if (!fields) return m;
+  for (auto [key, value] : *fields) {
     double d = 0;
     if (key == "prompt") m.prompt = text(value);
     else if (key == "negative_prompt") m.negative_prompt = text(value);
     else if (key == "model") m.model = text(value);
     else if (key == "style_preset") m.style_preset = text(value);
-    else if (key == "seed") m.seed = integer(value);
-    else if (key == "width") m.width = integer(value);
-    else if (key == "height") m.height = integer(value);
-    else if (key == "steps") m.steps = integer(value);
+    else if (key == "seed") m.seed = json::integer(value);
+    else if (key == "width") m.width = json::integer(value);
+    else if (key == "height") m.height = json::integer(value);
+    else if (key == "steps") m.steps = json::integer(value);
     else if (key == "cfg_scale") m.cfg_scale = value.get_double().get(d) ? std::nullopt : std::optional<double>(d);
   }
   return m;

@@ -10,27 +10,17 @@
 #include <fmt/ranges.h>
 #include <simdjson.h>
 
+#include "json_fields.hpp"
+
 namespace venice_batch {
 namespace {
+using json::integer;
+using json::text;
 using simdjson::dom::element;
 
 std::size_t code_points(std::string_view s) {
   // Counts every byte that does not continue a UTF-8 sequence (the manifest checked validity).
   return static_cast<std::size_t>(std::count_if(s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
-}
-
-std::optional<std::int64_t> integer(element v) {
-  std::int64_t i = 0;
-  if (!v.get_int64().get(i)) return i;
-  double d = 0;
-  if (v.is_double() && !v.get_double().get(d) && d == std::floor(d) && std::abs(d) < 9e18) return static_cast<std::int64_t>(d);
-  return std::nullopt;
-}
-
-std::optional<std::string> text(element v) {
-  std::string_view s;
-  if (v.get_string().get(s)) return std::nullopt;
-  return std::string(s);
 }
 
 // One field of the body into the view; fields preflight and pricing do not read are skipped.
@@ -58,13 +48,10 @@ void read_field(RequestView& r, std::string_view key, element v) {
 }  // namespace
 
 boost::system::result<RequestView, std::string> view_request(std::string_view body) {
-  thread_local simdjson::dom::parser parser;
-  element root;
-  simdjson::dom::object fields;
-  if (parser.parse(body.data(), body.size(), true).get(root) || root.get_object().get(fields))
-    return {boost::system::in_place_error, "the request body is not a JSON object"};
+  const auto fields = json::object_fields(body);
+  if (!fields) return {boost::system::in_place_error, "the request body is not a JSON object"};
   RequestView r;
-  for (auto [key, value] : fields) read_field(r, key, value);
+  for (auto [key, value] : *fields) read_field(r, key, value);
   return r;
 }
 

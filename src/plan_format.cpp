@@ -3,9 +3,8 @@
 #include <ctime>
 
 #include <fmt/format.h>
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
 
+#include "json_fields.hpp"
 #include "venice_batch/plan.hpp"
 #include "venice_batch/spend.hpp"
 #include "venice_batch/text.hpp"
@@ -146,34 +145,8 @@ std::string format_plan(const PlanSummary& p) {
 
 namespace {
 
-using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer>;
-
-// A string value, made valid UTF-8 (a path or a manifest's model name may not be).
-void write_text(JsonWriter& w, std::string_view text) {
-  const std::string valid = sanitize_utf8(text);
-  w.String(valid.c_str(), static_cast<rapidjson::SizeType>(valid.size()));
-}
-
-void put(JsonWriter& w, const char* key, std::uint64_t v) {
-  w.Key(key);
-  w.Uint64(v);
-}
-
-void put(JsonWriter& w, const char* key, double v) {
-  w.Key(key);
-  w.Double(v);
-}
-
-void put(JsonWriter& w, const char* key, const std::optional<std::uint64_t>& v) {
-  w.Key(key);
-  if (v) w.Uint64(*v);
-  else w.Null();
-}
-
-void put(JsonWriter& w, const char* key, std::string_view text) {
-  w.Key(key);
-  write_text(w, text);
-}
+using json::put;
+using JsonWriter = json::Writer;
 
 void write_tally(JsonWriter& w, const char* key, const ReasonTally& t) {
   w.Key(key);

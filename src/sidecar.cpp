@@ -3,10 +3,9 @@
 #include <cmath>
 
 #include <fmt/format.h>
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
 #include <simdjson.h>
 
+#include "json_fields.hpp"
 #include "venice_batch/image_format.hpp"
 #include "venice_batch/sink.hpp"
 #include "venice_batch/text.hpp"
@@ -14,13 +13,9 @@
 namespace venice_batch {
 namespace {
 
-using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
-
-void text(Writer& w, const char* key, std::string_view value) {
-  const std::string clean = sanitize_utf8(value);
-  w.Key(key);
-  w.String(clean.data(), static_cast<rapidjson::SizeType>(clean.size()));
-}
+using json::put;
+using json::put_if_any;
+using Writer = json::Writer;
 
 // A JSON object embedded as it is when it parses as one; else kept as text under `<key>_text`.
 void object(Writer& w, const char* key, std::string_view json) {
@@ -30,7 +25,7 @@ void object(Writer& w, const char* key, std::string_view json) {
     w.Key(key);
     w.RawValue(json.data(), json.size(), rapidjson::kObjectType);
   } else {
-    text(w, (std::string(key) + "_text").c_str(), json);
+    put(w, (std::string(key) + "_text").c_str(), json);
   }
 }
 
@@ -55,17 +50,17 @@ std::string sidecar_json(const SidecarSource& s, unsigned k, const FileRecord& f
   rapidjson::StringBuffer buf;
   Writer w(buf);
   w.StartObject();
-  text(w, "id", s.id);
+  put(w, "id", s.id);
   w.Key("variant");
   w.Uint(k);
   if (!s.key_stem.empty()) {
     // In a shard the member's name is the key's: the id read back from it needs this record.
-    text(w, "key", fmt::format("{}_{}", s.key_stem, k));
-    text(w, "file", fmt::format("{}_{}.{}", s.key_stem, k, file_extension(file.format)));
+    put(w, "key", fmt::format("{}_{}", s.key_stem, k));
+    put(w, "file", fmt::format("{}_{}.{}", s.key_stem, k, file_extension(file.format)));
   } else {
-    text(w, "file", file.path);
+    put(w, "file", file.path);
   }
-  text(w, "format", to_string(file.format));
+  put(w, "format", to_string(file.format));
   if (file.size.width && file.size.height) {
     w.Key("width");
     w.Uint(file.size.width);
@@ -78,10 +73,10 @@ std::string sidecar_json(const SidecarSource& s, unsigned k, const FileRecord& f
     w.Key("requested_height");
     w.Uint(file.requested_size->height);
   }
-  if (!s.model.empty()) text(w, "model", s.model);
-  text(w, "prompt", s.prompt);
+  put_if_any(w, "model", s.model);
+  put(w, "prompt", s.prompt);
   if (!s.request_body.empty()) object(w, "request", s.request_body);
-  if (!server_id.empty()) text(w, "server_id", server_id);
+  put_if_any(w, "server_id", server_id);
   if (s.price_usd) {
     w.Key("estimated_price_usd");
     w.Double(*s.price_usd);
