@@ -5,15 +5,14 @@
 # Usage: bench/bench_mode.sh [SECONDS=10]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 secs=${1:-10}
 BUILD_DIR=build-bench BUILD_TYPE=Release bash scripts/build.sh >/dev/null
 work=$(mktemp -d "${TMPDIR:-/tmp}/venice-benchmode-XXXXXX")
 trap 'kill $mock_pid 2>/dev/null || true; rm -rf "$work"' EXIT
 echo '{"id":"bench","prompt":"a lighthouse in a storm","width":1024,"height":1024,"format":"webp"}' >"$work/m.jsonl"
-VENICE_MOCK_API_KEY=bench build-bench/venice-mock --port 0 --cert-dir "$work" --latency-ms 100-300 >"$work/mock.out" &
-mock_pid=$!
-for _ in $(seq 100); do grep -q listening "$work/mock.out" 2>/dev/null && break; sleep 0.1; done
-url=$(sed -E 's/.*listening on (https:[^ ]+).*/\1/' "$work/mock.out")
+start_mock build-bench/venice-mock "$work" --latency-ms 100-300
+url="https://127.0.0.1:$port"
 # Identity answers: this measures the client, not gzip (bench/compressed.sh compares the two).
 echo '{"compressed_responses": false}' >"$work/config.json"
 common=(--config "$work/config.json" --manifest "$work/m.jsonl" --base-url "$url/api/v1" --ca-file "$work/cert.pem" --discard-images --warmup 2s --duration "${secs}s")

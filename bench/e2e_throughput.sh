@@ -6,25 +6,18 @@
 # Usage: bench/e2e_throughput.sh [JOBS=2000] [CONCURRENCIES="1 16 64"] [DURABLE=true]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 jobs=${1:-2000}
 concurrencies=${2:-1 16 64}
 durable=${3:-true}
 BUILD_DIR=build-bench BUILD_TYPE=Release bash scripts/build.sh >/dev/null
 work=$(mktemp -d "${TMPDIR:-/tmp}/venice-e2e-XXXXXX")
 trap 'kill $mock_pid 2>/dev/null || true; rm -rf "$work"' EXIT
-python3 - "$work/m.jsonl" "$jobs" <<'PY'
-import json, sys
-with open(sys.argv[1], "w") as f:
-    for i in range(int(sys.argv[2])):
-        f.write(json.dumps({"id": f"e{i}", "prompt": f"throughput probe {i}", "width": 1024, "height": 1024,
-                            "format": "webp"}) + "\n")
-PY
+write_manifest "$work/m.jsonl" "$jobs" \
+  '{"id": f"e{i}", "prompt": f"throughput probe {i}", "width": 1024, "height": 1024, "format": "webp"}'
 # Identity answers: this measures the client, not gzip (bench/compressed.sh compares the two).
 echo "{\"durable_writes\": $durable, \"compressed_responses\": false}" >"$work/config.json"
-VENICE_MOCK_API_KEY=bench build-bench/venice-mock --port 0 --cert-dir "$work" >"$work/mock.out" &
-mock_pid=$!
-for _ in $(seq 100); do grep -q listening "$work/mock.out" 2>/dev/null && break; sleep 0.1; done
-port=$(sed -E 's/.*127.0.0.1:([0-9]+).*/\1/' "$work/mock.out")
+start_mock build-bench/venice-mock "$work"
 printf '%-12s %10s %10s %12s %14s %14s\n' concurrency wall_s images/s client_rss_MB client_cpu_% mock_cpu_%
 for c in $concurrencies; do
   # A fresh directory per run: re-creating thousands of files where they were just deleted makes

@@ -9,6 +9,7 @@
 # Usage: bench/layouts.sh [JOBS=20000] [CONCURRENCY=16]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 jobs=${1:-20000}
 concurrency=${2:-16}
 build=${BUILD_DIR:-build}
@@ -16,17 +17,9 @@ build=${BUILD_DIR:-build}
 work=$(mktemp -d /tmp/venice-layouts-XXXXXX)
 out_base=$(mktemp -d "${OUT_BASE:-/var/tmp}/venice-layouts-out-XXXXXX")
 trap 'kill $mock_pid 2>/dev/null || true; rm -rf "$work" "$out_base"' EXIT
-python3 - "$work/m.jsonl" "$jobs" <<'PY'
-import json, sys
-with open(sys.argv[1], "w") as f:
-    for i in range(int(sys.argv[2])):
-        f.write(json.dumps({"id": f"set.{i}", "prompt": f"layout probe {i}", "width": 512, "height": 512,
-                            "seed": i + 1}) + "\n")
-PY
-VENICE_MOCK_API_KEY=bench "$build/venice-mock" --port 0 --cert-dir "$work" --threads 1 >"$work/mock.out" &
-mock_pid=$!
-for _ in $(seq 100); do grep -q listening "$work/mock.out" 2>/dev/null && break; sleep 0.1; done
-port=$(grep -o '127.0.0.1:[0-9]*' "$work/mock.out" | head -1 | cut -d: -f2)
+write_manifest "$work/m.jsonl" "$jobs" \
+  '{"id": f"set.{i}", "prompt": f"layout probe {i}", "width": 512, "height": 512, "seed": i + 1}'
+start_mock "$build/venice-mock" "$work" --threads 1
 echo "layouts: $jobs jobs, concurrency $concurrency, out dir on $(df --output=fstype "$out_base" | tail -1) ($out_base)"
 for layout in files webdataset imagefolder; do
   sync

@@ -7,22 +7,15 @@
 # Usage: bench/rate_limit.sh [L=120] [DURATION=600] [CONCURRENCY=8]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 limit=${1:-120}
 duration=${2:-600}
 concurrency=${3:-8}
 [ -x build/venice-batch ] || bash scripts/build.sh >/dev/null
 work=$(mktemp -d /tmp/venice-ratelimit-XXXXXX)
 trap 'kill $mock_pid 2>/dev/null || true' EXIT
-python3 - "$work/m.jsonl" <<'PY'
-import json, sys
-with open(sys.argv[1], "w") as f:
-    for i in range(20000):
-        f.write(json.dumps({"id": f"r{i}", "prompt": f"rate limit probe {i}", "width": 64, "height": 64}) + "\n")
-PY
-VENICE_MOCK_API_KEY=bench build/venice-mock --port 0 --cert-dir "$work" --rpm "$limit" --latency-ms 200-800 >"$work/mock.out" &
-mock_pid=$!
-for _ in $(seq 100); do grep -q listening "$work/mock.out" 2>/dev/null && break; sleep 0.1; done
-port=$(sed -E 's/.*127.0.0.1:([0-9]+).*/\1/' "$work/mock.out")
+write_manifest "$work/m.jsonl" 20000 '{"id": f"r{i}", "prompt": f"rate limit probe {i}", "width": 64, "height": 64}'
+start_mock build/venice-mock "$work" --rpm "$limit" --latency-ms 200-800
 start=$(date +%s.%N)
 VENICE_API_KEY=bench timeout -s INT "$duration" build/venice-batch run --manifest "$work/m.jsonl" --out "$work/out" \
   --base-url "https://127.0.0.1:$port/api/v1" --ca-file "$work/cert.pem" --concurrency "$concurrency" --quiet || true

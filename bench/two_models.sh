@@ -7,6 +7,7 @@
 # Usage: bench/two_models.sh [RPM_A=30] [RPM_B=90] [DURATION=300] [CONCURRENCY=8]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 rpm_a=${1:-30}
 rpm_b=${2:-90}
 duration=${3:-300}
@@ -15,18 +16,11 @@ build=${BUILD_DIR:-build}
 [ -x "$build/venice-batch" ] || BUILD_DIR=$build bash scripts/build.sh >/dev/null
 work=$(mktemp -d /tmp/venice-two-models-XXXXXX)
 trap 'kill $mock_pid 2>/dev/null || true; rm -rf "$work"' EXIT
-python3 - "$work/m.jsonl" <<'PY'
-import json, sys
-with open(sys.argv[1], "w") as f:
-    for i in range(20000):  # alternating: a model that waits must not hold the other back
-        model = "z-image-turbo" if i % 2 == 0 else "venice-sd35"
-        f.write(json.dumps({"id": f"t{i}", "model": model, "prompt": f"two model probe {i}", "width": 64, "height": 64}) + "\n")
-PY
-VENICE_MOCK_API_KEY=bench "$build/venice-mock" --port 0 --cert-dir "$work" --latency-ms 200-800 --track-prompts \
-  --model-rpm "z-image-turbo=$rpm_a,venice-sd35=$rpm_b" --failure-lock >"$work/mock.out" &
-mock_pid=$!
-for _ in $(seq 100); do grep -q listening "$work/mock.out" 2>/dev/null && break; sleep 0.1; done
-port=$(grep -o '127.0.0.1:[0-9]*' "$work/mock.out" | head -1 | cut -d: -f2)
+# Alternating models: a model that waits must not hold the other back.
+write_manifest "$work/m.jsonl" 20000 \
+  '{"id": f"t{i}", "model": "z-image-turbo" if i % 2 == 0 else "venice-sd35", "prompt": f"two model probe {i}", "width": 64, "height": 64}'
+start_mock "$build/venice-mock" "$work" --latency-ms 200-800 --track-prompts \
+  --model-rpm "z-image-turbo=$rpm_a,venice-sd35=$rpm_b" --failure-lock
 start=$(date +%s.%N)
 VENICE_API_KEY=bench timeout -s INT "$duration" "$build/venice-batch" run --manifest "$work/m.jsonl" --out "$work/out" \
   --base-url "https://127.0.0.1:$port/api/v1" --ca-file "$work/cert.pem" --concurrency "$concurrency" --quiet || true

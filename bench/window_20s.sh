@@ -8,6 +8,7 @@
 # Usage: bench/window_20s.sh [LIMIT=60] [WINDOW_S=20] [JOBS=180] [CONCURRENCY=8]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 limit=${1:-60}
 window=${2:-20}
 jobs=${3:-180}
@@ -16,17 +17,10 @@ build=${BUILD_DIR:-build}
 [ -x "$build/venice-batch" ] || BUILD_DIR=$build bash scripts/build.sh >/dev/null
 work=$(mktemp -d /tmp/venice-window-XXXXXX)
 trap 'kill $mock_pid 2>/dev/null || true; rm -rf "$work"' EXIT
-python3 - "$work/m.jsonl" "$jobs" <<'PY'
-import json, sys
-with open(sys.argv[1], "w") as f:
-    for i in range(int(sys.argv[2])):
-        f.write(json.dumps({"id": f"w{i}", "model": "z-image-turbo", "prompt": f"window probe {i}", "width": 64, "height": 64}) + "\n")
-PY
-VENICE_MOCK_API_KEY=bench "$build/venice-mock" --port 0 --cert-dir "$work" --latency-ms 100-300 \
-  --model-rpm "z-image-turbo=$limit" --rate-window-s "$window" --failure-lock >"$work/mock.out" &
-mock_pid=$!
-for _ in $(seq 100); do grep -q listening "$work/mock.out" 2>/dev/null && break; sleep 0.1; done
-port=$(grep -o '127.0.0.1:[0-9]*' "$work/mock.out" | head -1 | cut -d: -f2)
+write_manifest "$work/m.jsonl" "$jobs" \
+  '{"id": f"w{i}", "model": "z-image-turbo", "prompt": f"window probe {i}", "width": 64, "height": 64}'
+start_mock "$build/venice-mock" "$work" --latency-ms 100-300 \
+  --model-rpm "z-image-turbo=$limit" --rate-window-s "$window" --failure-lock
 start=$(date +%s.%N)
 VENICE_API_KEY=bench "$build/venice-batch" run --manifest "$work/m.jsonl" --out "$work/out" \
   --base-url "https://127.0.0.1:$port/api/v1" --ca-file "$work/cert.pem" --concurrency "$concurrency" --quiet >/dev/null 2>"$work/err" || { cat "$work/err"; exit 1; }
