@@ -262,6 +262,29 @@ Bytes embed_or_fail(const Bytes& image, ImageFormat format, const ImageMetadata&
   return embedded.has_value() ? *embedded : Bytes{};
 }
 
+// Decodes `original` and `embedded` (sample_metadata() put in) with the codec's own `read`, into
+// `after` for the embedded one: the pixels are the same, and `texts` (a decoded image's metadata
+// texts) finds none in the original and exactly one in the other, holding the sample's fields.
+template <typename Contents, typename Texts>
+void expect_same_pixels_and_one_sample_text(const Bytes& original, const Bytes& embedded,
+                                            bool (*read)(const Bytes&, Contents&), Texts texts, Contents& after) {
+  Contents before;
+  ASSERT_TRUE(read(original, before));
+  ASSERT_TRUE(read(embedded, after));
+  EXPECT_EQ(after.pixels, before.pixels);
+  ASSERT_EQ(texts(before).size(), 0u);
+  ASSERT_EQ(texts(after).size(), 1u);  // PNG: a bad CRC would make libpng drop it
+  const auto fields = fields_of(texts(after)[0]);
+  EXPECT_EQ(fields.prompt, sanitize_utf8(kHostilePrompt));
+  EXPECT_EQ(fields.seed, -987654321);
+}
+
+std::vector<std::string> itxt_texts(const PngContents& c) {
+  std::vector<std::string> texts;
+  for (const auto& [keyword, text] : c.itxt) texts.push_back(text);
+  return texts;
+}
+
 }  // namespace
 
 // ---- JSON and the request body ----
@@ -330,16 +353,10 @@ TEST(EmbedMetadataTest, PngKeepsEveryOriginalChunkAndGainsOneITXtReadableByLibpn
   const Bytes out = embed_or_fail(png, ImageFormat::png, sample_metadata());
   ASSERT_FALSE(out.empty());
 
-  PngContents before, after;
-  ASSERT_TRUE(read_png(png, before));
-  ASSERT_TRUE(read_png(out, after));
-  EXPECT_EQ(after.pixels, before.pixels);
-  ASSERT_EQ(before.itxt.size(), 0u);
-  ASSERT_EQ(after.itxt.size(), 1u);  // a bad CRC would make libpng drop it
+  PngContents after;
+  expect_same_pixels_and_one_sample_text(png, out, read_png, itxt_texts, after);
+  if (HasFatalFailure()) return;
   EXPECT_EQ(after.itxt[0].first, kPngMetadataKeyword);
-  const auto fields = fields_of(after.itxt[0].second);
-  EXPECT_EQ(fields.prompt, sanitize_utf8(kHostilePrompt));
-  EXPECT_EQ(fields.seed, -987654321);
 
   // The iTXt sits right after IHDR; without it the bytes are the original's.
   constexpr std::size_t kAfterIhdr = 33;
@@ -372,15 +389,9 @@ TEST(EmbedMetadataTest, JpegGainsOneCommentAfterJfifReadableByLibjpegAndDecodesT
   const Bytes out = embed_or_fail(jpeg, ImageFormat::jpeg, sample_metadata());
   ASSERT_FALSE(out.empty());
 
-  JpegContents before, after;
-  ASSERT_TRUE(read_jpeg(jpeg, before));
-  ASSERT_TRUE(read_jpeg(out, after));
-  EXPECT_EQ(after.pixels, before.pixels);
-  ASSERT_EQ(before.comments.size(), 0u);
-  ASSERT_EQ(after.comments.size(), 1u);
-  const auto fields = fields_of(after.comments[0]);
-  EXPECT_EQ(fields.prompt, sanitize_utf8(kHostilePrompt));
-  EXPECT_EQ(fields.seed, -987654321);
+  JpegContents after;
+  expect_same_pixels_and_one_sample_text(jpeg, out, read_jpeg, [](const JpegContents& c) { return c.comments; }, after);
+  if (HasFatalFailure()) return;
 
   // SOI, the JFIF APP0 unchanged, then the COM; without it the bytes are the original's.
   ASSERT_EQ(jpeg[2], 0xff);

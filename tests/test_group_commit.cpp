@@ -45,6 +45,12 @@ struct CountedSyncs {
   }
 };
 
+/// `p`, made first (with its parents) if missing.
+std::filesystem::path created_dir(const std::filesystem::path& p) {
+  std::filesystem::create_directories(p);
+  return p;
+}
+
 struct OpenDir {
   explicit OpenDir(const std::filesystem::path& p) : fd(::open(p.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) {}
   ~OpenDir() { ::close(fd); }
@@ -93,9 +99,7 @@ TEST(GroupCommitTest, ManyThreadsCommittingAtOnceAllGetTheirFileUnderItsFinalNam
 
 TEST(GroupCommitTest, ABatchSyncsEachDistinctDirectoryOnce) {
   TempDir dir;
-  std::filesystem::create_directories(dir.path() / "a");
-  std::filesystem::create_directories(dir.path() / "b");
-  OpenDir a(dir.path() / "a"), b(dir.path() / "b");
+  OpenDir a(created_dir(dir.path() / "a")), b(created_dir(dir.path() / "b"));
   CountedSyncs syncs;
   // Hold the leader inside its first sync until every writer is queued: one batch, for sure.
   std::atomic<int> queued{0};
@@ -167,9 +171,7 @@ TEST(GroupCommitTest, AFailedFileSyncReachesOnlyThatCallerAndNeverRenamesIt) {
 
 TEST(GroupCommitTest, AFailedDirectorySyncIsTheErrorOfThatDirectorysFilesOnly) {
   TempDir dir;
-  std::filesystem::create_directories(dir.path() / "full");
-  std::filesystem::create_directories(dir.path() / "fine");
-  OpenDir full(dir.path() / "full"), fine(dir.path() / "fine");
+  OpenDir full(created_dir(dir.path() / "full")), fine(created_dir(dir.path() / "fine"));
   CountedSyncs syncs;
   syncs.failing_dir_fd = full.fd;
   GroupCommitter committer(syncs.calls());
