@@ -65,7 +65,7 @@ TEST(ImageCheckTest, EveryCutOfARealImageIsRefused) {
     for (std::size_t n = 0; n < whole.size(); ++n) {
       auto check = check_image(prefix(whole, n));
       ASSERT_FALSE(check.ok()) << to_string(f) << " cut to " << n << " of " << whole.size() << " bytes";
-      if (n >= 32) EXPECT_EQ(check.defect, ImageDefect::truncated) << to_string(f) << " cut to " << n;
+      if (n >= 32) { EXPECT_EQ(check.defect, ImageDefect::truncated) << to_string(f) << " cut to " << n; }
     }
   }
 }

@@ -173,9 +173,10 @@ TEST(RunSafetyTest, ClosedStderrDoesNotSendTheLogIntoTheOutDir) {
   EXPECT_EQ(r.exit_status, 0) << r.out;
   expect_all_ok(fx, n);
   for (auto& e : std::filesystem::recursive_directory_iterator(fx.out()))
-    if (e.is_regular_file())
+    if (e.is_regular_file()) {
       EXPECT_EQ(test_support::read_file(e.path()).find("venice-batch:"), std::string::npos)
           << "the log was written into " << e.path();
+    }
 }
 
 TEST(RunSafetyTest, ConcurrencyAboveTheOpenFileLimitIsLoweredAndEveryJobKept) {

@@ -61,8 +61,9 @@ TEST(SidecarTest, ARunWritesTheSidecarsOfEveryImageOnlyWhenAsked) {
     ASSERT_EQ(p.parse(test_support::read_file(json)).get(e), simdjson::SUCCESS);
     EXPECT_EQ(std::string_view(e["model"].get_string().value()), "z-image-turbo");
     EXPECT_FALSE(e["server_id"].error()) << "what the answer said";
-    if (std::string(stem).starts_with("two"))
+    if (std::string(stem).starts_with("two")) {
       EXPECT_EQ(std::string_view(e["metadata"]["set"].get_string().value()), "foxes");
+    }
   }
   // Another out dir, no --sidecars: images only.
   Fixture plain(MockFaults{});
