@@ -66,6 +66,7 @@ struct PendingJob {
   std::optional<Price> price;  // the catalog's price of the whole request (nullopt: unpriced)
   std::vector<std::string> warnings;
   RunClock::time_point read_at;
+  unsigned regenerating = 0;  // resume_regeneration: the regeneration an earlier run stopped before
 };
 
 /// One job's record as it is built, attempt by attempt.
@@ -79,6 +80,7 @@ struct JobInProgress {
   unsigned regenerations = 0;         // new-seed tries sent for flagged answers (--regenerate-flagged)
   std::optional<std::int64_t> seed;   // the seed of the try in flight, when it is a regeneration
   bool blurred = false;               // the last try's images were blurred: kept apart, not a dataset image
+  bool between_tries = false;         // the run stopped after a regeneration was decided, before it was sent
 };
 
 class BatchRun {
@@ -108,6 +110,7 @@ class BatchRun {
   void finish_job(JobInProgress& job, const AttemptDecision* last, const std::string& body_sent);
   bool record(JobRecord& rec);  // false: the journal line could not be written
   void remove_superseded_images(const JobRecord& rec);
+  bool record_between_tries(const JobInProgress& job);  // false: the journal line could not be written
   void note_flag(JobInProgress& job, const PendingJob& pending, const StoredResponse& stored, ImageFlag flag);
   bool append_imagefolder_lines(const JobRecord& rec, const std::string& body_sent);
   void add_to_shards(const JobRecord& rec);

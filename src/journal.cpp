@@ -155,6 +155,10 @@ std::string to_json_line(const JobRecord& r) {
   w.Bool(r.error && r.error->retryable);
   str(w, "request_hash", r.request_hash);
   if (!r.line_key.empty()) str(w, "line_key", r.line_key);
+  if (r.regenerating > 0) {
+    key(w, "regenerating");
+    w.Uint(r.regenerating);
+  }
   key(w, "line");
   w.Uint64(r.line);
   key(w, "http_status");
@@ -315,25 +319,50 @@ struct Record {
 };
 
 // The resume fields of one line. On-Demand: the whole line is checked for UTF-8 and closed
-// strings and must end in '}', but only the first fields are parsed (they come first).
+// strings and must end in '}', but only the first fields are parsed: they come first, and the
+// fields are read in order until one that resume does not need, once id, status and the request
+// hash are known (a missing optional field costs nothing; a field looked up by name that a line
+// lacks would cost a scan of the whole line, attempt log and all).
 std::optional<Record> parse_resume_fields(simdjson::ondemand::parser& parser, std::string_view text,
                                           std::size_t capacity) {
   using namespace simdjson;
   ondemand::document doc;
   ondemand::object obj;
-  std::string_view status;
   Record r;
-  if (parser.iterate(padded_string_view(text.data(), text.size(), capacity)).get(doc) || doc.get_object().get(obj) ||
-      obj["id"].get_string().get(r.id) || obj["status"].get_string().get(status))
+  if (parser.iterate(padded_string_view(text.data(), text.size(), capacity)).get(doc) || doc.get_object().get(obj))
     return std::nullopt;
-  auto parsed = parse_job_status(status);
-  if (!parsed) return std::nullopt;
-  r.state.status = *parsed;
-  bool retryable = false;
-  if (obj["retryable"].get_bool().get(retryable) == SUCCESS) r.state.retryable = retryable;
-  std::string_view hash;
-  if (obj["request_hash"].get_string().get(hash) == SUCCESS) r.state.request_hash64 = hash_prefix64(hash);
-  if (obj["line_key"].get_string().get(hash) == SUCCESS) r.state.line_key64 = hash_prefix64(hash);
+  bool have_id = false, have_status = false, have_hash = false;
+  for (auto result : obj) {
+    ondemand::field field;
+    std::string_view key;
+    if (std::move(result).get(field) || field.unescaped_key().get(key)) return std::nullopt;
+    std::string_view text_value;
+    if (key == "id") {
+      if (field.value().get_string().get(r.id)) return std::nullopt;
+      have_id = true;
+    } else if (key == "status") {
+      if (field.value().get_string().get(text_value)) return std::nullopt;
+      auto parsed = parse_job_status(text_value);
+      if (!parsed) return std::nullopt;
+      r.state.status = *parsed;
+      have_status = true;
+    } else if (key == "retryable") {
+      bool retryable = false;
+      if (field.value().get_bool().get(retryable) == SUCCESS) r.state.retryable = retryable;
+    } else if (key == "request_hash") {
+      if (field.value().get_string().get(text_value) == SUCCESS) r.state.request_hash64 = hash_prefix64(text_value);
+      have_hash = true;
+    } else if (key == "line_key") {
+      if (field.value().get_string().get(text_value) == SUCCESS) r.state.line_key64 = hash_prefix64(text_value);
+    } else if (key == "regenerating") {
+      std::uint64_t n = 0;
+      if (field.value().get_uint64().get(n) == SUCCESS)
+        r.state.regenerating = static_cast<std::uint32_t>(std::min<std::uint64_t>(n, UINT32_MAX));
+    } else if (have_id && have_status && have_hash) {
+      break;
+    }
+  }
+  if (!have_id || !have_status) return std::nullopt;
   return r;
 }
 

@@ -102,6 +102,15 @@ net::awaitable<void> BatchRun::run_job(Worker& w, PendingJob pending, RunClock::
   std::optional<AttemptDecision> last;
   std::string regenerated_body;  // the line's body with a new seed, once a flagged answer is asked again
   const std::string* body = &spec.body;
+  if (pending.regenerating > 0) {
+    // An earlier run stopped between two tries of this job: go on with the regeneration it had
+    // decided on. The flagged tries it paid for are in its records (and flagged/), never sent again.
+    job.regenerations = pending.regenerating;
+    ++metrics_.counters().regenerations;
+    job.seed = random_seed([this] { return random_unit(); });
+    regenerated_body = request_with_seed(spec.body, *job.seed);
+    body = &regenerated_body;
+  }
   // The first attempt was admitted by take_job; each later one waits for its model again.
   for (bool first = true;; first = false) {
     if (!first) {
@@ -123,6 +132,7 @@ net::awaitable<void> BatchRun::run_job(Worker& w, PendingJob pending, RunClock::
       if (job.seed) embed->seed = *job.seed;
       target.embed = &*embed;
     }
+    target.regeneration = job.regenerations;
     ++metrics_.counters().in_flight;
     HttpExchange ex = co_await pool_.post("/image/generate", *body, authorization_);
     --metrics_.counters().in_flight;
@@ -146,13 +156,19 @@ net::awaitable<void> BatchRun::run_job(Worker& w, PendingJob pending, RunClock::
       note_flag(job, pending, stored, flag);
       const RegenerationDecision again = decide_regeneration(flag, job.regenerations, config_.regenerate_flagged,
                                                              [this] { return random_unit(); });
-      if (again.again && !stopping_) {
+      if (again.again) {
         ++job.regenerations;
-        ++metrics_.counters().regenerations;
         job.seed = again.seed;
         regenerated_body = request_with_seed(spec.body, again.seed);
         body = &regenerated_body;
         job.wait = std::chrono::milliseconds(0);
+        if (stopping_) {  // recorded as waiting for this regeneration: a later run sends it
+          job.between_tries = true;
+          break;
+        }
+        ++metrics_.counters().regenerations;
+        // The tries so far are paid for: a kill from here on must not make a rerun pay for them again.
+        if (!record_between_tries(job)) break;
         continue;
       }
     }
@@ -175,6 +191,23 @@ bool BatchRun::append_imagefolder_lines(const JobRecord& rec, const std::string&
     return false;
   }
   return true;
+}
+
+// A progress record of a job between two tries of --regenerate-flagged: not finished (failed,
+// retryable, and not counted as a finished job), "regenerating": the next try. A rerun after a
+// kill goes on from there (resume_regeneration); the job's final record replaces it.
+bool BatchRun::record_between_tries(const JobInProgress& job) {
+  JobRecord progress = job.rec;
+  progress.status = JobStatus::failed;
+  progress.regenerating = job.regenerations;
+  progress.error = JobError{"regenerating",
+                            fmt::format("flagged; regeneration {} of at most {} is being sent", job.regenerations,
+                                        config_.regenerate_flagged),
+                            {}, {}, true};
+  progress.timing.total_ms = ms_between(job.started_at, RunClock::now());
+  auto appended = journal_->append(progress);
+  if (!appended) stop_run(exit_stopped, fmt::format("cannot append to results.jsonl: {}", appended.error().message()));
+  return appended.has_value();
 }
 
 // A flagged try's record: what the filter did, the seed it was sent with, what it cost.
@@ -253,6 +286,7 @@ void BatchRun::add_attempt(JobInProgress& job, const HttpExchange& ex, const Sto
   a.wait_before_ms = job.wait.count();
   a.request_sent = ex.request_sent;
   a.maybe_billed_twice = d.maybe_billed_twice;
+  if (job.regenerations > 0) a.seed = job.seed;  // every try of a regeneration, a retried one too
   const auto& t = ex.timings;
   a.network = NetworkPhases{t.connect_us / 1000.0, t.tls_us / 1000.0, t.write_us / 1000.0, t.ttfb_us / 1000.0,
                             t.download_us / 1000.0};
@@ -288,7 +322,13 @@ void BatchRun::finish_job(JobInProgress& job, const AttemptDecision* last, const
   if (job.counted_retrying) --metrics_.counters().retrying;
   auto& rec = job.rec;
   if (rec.attempts.empty()) return;  // stopped before its first request: nothing to record
-  if (last && last->step == NextStep::done && job.blurred) {
+  if (job.between_tries) {
+    rec.status = JobStatus::failed;
+    rec.error = JobError{"interrupted",
+                         fmt::format("the run stopped before regeneration {} was sent; a later run sends it",
+                                     job.regenerations),
+                         {}, {}, true};
+  } else if (last && last->step == NextStep::done && job.blurred) {
     // Paid for, but not a dataset image: kept apart in flagged/ (or discarded), never recorded ok.
     // Not retried by a later run on its own (each try is paid): --retry-failed asks again.
     rec.status = JobStatus::failed;
@@ -306,6 +346,8 @@ void BatchRun::finish_job(JobInProgress& job, const AttemptDecision* last, const
     if (!rec.error) rec.error = JobError{"interrupted", "the run stopped before this job finished", {}, {}, true};
     if (stopping_) rec.error->retryable = true;  // a later run does it
   }
+  // Stopped between or during regenerations: a later run goes on with this one, not from the line's seed.
+  if (rec.status == JobStatus::failed && rec.error && rec.error->retryable) rec.regenerating = job.regenerations;
   rec.timing.total_ms = ms_between(job.started_at, RunClock::now());
   if (rec.status == JobStatus::ok && layout_.kind == LayoutKind::imagefolder && !append_imagefolder_lines(rec, body_sent)) {
     // No line, no ok: an image the dataset does not list would break its loader. Recorded like a

@@ -50,6 +50,8 @@ std::optional<PendingJob> BatchRun::next_job() {
         [[fallthrough]];
       case ResumeAction::run:
         if (auto pending = preflight(std::move(job))) {
+          if (action == ResumeAction::run)
+            pending->regenerating = resume_regeneration(state, hash_prefix64(pending->spec.request_hash));
           ++jobs_taken_;
           return pending;
         }

@@ -291,7 +291,9 @@ StoredResponse decode_and_store(ResponseDecoder& decoder, const HttpResponse& re
   for (auto& image : decoded->images) {
     ++out.images;
     const unsigned variant = k++;
-    const std::string name = image_file_name(target.file_prefix, variant, image.format);
+    std::string name = image_file_name(target.file_prefix, variant, image.format);
+    // "<prefix>_<k>.regen<r>.<ext>" cannot be another id's "<prefix>_<k>.<ext>": that ends in _<digits>.<ext>.
+    if (out.blurred && target.regeneration > 0) name.insert(name.rfind('.'), fmt::format(".regen{}", target.regeneration));
     if (target.embed) {
       ImageMetadata meta = *target.embed;
       meta.server_id = out.server_id;

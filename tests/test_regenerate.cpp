@@ -25,6 +25,27 @@ TEST(RegenerateTest, AFlaggedTryIsAskedAgainWithANewSeedOnlyWhileTriesRemain) {
   EXPECT_EQ(decide_regeneration(ImageFlag::blurred, 0, 1, [] { return 0.9999999999999; }).seed, 999'999'999);
 }
 
+TEST(RegenerateTest, ARerunGoesOnWithTheRegenerationItsLastRecordWaitsForAndNothingElse) {
+  JournalState between;
+  between.status = JobStatus::failed;
+  between.retryable = true;
+  between.request_hash64 = 0xabc;
+  between.regenerating = 2;
+  EXPECT_EQ(resume_regeneration(&between, 0xabc), 2u);
+  EXPECT_EQ(resume_regeneration(nullptr, 0xabc), 0u) << "never run";
+  EXPECT_EQ(resume_regeneration(&between, 0xdef), 0u) << "a changed line starts from its own request";
+  JournalState ended = between;
+  ended.retryable = false;  // ended flagged: only --retry-failed asks again, from the line
+  EXPECT_EQ(resume_regeneration(&ended, 0xabc), 0u);
+  JournalState ok = between;
+  ok.status = JobStatus::ok;
+  EXPECT_EQ(resume_regeneration(&ok, 0xabc), 0u);
+  JournalState unhashed = between;
+  unhashed.request_hash64 = 0;  // an older record: its request is not known to be this one
+  EXPECT_EQ(resume_regeneration(&unhashed, 0), 0u);
+  EXPECT_EQ(random_seed([] { return 0.5; }), 500'000'000);
+}
+
 TEST(RegenerateTest, TheSeedIsReplacedOrAddedAndTheRestOfTheBodyKept) {
   simdjson::dom::parser p;
   auto replaced = request_with_seed(R"({"prompt":"a \"fox\"","seed":7,"width":64})", 99);
@@ -102,10 +123,52 @@ TEST(RegenerateTest, WhenTriesRunOutABlurredJobFailsAndItsImageIsNeverInTheDatas
   EXPECT_EQ(s["owl"].error_kind, "blurred");
   EXPECT_EQ(tries_of(fx.out(), "owl").size(), 2u);
   EXPECT_FALSE(std::filesystem::exists(fx.out() / "flagged")) << "discarded";
+  // Between the two tries the journal said where the job was: a kill there would not pay the first again.
+  bool progress_recorded = false;
+  for (const auto& line : test_support::read_lines(fx.out() / "results.jsonl"))
+    progress_recorded |= line.find(R"("status":"failed","retryable":true)") != std::string::npos &&
+                         line.find(R"("regenerating":1)") != std::string::npos &&
+                         line.find(R"("kind":"regenerating")") != std::string::npos;
+  EXPECT_TRUE(progress_recorded);
+  const auto metrics = test_support::read_file(fx.out() / "metrics.json");
+  EXPECT_NE(metrics.find(R"("done":1,"ok":0,"failed":1)"), std::string::npos) << "a progress record is not a finished job";
   for (auto& e : std::filesystem::recursive_directory_iterator(fx.out() / "images"))
     EXPECT_FALSE(e.is_regular_file()) << e.path();
   // Not asked again on a plain rerun (each try is paid); --retry-failed asks.
   const auto requests = fx.server->stats().requests;
   ASSERT_EQ(fx.run(fx.dir / "m.jsonl").exit_status, 1);
   EXPECT_EQ(fx.server->stats().requests, requests);
+}
+
+TEST(RegenerateTest, EachFlaggedTryKeepsItsOwnImageInFlagged) {
+  Fixture fx(schedule("blurred,blurred,blurred"));
+  test_support::write_file(fx.dir / "m.jsonl", R"({"id":"owl","prompt":"an owl","width":64,"height":64})" "\n");
+  EXPECT_EQ(fx.run(fx.dir / "m.jsonl", {"--regenerate-flagged", "2"}).exit_status, 1);
+  EXPECT_TRUE(std::filesystem::exists(fx.out() / "flagged/owl_0.webp"));
+  EXPECT_TRUE(std::filesystem::exists(fx.out() / "flagged/owl_0.regen1.webp"));
+  EXPECT_TRUE(std::filesystem::exists(fx.out() / "flagged/owl_0.regen2.webp"));
+  auto s = final_state(fx.out());
+  ASSERT_EQ(s["owl"].files.size(), 1u);
+  EXPECT_EQ(s["owl"].files[0], "flagged/owl_0.regen2.webp") << "the record names the last try's image";
+}
+
+// A run that stops in the middle of a job's regenerations (here the key is refused on the
+// regeneration) must not make the rerun pay for the flagged try again: it goes on with the
+// regeneration, with a new seed, and sends nothing else.
+TEST(RegenerateTest, ARunStoppedBetweenTriesGoesOnWithTheRegenerationNotTheFlaggedTry) {
+  Fixture fx(schedule("blurred,401"));
+  test_support::write_file(fx.dir / "m.jsonl", R"({"id":"fox","prompt":"a fox","width":64,"height":64,"seed":42})" "\n");
+  auto first = fx.run(fx.dir / "m.jsonl", {"--regenerate-flagged", "3"});
+  EXPECT_NE(first.exit_status, 0);
+  EXPECT_EQ(fx.server->stats().requests, 2u);
+  EXPECT_NE(test_support::read_file(fx.out() / "results.jsonl").find(R"("regenerating":1)"), std::string::npos);
+  auto again = fx.run(fx.dir / "m.jsonl", {"--regenerate-flagged", "3"});
+  ASSERT_EQ(again.exit_status, 0) << again.err;
+  EXPECT_EQ(fx.server->stats().requests, 3u) << "one request: the regeneration, not the flagged try again";
+  auto s = final_state(fx.out());
+  EXPECT_EQ(s["fox"].status, "ok");
+  auto tries = tries_of(fx.out(), "fox");
+  ASSERT_EQ(tries.size(), 1u);
+  ASSERT_TRUE(tries[0].seed);
+  EXPECT_NE(*tries[0].seed, 42) << "a new seed: the line's own was flagged";
 }

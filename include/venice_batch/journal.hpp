@@ -94,6 +94,10 @@ struct JobRecord {
   std::optional<double> estimated_price_usd;  ///< the catalog's price of the request (all variants)
   std::optional<double> balance_usd;          ///< the last x-venice-balance-usd its answers carried
   std::vector<std::string> warnings;          ///< preflight's: wrong size family, deprecated model, ...
+  /// --regenerate-flagged: the job stopped between two tries (a progress record, or a run that
+  /// stopped): its next try is regeneration N, with a new seed. 0: not between tries. Read back
+  /// by resume, so a rerun goes on from there and never pays for the flagged tries again.
+  unsigned regenerating = 0;
 };
 
 /// The record as one JSON line (no newline), written with RapidJSON. Always valid JSON and UTF-8:
@@ -134,6 +138,7 @@ struct JournalState {
   bool retryable = false;
   std::uint64_t request_hash64 = 0;  ///< first 64 bits of request_hash (see hash_prefix64)
   std::uint64_t line_key64 = 0;      ///< line_key as a number (0: not recorded, older journal)
+  std::uint32_t regenerating = 0;    ///< JobRecord::regenerating
   /// Not from the journal: the first manifest line naming the id, noted by a resume's manifest
   /// pass (ManifestReader::RecordedJob::first_line); 0 until then.
   std::uint64_t manifest_line = 0;

@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "venice_batch/attempt_policy.hpp"
+#include "venice_batch/journal.hpp"
 
 namespace venice_batch {
 
@@ -28,6 +29,16 @@ struct RegenerationDecision {
 /// with a seed uniform in [1, 999,999,999] (VENICE_API.md: the API's range; 0 is a literal seed,
 /// so it is never drawn), or stop. An unflagged try never regenerates.
 RegenerationDecision decide_regeneration(ImageFlag flag, unsigned done, unsigned max, const RandomSource& random);
+
+/// A new seed, uniform in [1, 999,999,999]: a regeneration's, also when a rerun goes on with one.
+std::int64_t random_seed(const RandomSource& random);
+
+/// A job that is run again goes on with the regeneration its last record was waiting for (0: it
+/// starts with the line's own request). Only a record of this same request (`request_hash64`)
+/// that stopped between two tries, retryable, carries one: a changed line, or --retry-failed on a
+/// job that ended flagged, starts from the line again. So a kill never pays for the flagged tries
+/// again, and the try after them is sent with a new seed, not the line's (which was flagged).
+unsigned resume_regeneration(const JournalState* previous, std::uint64_t request_hash64);
 
 /// `body` (a JSON object) with "seed" set to `seed`: the field replaced where it is, or added.
 /// A body that is not a JSON object is returned as it is (it was checked before it was sent).

@@ -138,6 +138,9 @@ struct StoreTarget {
   const SidecarSource* sidecars = nullptr;   ///< <prefix>_<k>.txt / .json beside each image
   const ImageMetadata* embed = nullptr;      ///< written inside each image (never a placeholder)
   bool keep_flagged = true;                  ///< a blurred image: kept in flagged/, or not written
+  /// The try's regeneration (--regenerate-flagged; 0: the line's own request). A blurred image of
+  /// regeneration r is kept as flagged/<prefix>_<k>.regen<r>.<ext>, beside the earlier tries'.
+  unsigned regeneration = 0;
 };
 
 /// What became of one 200 response: decoded, checked, and its images written.
@@ -165,7 +168,8 @@ StoredResponse decode_and_store(ResponseDecoder& decoder, const HttpResponse& re
                                 std::string_view file_prefix, const OutputSink* sink,
                                 const SidecarSource* sidecars = nullptr);
 /// The same with every choice of the target: fan-out folder, embedded metadata, flagged images.
-/// A blurred answer's images go to flagged/<prefix>_<k>.<ext> (or nowhere), without sidecars.
+/// A blurred answer's images go to flagged/<prefix>_<k>.<ext> (or nowhere), without sidecars;
+/// a regeneration's to flagged/<prefix>_<k>.regen<r>.<ext>, so no try overwrites another's.
 StoredResponse decode_and_store(ResponseDecoder& decoder, const HttpResponse& response, const ExpectedImages& expected,
                                 const StoreTarget& target);
 
