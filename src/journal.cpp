@@ -297,8 +297,9 @@ boost::system::result<void> JournalWriter::append_lines(std::string_view lines) 
   return written;
 }
 
-void JournalWriter::sync() {
-  if (fd_ >= 0) ::fdatasync(fd_);
+boost::system::result<void> JournalWriter::sync() {
+  if (fd_ >= 0 && ::fdatasync(fd_) != 0) return boost::system::error_code(errno, boost::system::system_category());
+  return {};
 }
 
 bool replaces(const JournalState& earlier, const JournalState& later) {

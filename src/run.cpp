@@ -352,6 +352,9 @@ void BatchRun::open_dataset() {
     if (!opened) throw ConfigError(fmt::format("cannot open {}: {}", (sink_.out_dir() / "shards").string(),
                                                opened.error().message()));
     shards_ = std::move(*opened);
+    // Every sample of a shard has its ok line durable before the shard is: see set_before_commit.
+    // (shards_ is declared after journal_, so it and its packer thread go first.)
+    if (config_.durable_writes) shards_->set_before_commit([this] { return journal_->sync(); });
     std::uint64_t requeued = 0;
     for (auto& sample : shards_->list_staged()) {
       if (recorded_ok(webdataset_id_of(sample.key))) {

@@ -241,6 +241,7 @@ struct ShardWriter::Impl {
     }
   };
   std::unique_ptr<OpenShard> current;
+  std::function<boost::system::result<void>()> before_commit;  // set before the first add()
   std::uint64_t failed_before_shard = 0;  // failed jobs noted while no shard was open
   std::vector<char> chunk;
 
@@ -417,6 +418,11 @@ void ShardWriter::Impl::finish_shard() {
     return fail(ec, fmt::format("cannot write {}: {}", shard_path(shard->number), ec.message()));
   }
   ::archive_write_free(std::exchange(shard->tar, nullptr));
+  if (before_commit) {
+    if (auto ready = before_commit(); !ready)
+      return fail(ready.error(), fmt::format("cannot finish {}: the journal could not be synced first: {}",
+                                             shard_path(shard->number), ready.error().message()));
+  }
   // THE COMMIT POINT: the rename. Before it the shard does not exist; after it, it is whole.
   if (auto committed = shard->file.commit(durable); !committed)
     return fail(committed.error(), fmt::format("cannot finish {}: {}", shard_path(shard->number),
@@ -551,6 +557,10 @@ std::vector<StagedSample> ShardWriter::list_staged() const {
     samples.push_back(std::move(s));
   }
   return samples;
+}
+
+void ShardWriter::set_before_commit(std::function<boost::system::result<void>()> hook) {
+  impl_->before_commit = std::move(hook);
 }
 
 void ShardWriter::add(StagedSample sample) {

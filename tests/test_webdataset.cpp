@@ -493,3 +493,43 @@ TEST(WebDatasetTest, KilledAtRandomMomentsEverySampleEndsUpInExactlyOneShard) {
   EXPECT_TRUE(names_in(out / "staging").empty());
   EXPECT_FALSE(has_temp_files(out / "shards"));
 }
+
+// A power cut must not leave a committed shard holding a sample whose ok line was not durable
+// yet: the run syncs its journal in set_before_commit, which runs before each shard's rename,
+// and a failure there commits nothing (the samples stay staged for a later run).
+TEST(WebDatasetTest, TheHookBeforeEachCommitRunsBeforeTheRenameAndItsFailureCommitsNothing) {
+  TempDir dir;
+  const auto out = dir / "out";
+  for (int i = 0; i < 4; ++i) stage(out, key_n(i), 100);
+  {
+    auto w = open_writer(out, {.samples = 2}, true);
+    ASSERT_TRUE(w);
+    std::vector<std::vector<std::string>> shards_seen;  // what shards/ held at each call
+    w->set_before_commit([&]() -> boost::system::result<void> {
+      std::vector<std::string> finished;  // the shard in progress is there under its temp name
+      for (auto& name : names_in(out / "shards"))
+        if (!is_temp_file_name(name)) finished.push_back(name);
+      shards_seen.push_back(finished);
+      return {};
+    });
+    add_all_staged(*w);
+    ASSERT_TRUE(w->close());
+    ASSERT_EQ(shards_seen.size(), 2u);
+    EXPECT_TRUE(shards_seen[0].empty()) << "called before 00000.tar exists";
+    EXPECT_EQ(shards_seen[1], (std::vector<std::string>{"00000.tar", "00000_stats.json"}));
+  }
+  TempDir dir2;
+  const auto out2 = dir2 / "out";
+  for (int i = 0; i < 2; ++i) stage(out2, key_n(i), 100);
+  auto w = open_writer(out2, {.samples = 2}, true);
+  ASSERT_TRUE(w);
+  w->set_before_commit([]() -> boost::system::result<void> {
+    return boost::system::error_code(EIO, boost::system::system_category());
+  });
+  add_all_staged(*w);
+  EXPECT_FALSE(w->close());
+  ASSERT_TRUE(w->error());
+  EXPECT_NE(w->error()->find("journal"), std::string::npos) << *w->error();
+  EXPECT_TRUE(names_in(out2 / "shards").empty()) << "no shard committed";
+  EXPECT_EQ(names_in(out2 / "staging").size(), 6u) << "its samples stay staged";
+}

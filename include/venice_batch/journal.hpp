@@ -124,8 +124,9 @@ class JournalWriter {
   boost::system::result<void> append(const JobRecord& record);
   /// The same for lines of another JSONL file (metadata.jsonl), each ending with '\n'.
   boost::system::result<void> append_lines(std::string_view lines);
-  /// fdatasync: called periodically and at the end, not per line.
-  void sync();
+  /// fdatasync: called periodically and at the end, not per line, and before a webdataset shard
+  /// is committed (from the packer's thread: it touches only the descriptor). The errno, if any.
+  boost::system::result<void> sync();
 
  private:
   int fd_ = -1;

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -62,6 +63,12 @@ class ShardWriter {
   /// (a file that is not .txt or .json); temp files are ignored. After open() these are samples
   /// no finished shard holds: the run add()s those of jobs recorded ok and discards the others.
   std::vector<StagedSample> list_staged() const;
+
+  /// Called on the packer's thread just before each shard's rename, its commit; an error keeps the
+  /// shard from being committed (like a failed write). The run makes its journal durable there:
+  /// a power cut must not leave a committed shard holding a sample whose ok line was lost, or a
+  /// rerun would pay for the job again and put it in a second shard. Set before the first add().
+  void set_before_commit(std::function<boost::system::result<void>()> hook);
 
   /// Queues a sample (its job recorded ok) for the current shard. Never blocks on I/O; blocks
   /// only if the packer is 100,000 samples behind (bounded memory). After an error it is a no-op:
