@@ -11,6 +11,8 @@ keep-alive on 127.0.0.1; prints "listening PORT" once bound. Answers
     bare429          the first --count answers are 429 without any rate-limit header, then 200s
     bad_utf8_header  200s whose cf-ray header holds bytes that are not UTF-8
     escape_error     400 whose error text holds ESC sequences, CR and NUL
+    blurred_first    the first 200 for each prompt says X-Venice-Is-Blurred: true (the safety
+                     filter blurred it; billed), later ones are clean
 Each 200 is JSON with one real PNG per variant, of the width and height asked; its tEXt chunk
 and the answer's id carry the prompt (hex), so a test can tell each job got its own image.
 Every generate request is logged to --log as one JSON line, written before the answer is sent.
@@ -149,7 +151,7 @@ class Handler(BaseHTTPRequestHandler):
     def answer(self, req, prompt, n, nth):
         state = self.server.state
         mode = state.mode
-        entry = {"n": n, "prompt": prompt, "nth": nth}
+        entry = {"n": n, "prompt": prompt, "nth": nth, "seed": req.get("seed")}
         if mode == "cf524" and nth == 1:
             entry["status"] = 524
             state.record(entry)
@@ -170,9 +172,9 @@ class Handler(BaseHTTPRequestHandler):
         state.record(entry)
         if mode == "early_hints":
             self.send_interim()
-        self.send_image(req, prompt, n, mode)
+        self.send_image(req, prompt, n, mode, blurred=mode == "blurred_first" and nth == 1)
 
-    def send_image(self, req, prompt, n, mode):
+    def send_image(self, req, prompt, n, mode, blurred=False):
         tag = prompt.encode("utf-8").hex()
         variants = req.get("variants", 1)
         variants = variants if isinstance(variants, int) and 1 <= variants <= 4 else 1
@@ -185,7 +187,10 @@ class Handler(BaseHTTPRequestHandler):
         })
         # Header values are bytes: latin-1 maps "\xff\xfe" to exactly those two bytes.
         ray = "8f\xff\xfe%d-AMS" % n if mode == "bad_utf8_header" else "8f00hostile%d-AMS" % n
-        self.send_body(200, body, "application/json", [("CF-RAY", ray), ("x-hostile-prompt", tag)])
+        headers = [("CF-RAY", ray), ("x-hostile-prompt", tag)]
+        if blurred:
+            headers.append(("X-Venice-Is-Blurred", "true"))
+        self.send_body(200, body, "application/json", headers)
 
 
 class Server(ThreadingHTTPServer):
@@ -217,7 +222,7 @@ def main():
     p.add_argument("--cert", required=True)
     p.add_argument("--key", required=True)
     p.add_argument("--mode", required=True,
-                   choices=["early_hints", "cf524", "bare429", "bad_utf8_header", "escape_error"])
+                   choices=["early_hints", "cf524", "bare429", "bad_utf8_header", "escape_error", "blurred_first"])
     p.add_argument("--count", type=int, default=3, help="bare429: how many 429s first")
     p.add_argument("--log", help="append one JSON line per generate request here")
     p.add_argument("--max-seconds", type=float, default=600, help="exit after this long whatever happens")

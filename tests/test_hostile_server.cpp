@@ -155,3 +155,62 @@ TEST(HostileServerTest, ErrorTextWithTerminalEscapesIsNotPrintedRaw) {
     EXPECT_EQ(l.error_kind, "http_400") << id;
   }
 }
+
+TEST(HostileServerTest, ABlurredAnswerIsRegeneratedAndOnlyTheCleanImageGoesIntoAShard) {
+  // The Python server blurs the first answer for each prompt (X-Venice-Is-Blurred: true, in its
+  // own header case); --regenerate-flagged asks once more with a new seed. In the webdataset
+  // layout the shards must hold each job once, with the clean answer, and never the blurred one.
+  HostileServer hs("blurred_first");
+  const int n = 5;
+  auto r = hs.run(hs.fx.manifest(n), {"--concurrency", "2", "--layout", "webdataset", "--shard-size", "2",
+                                      "--regenerate-flagged", "2"});
+  ASSERT_EQ(r.exit_status, 0) << r.err;
+  // Each prompt asked twice: the line's request (no seed), then a regeneration with a seed.
+  simdjson::dom::parser p;
+  std::map<std::string, std::vector<std::int64_t>> seeds;  // per prompt, in order; 0: none sent
+  std::map<std::string, std::int64_t> clean_answer;        // per prompt, the server's number of the 2nd answer
+  for (const auto& text : test_support::read_lines(hs.log_file())) {
+    simdjson::dom::element e;
+    ASSERT_EQ(p.parse(text).get(e), simdjson::SUCCESS) << text;
+    const std::string prompt(e["prompt"].get_string().value());
+    std::int64_t seed = 0;
+    if (e["seed"].is_int64()) seed = e["seed"].get_int64().value();
+    seeds[prompt].push_back(seed);
+    if (e["nth"].get_int64().value() == 2) clean_answer[prompt] = e["n"].get_int64().value();
+  }
+  ASSERT_EQ(seeds.size(), static_cast<std::size_t>(n));
+  for (const auto& [prompt, s] : seeds) {
+    ASSERT_EQ(s.size(), 2u) << prompt << ": paid " << s.size() << " times";
+    EXPECT_EQ(s[0], 0) << "the line's own request carries no seed";
+    EXPECT_GE(s[1], 1) << "the regeneration carries a new seed";
+  }
+  // The shards, read with Python's tarfile: n samples, each once.
+  const auto shards = hs.fx.out() / "shards";
+  auto check = test_support::run_process({"/usr/bin/python3", std::string(VENICE_SOURCE_DIR) + "/tests/check_webdataset.py",
+                                          shards.string(), "--expect", std::to_string(n)},
+                                         {});
+  EXPECT_EQ(check.exit_status, 0) << check.out << check.err;
+  // Each sample's .json names the clean answer, never the blurred one.
+  const std::string dump = R"(
+import json, sys, tarfile, glob
+for shard in sorted(glob.glob(sys.argv[1] + "/*.tar")):
+    with tarfile.open(shard) as t:
+        for m in t.getmembers():
+            if m.name.endswith(".json"):
+                d = json.load(t.extractfile(m))
+                print(d["id"], d.get("server_id", ""))
+)";
+  auto listed = test_support::run_process({"/usr/bin/python3", "-c", dump, shards.string()}, {});
+  ASSERT_EQ(listed.exit_status, 0) << listed.err;
+  std::map<std::string, std::string> server_id_of;
+  std::istringstream lines(listed.out);
+  for (std::string id, sid; lines >> id >> sid;) server_id_of[id] = sid;
+  ASSERT_EQ(server_id_of.size(), static_cast<std::size_t>(n)) << listed.out;
+  for (int i = 0; i < n; ++i) {
+    const std::string prompt = prompt_of(i);
+    EXPECT_EQ(server_id_of["j" + std::to_string(i)], "generate-image-" + std::to_string(clean_answer[prompt]) + "-" + hex(prompt))
+        << "j" << i << " kept another answer than the clean one";
+    EXPECT_TRUE(std::filesystem::exists(hs.fx.out() / "flagged" / ("j" + std::to_string(i) + "_0.png")))
+        << "the blurred image is kept apart";
+  }
+}
