@@ -57,7 +57,19 @@ boost::system::result<void> GroupCommitter::commit(FileToCommit file) {
     std::vector<Waiter*> batch(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(take));
     queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(take));
     lock.unlock();
-    const std::uint64_t dir_syncs = commit_batch(batch);
+    std::uint64_t dir_syncs = 0;
+    try {
+      dir_syncs = commit_batch(batch);
+    } catch (...) {
+      // Out of memory mid-batch (or a call that throws): the batch fails as a whole rather than
+      // leaving the leader's flag set, which would hang every writer for good. A file not yet
+      // renamed never is; one that was is the caller's error all the same (its job is not ok).
+      for (Waiter* w : batch) {
+        if (!w->error) w->error = as_error(ENOMEM);
+        if (w->file.fd >= 0) ::close(std::exchange(w->file.fd, -1));
+        ::unlinkat(w->file.dir_fd, w->file.temp_name.c_str(), 0);
+      }
+    }
     lock.lock();
     counts_.dir_syncs += dir_syncs;
     for (Waiter* w : batch) w->done = true;

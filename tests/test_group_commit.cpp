@@ -216,3 +216,28 @@ TEST(GroupCommitTest, DurableWriteImageThroughTheSinkLeavesOnlyFinalNames) {
   EXPECT_EQ(names.size(), 8u);
   for (const auto& n : names) EXPECT_FALSE(is_temp_file_name(n)) << n;
 }
+
+TEST(GroupCommitTest, ABatchThatThrowsFailsItsFilesAndTheNextCommitStillRuns) {
+  // A leader that left by an exception (std::bad_alloc in the batch) used to keep the leader's
+  // flag set: every later writer waited for ever. Now the batch fails and the next one leads.
+  TempDir dir;
+  OpenDir d(dir.path());
+  std::atomic<int> calls{0};
+  DurabilityCalls c;
+  c.start_writeback = [](int) { return 0; };
+  c.sync_file = [&](int) -> int {
+    if (calls++ == 0) throw std::bad_alloc();
+    return 0;
+  };
+  c.sync_dir = [](int) { return 0; };
+  GroupCommitter committer(c);
+  auto first = ReplacementFile::create(d.fd, "first");
+  ASSERT_TRUE(first);
+  auto failed = first->commit(committer);
+  ASSERT_FALSE(failed);
+  EXPECT_EQ(failed.error(), boost::system::error_code(ENOMEM, boost::system::system_category()));
+  auto second = ReplacementFile::create(d.fd, "second");
+  ASSERT_TRUE(second);
+  EXPECT_TRUE(second->commit(committer)) << "the next writer leads";
+  EXPECT_EQ(names_in(dir.path()), (std::vector<std::string>{"second"})) << "no temp file and no 'first'";
+}
