@@ -1,6 +1,9 @@
 #include "venice_batch/response.hpp"
 
+#include <algorithm>
 #include <cstring>
+#include <string>
+#include <vector>
 
 #include <simdjson.h>
 
@@ -76,43 +79,106 @@ boost::system::error_code make_error_code(ResponseError e) noexcept {
   return {static_cast<int>(e), response_error_category()};
 }
 
+namespace {
+
+// A long string taken out of the document before simdjson sees it (see skim).
+struct Blob {
+  std::size_t skeleton_offset = 0;  ///< where its now empty "" starts in the skeleton
+  std::string_view text;            ///< its contents in the body, between the quotes
+  bool used = false;                ///< decoded as an image
+};
+
+// Why by hand: simdjson's stage 1 indexes every byte of the document, and nearly all of an
+// answer's 557 KB is the base64 of its images, which have no structure to index (it was 8% of
+// the client's CPU per image, more than decoding the base64). This copies the document without
+// the contents of its long strings that hold no backslash (base64 never does), keeping their
+// quotes, so simdjson parses a skeleton of a few hundred bytes, as strictly as the whole: the
+// structure is the same, the strings' places too. Finding each string's end is a memchr.
+// Returns false when a string does not end (the caller parses the body as it is and simdjson
+// says what is wrong).
+bool skim(std::string_view body, std::size_t min_blob, std::string& skeleton, std::vector<Blob>& blobs) {
+  skeleton.clear();
+  blobs.clear();
+  const char* p = body.data();
+  const char* const end = p + body.size();
+  const char* copied = p;  // [copied, p) is still to be copied into the skeleton
+  while (p < end) {
+    // Outside strings a quote can only open one: the next quote opens the next string.
+    const char* open = static_cast<const char*>(std::memchr(p, '"', static_cast<std::size_t>(end - p)));
+    if (!open) break;
+    const char* const first = open + 1;
+    const char* close = first;
+    for (;;) {  // the first quote not escaped by an odd run of backslashes
+      close = static_cast<const char*>(std::memchr(close, '"', static_cast<std::size_t>(end - close)));
+      if (!close) return false;
+      const char* b = close;
+      while (b > first && b[-1] == '\\') --b;
+      if ((close - b) % 2 == 0) break;
+      ++close;
+    }
+    const auto length = static_cast<std::size_t>(close - first);
+    const char* after = close + 1;  // a key (a string followed by ':') is always kept
+    while (after < end && (*after == ' ' || *after == '\t' || *after == '\n' || *after == '\r')) ++after;
+    const bool key = after < end && *after == ':';
+    if (!key && length >= min_blob && std::memchr(first, '\\', length) == nullptr) {
+      skeleton.append(copied, first);
+      blobs.push_back({skeleton.size() - 1, std::string_view(first, length)});
+      copied = close;  // the closing quote starts the next run copied
+    }
+    p = close + 1;
+  }
+  skeleton.append(copied, end);
+  return true;
+}
+
+// What stage 1 checks of a string's text: valid UTF-8 and no unescaped control character.
+bool valid_string_text(std::string_view text) {
+  for (unsigned char c : text)
+    if (c < 0x20) return false;
+  return simdjson::validate_utf8(text.data(), text.size());
+}
+
+}  // namespace
+
 struct ResponseDecoder::Impl {
   simdjson::ondemand::parser parser;
+  std::size_t min_blob = ResponseDecoder::kDefaultSkimBytes;
+  std::string skeleton;  // reused: no allocation per answer once it has grown
+  std::vector<Blob> blobs;
+
+  // The JSON answer: skimmed (when it has long strings), parsed, its images decoded.
+  boost::system::result<GenerateResult> decode_document(const std::string& body, const ExpectedImages& expected,
+                                                        GenerateResult result);
 };
+
+void ResponseDecoder::set_skim_threshold(std::size_t bytes) { impl_->min_blob = bytes; }
 
 ResponseDecoder::ResponseDecoder() : impl_(std::make_unique<Impl>()) {}
 ResponseDecoder::~ResponseDecoder() = default;
 
-boost::system::result<GenerateResult> ResponseDecoder::decode(const HttpResponse& response,
-                                                              const ExpectedImages& expected) {
-  auto& parser = impl_->parser;
-  GenerateResult result;
-  result.content_violation = header_is_true(response, "x-venice-is-content-violation");
-  result.blurred = header_is_true(response, "x-venice-is-blurred");
-
-  if (expected.return_binary) {
-    // Binary mode: the body is the image, in whatever format its bytes are (VENICE_API.md).
-    const auto* p = reinterpret_cast<const std::uint8_t*>(response.body.data());
-    auto image = checked_image(ImageBytes(std::span<const std::uint8_t>(p, response.body.size())));
-    if (!image) return image.error();
-    result.images.push_back(std::move(*image));
-    return result;
-  }
-
-  const std::string& body = response.body;
-  if (body.capacity() < body.size() + simdjson::SIMDJSON_PADDING) {
-    // The pool always pads; a caller that did not is served by a padded copy.
-    HttpResponse padded = response;
-    padded.body.reserve(body.size() + simdjson::SIMDJSON_PADDING);
-    return decode(padded, expected);
-  }
-
+boost::system::result<GenerateResult> ResponseDecoder::Impl::decode_document(const std::string& body,
+                                                                            const ExpectedImages& expected,
+                                                                            GenerateResult result) {
   using namespace simdjson;
+  padded_string_view document(body.data(), body.size(), body.capacity());
+  if (skim(body, min_blob, skeleton, blobs) && !blobs.empty()) {
+    skeleton.reserve(skeleton.size() + SIMDJSON_PADDING);
+    document = padded_string_view(skeleton.data(), skeleton.size(), skeleton.capacity());
+  } else {
+    blobs.clear();
+  }
   ondemand::document doc;
-  if (parser.iterate(padded_string_view(body.data(), body.size(), body.capacity())).get(doc))
-    return make_error_code(ResponseError::invalid_json);
+  if (parser.iterate(document).get(doc)) return make_error_code(ResponseError::invalid_json);
   ondemand::object root;
   if (doc.get_object().get(root)) return make_error_code(ResponseError::invalid_json);
+  // The blob a string token "" of the skeleton stands for (nullptr: a string of its own).
+  auto skimmed = [&](std::string_view raw) -> Blob* {
+    if (blobs.empty() || raw.size() < 2 || raw[0] != '"' || raw[1] != '"') return nullptr;
+    const auto at = static_cast<std::size_t>(raw.data() - skeleton.data());
+    auto it = std::lower_bound(blobs.begin(), blobs.end(), at,
+                               [](const Blob& b, std::size_t offset) { return b.skeleton_offset < offset; });
+    return it == blobs.end() || it->skeleton_offset != at ? nullptr : &*it;
+  };
 
   bool saw_images = false;
   for (auto field_result : root) {
@@ -123,7 +189,8 @@ boost::system::result<GenerateResult> ResponseDecoder::decode(const HttpResponse
     ondemand::value value = field.value();
     if (key == "id") {
       std::string_view id;
-      if (value.get_string().get(id)) return make_error_code(ResponseError::invalid_json);
+      if (Blob* blob = skimmed(value.raw_json_token())) id = blob->text;  // long: no backslash, so no escapes
+      else if (value.get_string().get(id)) return make_error_code(ResponseError::invalid_json);
       result.server_id.assign(id);
     } else if (key == "images") {
       ondemand::array images;
@@ -139,7 +206,11 @@ boost::system::result<GenerateResult> ResponseDecoder::decode(const HttpResponse
           return make_error_code(ResponseError::invalid_json);
         while (!raw.empty() && raw.back() != '"') raw.remove_suffix(1);  // trailing whitespace
         std::string_view text = raw.substr(1, raw.size() - 2);
-        if (std::memchr(text.data(), '\\', text.size()) != nullptr) {
+        Blob* blob = skimmed(raw);
+        if (blob) {  // skimmed out of the document: its text is in the body
+          text = blob->text;
+          blob->used = true;  // checked by the base64 decoder (an ASCII alphabet)
+        } else if (std::memchr(text.data(), '\\', text.size()) != nullptr) {
           if (item.get_string().get(text)) return make_error_code(ResponseError::invalid_json);
         }
         auto image = decode_image(text);
@@ -163,10 +234,47 @@ boost::system::result<GenerateResult> ResponseDecoder::decode(const HttpResponse
     }
     // "request" and anything newer: skipped unread.
   }
+  // What the whole document's stage 1 checked of the strings skimmed out and not decoded as images.
+  for (const auto& blob : blobs)
+    if (!blob.used && !valid_string_text(blob.text))
+      return make_error_code(ResponseError::invalid_json);
   if (!saw_images || result.images.empty()) return make_error_code(ResponseError::missing_images);
   if (static_cast<int>(result.images.size()) != expected.variants && !result.content_violation)
     return make_error_code(ResponseError::missing_images);
   return result;
+}
+
+boost::system::result<GenerateResult> ResponseDecoder::decode(const HttpResponse& response,
+                                                              const ExpectedImages& expected) {
+  GenerateResult result;
+  result.content_violation = header_is_true(response, "x-venice-is-content-violation");
+  result.blurred = header_is_true(response, "x-venice-is-blurred");
+
+  if (expected.return_binary) {
+    // Binary mode: the body is the image, in whatever format its bytes are (VENICE_API.md).
+    const auto* p = reinterpret_cast<const std::uint8_t*>(response.body.data());
+    auto image = checked_image(ImageBytes(std::span<const std::uint8_t>(p, response.body.size())));
+    if (!image) return image.error();
+    result.images.push_back(std::move(*image));
+    return result;
+  }
+
+  const std::string& body = response.body;
+  if (body.capacity() < body.size() + simdjson::SIMDJSON_PADDING) {
+    // The pool always pads; a caller that did not is served by a padded copy.
+    HttpResponse padded = response;
+    padded.body.reserve(body.size() + simdjson::SIMDJSON_PADDING);
+    return decode(padded, expected);
+  }
+
+  auto decoded = impl_->decode_document(body, expected, std::move(result));
+  // Skimmed or not, an answer fails as the whole document would: text that stage 1 rejects in any
+  // skimmed string makes it invalid JSON, whatever else failed first (a decoded image's string held
+  // only base64's alphabet, so on success only the strings not decoded are checked, below).
+  if (!decoded)
+    for (const auto& blob : impl_->blobs)
+      if (!valid_string_text(blob.text)) return make_error_code(ResponseError::invalid_json);
+  return decoded;
 }
 
 namespace {

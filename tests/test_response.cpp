@@ -231,3 +231,63 @@ TEST(ApiErrorTest, PayloadTooLargeCode) {
   auto e = parse_api_error(R"({"code":"PAYLOAD_TOO_LARGE"})");
   EXPECT_EQ(e.message, "PAYLOAD_TOO_LARGE");
 }
+
+namespace {
+
+// Decodes `body` with long strings skimmed out (threshold 4, so these small documents have some)
+// and as one whole document: both ways must agree on the outcome, the error and the bytes.
+void expect_same_both_ways(const std::string& body, const ExpectedImages& expected) {
+  ResponseDecoder skimming, whole;
+  skimming.set_skim_threshold(4);
+  whole.set_skim_threshold(SIZE_MAX);
+  auto a = skimming.decode(json_response(body), expected);
+  auto b = whole.decode(json_response(body), expected);
+  ASSERT_EQ(a.has_value(), b.has_value()) << body.substr(0, 200);
+  if (!a) {
+    EXPECT_EQ(a.error(), b.error()) << a.error().message() << " vs " << b.error().message() << ": " << body.substr(0, 200);
+    return;
+  }
+  EXPECT_EQ(a->server_id, b->server_id);
+  ASSERT_EQ(a->images.size(), b->images.size());
+  for (std::size_t i = 0; i < a->images.size(); ++i) EXPECT_EQ(a->images[i].bytes, b->images[i].bytes);
+}
+
+}  // namespace
+
+TEST(ResponseTest, SkimmingTheBase64OutBeforeParsingDecodesExactlyAsTheWholeDocument) {
+  const auto png = base64::encode(fake_image(ImageFormat::png));
+  const auto webp = base64::encode(fake_image(ImageFormat::webp, 7));
+  std::string escaped = png;  // "\/" for each '/': such a string is never skimmed
+  for (std::size_t at = escaped.find('/'); at != std::string::npos; at = escaped.find('/', at + 2)) escaped.insert(at, "\\");
+  const std::vector<std::string> bodies = {
+      body_with({png}),
+      body_with({png, webp}),
+      body_with({escaped}),
+      R"({"request":{"prompt":"a long prompt, \"quoted\" \\ and plain text after it","x":["]}"]},"images":[")" + png + R"("],"id":"g"})",
+      R"({"id":"a \"tricky\" id \\","images":[")" + png + R"("]})",
+      R"({"images":[")" + png + R"(",   ")" + webp + R"("  ] , "id" : "spaced" })",
+      R"({"images":[")" + png + R"("],"note":")" + std::string("caf\xC3\xA9 ok") + R"("})",
+      R"({"images":[")" + png + R"("],"note":")" + std::string("bad \xFF\xFE utf-8") + R"("})",  // invalid UTF-8 elsewhere
+      R"({"images":[")" + png + "\xFF" + R"("]})",                 // a byte no base64 has
+      R"({"images":[")" + png + R"("],"extra":"unterminated)",     // a string that never ends
+      R"({"images":[")" + png + R"(" "x"]})",                      // missing comma
+      R"({"images":[")" + png + R"("]} trailing)",
+      R"({"images":{"a":")" + png + R"("}})",                      // not an array
+      R"({"images":[")" + png + R"("],"images":[")" + webp + R"("]})",
+      R"({")" + png + R"(":1,"images":[")" + webp + R"("]})",      // a long key
+      R"(["images",")" + png + R"("])",
+      // Found by the differential fuzzer: stage 1's checks of a skimmed string come first.
+      R"({"error":"Too many failed att)" + std::string("\0\0\0\0empts", 9) + R"(","message":"m"})",
+      R"({"id":"g","images":["iVBORw0KGgo="l":)" "\xb8" R"(1}tal"":{"toal":1}}})",
+  };
+  for (const auto& body : bodies) {
+    expect_same_both_ways(body, {ImageFormat::png, 1, false});
+    expect_same_both_ways(body, {ImageFormat::png, 2, false});
+    for (std::size_t cut : {body.size() / 3, body.size() / 2, body.size() - 1}) expect_same_both_ways(body.substr(0, cut), {ImageFormat::png, 1, false});
+  }
+  // The default threshold skims a real answer's image, and the result is the same.
+  ResponseDecoder d;
+  auto r = d.decode(json_response(body_with({png})), {ImageFormat::png, 1, false});
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(r->images[0].bytes, fake_image(ImageFormat::png));
+}

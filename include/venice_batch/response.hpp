@@ -76,6 +76,12 @@ class ResponseDecoder {
 
   boost::system::result<GenerateResult> decode(const HttpResponse& response, const ExpectedImages& expected);
 
+  /// Strings of at least this many bytes (the base64 images) are skimmed out of the document
+  /// before simdjson indexes it (response.cpp says why). Tests and the fuzzer lower it, or turn
+  /// it off with SIZE_MAX, to compare both ways on the same input.
+  static constexpr std::size_t kDefaultSkimBytes = 256;
+  void set_skim_threshold(std::size_t bytes);
+
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
