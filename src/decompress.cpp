@@ -76,8 +76,10 @@ struct ContentDecoder::Codec {
   }
 };
 
-ContentDecoder::ContentDecoder(ContentCoding coding, std::uint64_t max_decoded_bytes, std::uint64_t size_hint)
-    : coding_(coding), max_(std::min<std::uint64_t>(max_decoded_bytes, UINT64_MAX - 1)), codec_(std::make_unique<Codec>()) {
+ContentDecoder::ContentDecoder(ContentCoding coding, std::uint64_t max_decoded_bytes, std::uint64_t size_hint,
+                               std::string buffer)
+    : coding_(coding), max_(std::min<std::uint64_t>(max_decoded_bytes, UINT64_MAX - 1)), codec_(std::make_unique<Codec>()),
+      out_(std::move(buffer)) {
   if (coding == ContentCoding::gzip) {
     // 15 + 16: the largest window, gzip framing only (a zlib or raw deflate stream is corrupt).
     if (inflateInit2(&codec_->z, 15 + 16) != Z_OK) throw std::bad_alloc();

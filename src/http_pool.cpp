@@ -1,7 +1,9 @@
 #include "venice_batch/http_pool.hpp"
 
+#include <mutex>
 #include <stdexcept>
 #include <unordered_map>
+#include <vector>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/buffer.hpp>
@@ -84,6 +86,16 @@ struct HttpClientPool::Impl {
   std::unordered_map<std::size_t, std::unique_ptr<Connection>> connections;  // by slot id
   net::steady_timer slot_freed;  // waiters for a slot; cancelled on every release
   std::optional<tcp::resolver::results_type> resolved;
+  std::mutex spare_mutex;                 // recycle_body may be called off the io thread
+  std::vector<std::string> spare_bodies;  // buffers of finished answers, reused (recycle_body)
+
+  std::string take_spare_body() {
+    std::lock_guard lock(spare_mutex);
+    if (spare_bodies.empty()) return {};
+    std::string spare = std::move(spare_bodies.back());
+    spare_bodies.pop_back();
+    return spare;
+  }
 
   Impl(net::any_io_executor ex, HttpEndpoint ep, HttpPoolSettings s)
       : executor(ex), endpoint(std::move(ep)), settings(std::move(s)), slots(settings.max_connections), slot_freed(ex) {
@@ -201,7 +213,7 @@ net::awaitable<bool> HttpClientPool::Impl::read_body(Connection& c, Parser& pars
     ex.body_wire_bytes = ex.body_decoded_bytes = body.size();
     co_return ok;
   }
-  ContentDecoder decoder(coding, settings.max_body_bytes, length.value_or(0));
+  ContentDecoder decoder(coding, settings.max_body_bytes, length.value_or(0), take_spare_body());
   bool ok = co_await read_decoded_body(c, parser, decoder, ex, deadline);
   if (ok && decoder.finish()) ok = fail_decoding(ex, decoder, c);
   ex.body_wire_bytes = decoder.wire_bytes();
@@ -215,6 +227,8 @@ net::awaitable<bool> HttpClientPool::Impl::read_body(Connection& c, Parser& pars
 // and the copy through flat_buffer, which cost about a fifth of the io thread at 600 responses/s.
 net::awaitable<bool> HttpClientPool::Impl::read_exact_body(Connection& c, std::size_t length, std::string& body,
                                                            HttpExchange& ex, Clock::time_point deadline) {
+  // A recycled buffer's size is the last answer's: resizing to a similar one zeroes (nearly) nothing.
+  if (body.capacity() < length + kParsePadding) body = take_spare_body();
   body.resize(length + kParsePadding);  // exact size plus the padding: parsed in place, never copied
   std::size_t used = std::min(length, c.buffer.size());
   net::buffer_copy(net::buffer(body.data(), used), c.buffer.data());
@@ -380,6 +394,12 @@ net::awaitable<HttpExchange> HttpClientPool::Impl::send(Request req) {
   }
   ex.timings.total_us = micros_since(start);
   co_return ex;
+}
+
+void HttpClientPool::recycle_body(std::string&& body) {
+  if (body.capacity() < (std::size_t{64} << 10)) return;  // small answers: not worth keeping
+  std::lock_guard lock(impl_->spare_mutex);
+  if (impl_->spare_bodies.size() < impl_->settings.max_connections) impl_->spare_bodies.push_back(std::move(body));
 }
 
 void HttpClientPool::cancel_all() {

@@ -136,6 +136,14 @@ net::awaitable<void> BatchRun::run_job(Worker& w, PendingJob pending, RunClock::
     ++metrics_.counters().in_flight;
     HttpExchange ex = co_await pool_.post("/image/generate", *body, authorization_);
     --metrics_.counters().in_flight;
+    // When this try is over (its images decoded and written), its body buffer serves the next answer.
+    struct BodyBack {
+      HttpClientPool& pool;
+      HttpExchange& ex;
+      ~BodyBack() {
+        if (ex.response) pool.recycle_body(std::move(ex.response->body));
+      }
+    } body_back{pool_, ex};
     const auto& t = ex.timings;
     sidecars.request_body = *body;  // with the seed of a regeneration
     sidecars.timings_ms = std::array<double, 6>{t.connect_us / 1000.0, t.tls_us / 1000.0, t.write_us / 1000.0,

@@ -21,7 +21,8 @@ using test_support::TempDir;
 namespace {
 
 struct PoolFixture {
-  explicit PoolFixture(std::chrono::milliseconds idle = std::chrono::milliseconds(60000), MockFaults faults = {}) {
+  explicit PoolFixture(std::chrono::milliseconds idle = std::chrono::milliseconds(60000), MockFaults faults = {},
+                       bool compressed = true) {
     MockOptions o;
     o.faults = std::move(faults);
     o.api_key = "pool-key";
@@ -33,6 +34,7 @@ struct PoolFixture {
     s.ca_file = mock->ca_file().string();
     s.user_agent = "venice-batch-test";
     s.request_timeout = std::chrono::seconds(10);
+    s.compressed_responses = compressed;
     pool = std::make_unique<HttpClientPool>(io.get_executor(),
                                             HttpEndpoint::from_base_url("https://127.0.0.1:" + std::to_string(mock->port()) + "/api/v1"), s);
   }
@@ -246,4 +248,31 @@ TEST(HttpPoolTest, RequestsWaitingForAConnectionDoNotSpin) {
   }
   EXPECT_EQ(pool.connections_opened(), 1u);
   EXPECT_LT(handlers, 5000u) << "the waiting requests spun";
+}
+
+TEST(HttpPoolTest, ARecycledBodyBufferHoldsExactlyTheNextAnswerAndKeepsItsPadding) {
+  // A large answer's buffer is given back and the next, smaller answer is read into it: the body
+  // must be that answer's bytes exactly (nothing of the old one past its end), padded for simdjson.
+  for (bool compressed : {true, false}) {  // the decoder's buffer, and the identity fast path's
+  SCOPED_TRACE(compressed ? "gzip or br" : "identity");
+  PoolFixture fx(std::chrono::milliseconds(60000), {}, compressed);
+  auto large = fx.post(R"({"model":"m","prompt":"big","width":512,"height":512})");
+  ASSERT_TRUE(large.response) << large.error_message;
+  const std::size_t large_size = large.response->body.size();
+  const char* buffer = large.response->body.data();
+  fx.pool->recycle_body(std::move(large.response->body));
+  auto small = fx.post(kBody);
+  ASSERT_TRUE(small.response) << small.error_message;
+  EXPECT_EQ(small.response->body.data(), buffer) << "the buffer was not reused";
+  ASSERT_LT(small.response->body.size(), large_size);
+  simdjson::dom::parser p;
+  simdjson::dom::element e;
+  ASSERT_EQ(p.parse(small.response->body).get(e), simdjson::SUCCESS) << "not the small answer alone";
+  EXPECT_EQ(small.response->body.back(), '}');
+  EXPECT_GE(small.response->body.capacity(), small.response->body.size() + 64);
+  // The emulator's answer, byte for byte, as a fresh buffer would have held it.
+  auto again = fx.post(kBody);
+  ASSERT_TRUE(again.response);
+  EXPECT_EQ(again.response->body.size(), small.response->body.size());
+  }
 }

@@ -45,7 +45,9 @@ class ContentDecoder {
  public:
   /// `coding` is identity, gzip or br (std::invalid_argument for unsupported). At most
   /// `max_decoded_bytes` are decoded; `size_hint` (the body's length, if known) sizes the first buffer.
-  ContentDecoder(ContentCoding coding, std::uint64_t max_decoded_bytes, std::uint64_t size_hint = 0);
+  /// `buffer`, if given, is decoded into: its memory is reused (a finished answer's, HttpClientPool::recycle_body).
+  ContentDecoder(ContentCoding coding, std::uint64_t max_decoded_bytes, std::uint64_t size_hint = 0,
+                 std::string buffer = {});
   ~ContentDecoder();
   ContentDecoder(const ContentDecoder&) = delete;
   ContentDecoder& operator=(const ContentDecoder&) = delete;

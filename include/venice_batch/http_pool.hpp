@@ -79,6 +79,11 @@ class HttpClientPool {
   /// GETs path_prefix + `path` (with its query) with the given Authorization header value.
   boost::asio::awaitable<HttpExchange> get(std::string path, std::string authorization);
 
+  /// Gives back a finished exchange's body buffer (the answer is decoded and its images written):
+  /// the next answer of known length is read into it, without allocating, faulting in and zeroing
+  /// half a megabyte per image. Keeps as many as the pool has connections; the rest are freed.
+  void recycle_body(std::string&& body);
+
   /// Aborts every exchange in flight (they complete with TransportError::cancelled) and closes idle connections.
   void cancel_all();
 
