@@ -156,7 +156,8 @@ if kind == "wrk":
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors: .*", text)
     r["ok"] = r["ok"] and r["done"] > 0 and not bad
 else:
-    r["done"] = len(os.listdir(f"{out}/images")) if os.path.isdir(f"{out}/images") else 0
+    # Files, in images/ or its fan-out folders (venice-batch's files layout: images/<3 hex>/).
+    r["done"] = sum(len(files) for _, _, files in os.walk(f"{out}/images"))
     r["rate"] = r["done"] / wall
     r["ok"] = r["ok"] and r["done"] == int(os.environ["N"])
 cpu_ms = 1000 * (r["user"] + r["sys"]) / max(r["done"], 1)
