@@ -110,6 +110,7 @@ class BatchRun {
   void finish_job(JobInProgress& job, const AttemptDecision* last, const std::string& body_sent);
   bool record(JobRecord& rec);  // false: the journal line could not be written
   void remove_superseded_images(const JobRecord& rec);
+  bool append_to_journal(const JobRecord& rec);  // false: not written (the run is stopping)
   bool record_between_tries(const JobInProgress& job);  // false: the journal line could not be written
   void note_flag(JobInProgress& job, const PendingJob& pending, const StoredResponse& stored, ImageFlag flag);
   bool append_imagefolder_lines(const JobRecord& rec, const std::string& body_sent);

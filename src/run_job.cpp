@@ -213,7 +213,12 @@ bool BatchRun::record_between_tries(const JobInProgress& job) {
                                         config_.regenerate_flagged),
                             {}, {}, true};
   progress.timing.total_ms = ms_between(job.started_at, RunClock::now());
-  auto appended = journal_->append(progress);
+  return append_to_journal(progress);
+}
+
+// One line into results.jsonl; a line that cannot be written stops the run (exit 3).
+bool BatchRun::append_to_journal(const JobRecord& rec) {
+  auto appended = journal_->append(rec);
   if (!appended) stop_run(exit_stopped, fmt::format("cannot append to results.jsonl: {}", appended.error().message()));
   return appended.has_value();
 }
@@ -393,13 +398,12 @@ bool BatchRun::record(JobRecord& rec) {
     case JobStatus::content_violation: ++c.jobs_content_violation; break;
   }
   if (rec.error && rec.status != JobStatus::ok) ++c.failure_kinds[rec.error->kind];
-  auto appended = journal_->append(rec);
-  if (!appended) stop_run(exit_stopped, fmt::format("cannot append to results.jsonl: {}", appended.error().message()));
+  const bool appended = append_to_journal(rec);
   if (rec.status == JobStatus::failed && !options_.quiet && progress_)
     progress_->note(fmt::format("job '{}' failed: {}", rec.id,
                                 escape_for_terminal(rec.error ? rec.error->message : "?", kMaxPrintedBytes)));
   if (shards_ && rec.status != JobStatus::ok) shards_->note_failed();
-  return appended.has_value();
+  return appended;
 }
 
 }  // namespace venice_batch
