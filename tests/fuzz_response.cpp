@@ -23,14 +23,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   expected.format = static_cast<ImageFormat>((flags >> 4) % 3);
   auto decoded = decoder.decode(r, expected);
   // Differential: long strings skimmed out before simdjson (a low threshold, so small inputs
-  // have some) must decode exactly as the whole document parsed by simdjson.
+  // have some) must succeed or fail as the whole document parsed by simdjson, with the same
+  // images. On a broken document the two may name different errors (simdjson's On-Demand finds
+  // structural errors lazily, and the skeleton's strings are shorter): both fail, which is what
+  // the run acts on (a retryable decode error either way).
   static ResponseDecoder skimming, whole;
   skimming.set_skim_threshold(4);
   whole.set_skim_threshold(SIZE_MAX);
   auto a = skimming.decode(r, expected);
   auto b = whole.decode(r, expected);
   if (a.has_value() != b.has_value()) __builtin_trap();
-  if (!a && a.error() != b.error()) __builtin_trap();
   if (a) {
     if (a->images.size() != b->images.size() || a->server_id != b->server_id) __builtin_trap();
     for (std::size_t i = 0; i < a->images.size(); ++i)
