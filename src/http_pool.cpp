@@ -14,13 +14,12 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/beast/ssl.hpp>
 #include <fmt/format.h>
-#include <openssl/ssl.h>
 
 #include "venice_batch/decompress.hpp"
 #include "venice_batch/pool_state.hpp"
 #include "venice_batch/text.hpp"
+#include "venice_batch/tls_stream.hpp"
 
 namespace venice_batch {
 
@@ -41,22 +40,13 @@ std::int64_t micros_since(Clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t).count();
 }
 
-bool is_ip_literal(const std::string& host) {
-  boost::system::error_code ec;
-  net::ip::make_address(host, ec);
-  return !ec;
-}
-
 struct Connection {
-  Connection(net::any_io_executor ex, ssl::context& ctx) : stream(ex, ctx) {}
-  beast::ssl_stream<beast::tcp_stream> stream;
+  Connection(net::any_io_executor ex, ssl::context& ctx) : stream(std::move(ex), ctx.native_handle()) {}
+  TlsStream stream;
   beast::flat_buffer buffer;
   std::string chunk;  // kReadChunk bytes, once a body has been read through the parser
   bool cancelled = false;
-  void close() {
-    boost::system::error_code ignored;
-    beast::get_lowest_layer(stream).socket().close(ignored);
-  }
+  void close() { stream.close(); }
 };
 
 using Request = http::request<http::string_body>;
@@ -151,24 +141,28 @@ struct HttpClientPool::Impl {
   net::awaitable<bool> open(Connection& c, HttpExchange& ex) {
     const auto t0 = Clock::now();
     if (!co_await resolve(ex)) co_return false;
-    auto& tcp_stream = beast::get_lowest_layer(c.stream);
-    tcp_stream.expires_after(settings.connect_timeout);
-    auto [cec, ep] = co_await tcp_stream.async_connect(*resolved, use_tuple);
+    c.stream.expires_after(settings.connect_timeout);
+    boost::system::error_code cec = net::error::host_not_found;
+    for (const auto& entry : *resolved) {  // each address in turn, within the one deadline
+      boost::system::error_code ignored;
+      c.stream.socket().close(ignored);
+      auto [ec] = co_await c.stream.socket().async_connect(entry.endpoint(), use_tuple);
+      cec = c.stream.translate(ec);
+      if (!cec || cec == beast::error::timeout) break;
+    }
     ex.timings.connect_us = micros_since(t0);
     if (cec) {
       resolved.reset();  // the address may have changed
       co_return fail(ex, cec, ExchangeStep::connect, &c, fmt::format("connect to {}:{}", endpoint.host, endpoint.port));
     }
     boost::system::error_code ignored;
-    tcp_stream.socket().set_option(tcp::no_delay(true), ignored);  // an odd socket only loses an optimisation
-    // SNI: without it, shared front ends answer with the wrong certificate.
-    if (!is_ip_literal(endpoint.host) && !SSL_set_tlsext_host_name(c.stream.native_handle(), endpoint.host.c_str())) {
+    c.stream.socket().set_option(tcp::no_delay(true), ignored);  // an odd socket only loses an optimisation
+    // SNI, and the name (or address) the certificate must carry.
+    if (!c.stream.set_host(endpoint.host))
       co_return fail(ex, net::error::invalid_argument, ExchangeStep::tls_handshake, &c, "cannot set TLS server name");
-    }
-    c.stream.set_verify_callback(ssl::host_name_verification(endpoint.host));
     const auto t1 = Clock::now();
-    tcp_stream.expires_after(settings.tls_timeout);
-    auto [hec] = co_await c.stream.async_handshake(ssl::stream_base::client, use_tuple);
+    c.stream.expires_after(settings.tls_timeout);
+    auto [hec] = co_await c.stream.async_handshake(use_tuple);
     ex.timings.tls_us = micros_since(t1);
     if (hec) co_return fail(ex, hec, ExchangeStep::tls_handshake, &c, fmt::format("TLS handshake with {}", endpoint.host));
     co_return true;
@@ -181,7 +175,7 @@ struct HttpClientPool::Impl {
     for (;;) {
       parser.emplace();
       parser->body_limit(settings.max_body_bytes);
-      beast::get_lowest_layer(c.stream).expires_at(deadline);
+      c.stream.expires_at(deadline);
       auto [ec, n] = co_await http::async_read_header(c.stream, c.buffer, *parser, use_tuple);
       answer_bytes += n;
       ex.bytes_in += n;
@@ -234,7 +228,7 @@ net::awaitable<bool> HttpClientPool::Impl::read_exact_body(Connection& c, std::s
   net::buffer_copy(net::buffer(body.data(), used), c.buffer.data());
   c.buffer.consume(used);
   if (used < length) {
-    beast::get_lowest_layer(c.stream).expires_at(deadline);
+    c.stream.expires_at(deadline);
     auto [ec, got] = co_await net::async_read(c.stream, net::buffer(body.data() + used, length - used), use_tuple);
     used += got;
     ex.bytes_in += got;
@@ -256,7 +250,7 @@ net::awaitable<bool> HttpClientPool::Impl::read_decoded_body(Connection& c, Pars
     auto& b = parser.get().body();
     b.data = c.chunk.data();
     b.size = c.chunk.size();
-    beast::get_lowest_layer(c.stream).expires_at(deadline);
+    c.stream.expires_at(deadline);
     auto [ec, n] = co_await http::async_read(c.stream, c.buffer, parser, use_tuple);
     ex.bytes_in += n;
     const auto got = static_cast<std::size_t>(b.data ? static_cast<char*>(b.data) - c.chunk.data() : 0);
@@ -273,7 +267,7 @@ net::awaitable<bool> HttpClientPool::Impl::exchange(Connection& c, const Request
                                                     std::size_t& answer_bytes) {
   const auto deadline = Clock::now() + settings.request_timeout;
   const auto tw = Clock::now();
-  beast::get_lowest_layer(c.stream).expires_at(deadline);
+  c.stream.expires_at(deadline);
   auto [wec, written] = co_await http::async_write(c.stream, req, use_tuple);
   ex.timings.write_us = micros_since(tw);
   if (wec) co_return fail(ex, wec, ExchangeStep::write, &c, "writing the request");
@@ -310,7 +304,7 @@ net::awaitable<bool> HttpClientPool::Impl::exchange(Connection& c, const Request
   response.body = std::move(body);
   ex.response = std::move(response);
   // A parked connection must not carry this request's deadline into the next one.
-  beast::get_lowest_layer(c.stream).expires_never();
+  c.stream.expires_never();
   co_return msg.keep_alive() && !c.cancelled;
 }
 
@@ -405,8 +399,6 @@ void HttpClientPool::recycle_body(std::string&& body) {
 void HttpClientPool::cancel_all() {
   for (auto& [id, c] : impl_->connections) {
     c->cancelled = true;
-    boost::system::error_code ignored;
-    beast::get_lowest_layer(c->stream).socket().cancel(ignored);
     c->close();
   }
   for (auto id : impl_->slots.drop_idle()) impl_->connections.erase(id);

@@ -1,0 +1,208 @@
+#include "venice_batch/tls_stream.hpp"
+
+#include <cerrno>
+#include <limits>
+#include <new>
+
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include <boost/asio/error.hpp>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/ssl/error.hpp>
+#include <boost/beast/core/error.hpp>
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+namespace venice_batch {
+
+namespace net = boost::asio;
+
+namespace {
+
+// OpenSSL reads ahead into this much: two or three reads of the socket per answer of half a
+// megabyte instead of one per 16 KB record. Measured in bench/RESULTS.md (issue 10, step 3).
+constexpr long kReadAheadBytes = 256 * 1024;
+
+// The BIO between OpenSSL and the socket: non-blocking recv/send on the descriptor, never
+// SIGPIPE (a library must not rely on the program ignoring it), errno kept for the error.
+struct SocketBio {
+  static int read(BIO* b, char* out, int len) {
+    auto* d = static_cast<TlsBioData*>(BIO_get_data(b));
+    BIO_clear_retry_flags(b);
+    for (;;) {
+      const ssize_t n = ::recv(d->fd, out, static_cast<std::size_t>(len), MSG_DONTWAIT);
+      if (n >= 0) return static_cast<int>(n);  // 0: the peer closed (OpenSSL: unexpected EOF)
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        BIO_set_retry_read(b);
+      } else {
+        d->last_errno = errno;
+      }
+      return -1;
+    }
+  }
+
+  static int write(BIO* b, const char* in, int len) {
+    auto* d = static_cast<TlsBioData*>(BIO_get_data(b));
+    BIO_clear_retry_flags(b);
+    for (;;) {
+      const ssize_t n = ::send(d->fd, in, static_cast<std::size_t>(len), MSG_DONTWAIT | MSG_NOSIGNAL);
+      if (n >= 0) return static_cast<int>(n);
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        BIO_set_retry_write(b);
+      } else {
+        d->last_errno = errno;
+      }
+      return -1;
+    }
+  }
+
+  static long ctrl(BIO*, int cmd, long, void*) {
+    return cmd == BIO_CTRL_FLUSH ? 1 : 0;  // nothing is buffered here
+  }
+
+  static BIO_METHOD* method() {
+    static BIO_METHOD* const m = [] {
+      BIO_METHOD* made = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "venice-batch socket");
+      if (!made) return made;
+      BIO_meth_set_read(made, &SocketBio::read);
+      BIO_meth_set_write(made, &SocketBio::write);
+      BIO_meth_set_ctrl(made, &SocketBio::ctrl);
+      BIO_meth_set_create(made, [](BIO* b) {
+        BIO_set_init(b, 1);
+        return 1;
+      });
+      return made;
+    }();
+    return m;
+  }
+};
+
+bool is_ip_literal(const std::string& host) {
+  boost::system::error_code ec;
+  net::ip::make_address(host, ec);
+  return !ec;
+}
+
+}  // namespace
+
+boost::system::error_code TlsStream::timeout_error() { return boost::beast::error::timeout; }
+
+TlsStream::TlsStream(executor_type ex, SSL_CTX* ctx) : state_(std::make_shared<State>(std::move(ex))) {
+  state_->ssl = SSL_new(ctx);
+  if (!state_->ssl) throw std::bad_alloc();
+  SSL_set_mode(state_->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  SSL_set_read_ahead(state_->ssl, 1);
+  SSL_set_default_read_buffer_len(state_->ssl, kReadAheadBytes);
+  SSL_set_connect_state(state_->ssl);
+}
+
+TlsStream::~TlsStream() { close(); }
+
+TlsStream::State::~State() {
+  if (ssl) SSL_free(ssl);  // frees the BIO too
+}
+
+bool TlsStream::set_host(const std::string& host) {
+  SSL* ssl = state_->ssl;
+  if (is_ip_literal(host)) return X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host.c_str()) == 1;
+  // SNI: without it, shared front ends answer with the wrong certificate.
+  return SSL_set_tlsext_host_name(ssl, host.c_str()) == 1 && SSL_set1_host(ssl, host.c_str()) == 1;
+}
+
+void TlsStream::expires_at(Clock::time_point deadline) {
+  auto& s = *state_;
+  s.timed_out = false;
+  const unsigned generation = ++s.deadline_generation;
+  s.timer.expires_at(deadline);  // cancels the wait of the previous deadline
+  s.timer.async_wait([weak = std::weak_ptr<State>(state_), generation](const boost::system::error_code& ec) {
+    if (ec) return;
+    auto state = weak.lock();
+    if (!state || state->deadline_generation != generation) return;  // replaced, or the stream is gone
+    state->timed_out = true;
+    boost::system::error_code ignored;
+    state->socket.cancel(ignored);  // the pending wait completes; Composed reads timed_out
+  });
+}
+
+void TlsStream::expires_never() {
+  auto& s = *state_;
+  ++s.deadline_generation;
+  s.timed_out = false;
+  s.timer.cancel();
+}
+
+boost::system::error_code TlsStream::translate(boost::system::error_code ec) const {
+  if (ec && state_->timed_out) return timeout_error();
+  return ec;
+}
+
+void TlsStream::close() {
+  boost::system::error_code ignored;
+  state_->timer.cancel();
+  state_->socket.cancel(ignored);
+  state_->socket.close(ignored);
+}
+
+TlsStep TlsStream::State::step(Op op, void* data, std::size_t size) {
+  if (!SSL_get_rbio(ssl)) {
+    // The socket is connected now: hand its descriptor to OpenSSL through our BIO.
+    BIO* bio = BIO_new(SocketBio::method());
+    if (!bio) return {TlsStep::failed, 0, net::error::no_memory};
+    bio_data.fd = socket.native_handle();
+    BIO_set_data(bio, &bio_data);
+    SSL_set_bio(ssl, bio, bio);
+  }
+  TlsStep s;
+  std::size_t done = 0;
+  const auto chunk = [](std::size_t n) { return std::min<std::size_t>(n, std::numeric_limits<int>::max()); };
+  for (;;) {
+    ERR_clear_error();
+    bio_data.last_errno = 0;
+    int ret = 0;
+    std::size_t n = 0;
+    switch (op) {
+      case Op::handshake: ret = SSL_do_handshake(ssl); break;
+      case Op::read:
+        if (pending) return {TlsStep::failed, 0, std::exchange(pending, {})};
+        ret = SSL_read_ex(ssl, static_cast<char*>(data) + done, chunk(size - done), &n);
+        break;
+      case Op::write: ret = SSL_write_ex(ssl, data, chunk(size), &n); break;
+    }
+    if (ret == 1) {
+      done += n;
+      if (op == Op::read && done < size) continue;  // more records may be buffered already
+      return {TlsStep::done, done, {}};
+    }
+    s = failure(ret);
+    if (op != Op::read || done == 0) return s;
+    // Bytes were read before the socket ran dry or the stream ended: give them now; a failure
+    // comes with the next read.
+    if (s.kind == TlsStep::failed) pending = s.error;
+    return {TlsStep::done, done, {}};
+  }
+}
+
+TlsStep TlsStream::State::failure(int ret) {
+  switch (SSL_get_error(ssl, ret)) {
+    case SSL_ERROR_WANT_READ: return {TlsStep::want_read, 0, {}};
+    case SSL_ERROR_WANT_WRITE: return {TlsStep::want_write, 0, {}};
+    case SSL_ERROR_ZERO_RETURN: return {TlsStep::failed, 0, net::error::eof};  // close_notify
+    case SSL_ERROR_SYSCALL:
+      if (bio_data.last_errno != 0)
+        return {TlsStep::failed, 0, boost::system::error_code(bio_data.last_errno, boost::system::system_category())};
+      return {TlsStep::failed, 0, net::ssl::error::stream_truncated};
+    default: break;
+  }
+  const unsigned long code = ERR_get_error();
+  if (ERR_GET_REASON(code) == SSL_R_UNEXPECTED_EOF_WHILE_READING)
+    return {TlsStep::failed, 0, net::ssl::error::stream_truncated};  // closed without close_notify
+  if (code == 0) return {TlsStep::failed, 0, net::ssl::error::stream_truncated};
+  return {TlsStep::failed, 0, boost::system::error_code(static_cast<int>(code), net::error::get_ssl_category())};
+}
+
+}  // namespace venice_batch
