@@ -1,12 +1,12 @@
 // A TLS client stream of our own over OpenSSL, reading straight from the socket.
 //
 // Why not Boost 1.81's ssl::stream: its engine reads the socket 17 KB at a time into a buffer of
-// its own, copies that into a BIO pair, and OpenSSL copies it out again before decrypting; at 600
-// answers of half a megabyte per second those two copies and 28 reads per answer were an eighth of
-// the io thread (bench/RESULTS.md, issue 10). Here OpenSSL reads the socket itself through a small
-// BIO (recv/send with MSG_NOSIGNAL), with read-ahead into a 256 KB buffer: one copy (decrypted
-// record to the caller's buffer) and a couple of reads per answer. Kernel TLS would save that copy
-// too, but this VM's kernel has no `tls` module.
+// its own, copies that into a BIO pair, and OpenSSL copies it out again before decrypting; and
+// Beast's ssl_stream is its only way to carry a deadline. Here OpenSSL reads the socket itself
+// through a small BIO (recv/send with MSG_NOSIGNAL) with a 64 KB read-ahead: the decrypted record
+// is copied once, into the caller's buffer, and the socket is read about once per four records.
+// Kernel TLS would save that copy too, but this VM's kernel has no `tls` module. Measured in
+// bench/RESULTS.md (issue 10, step 3).
 //
 // It is a Beast/Asio AsyncReadStream and AsyncWriteStream with the parts of beast::tcp_stream the
 // pool uses: an absolute deadline (`expires_at`) that fails whatever is pending, or the next
