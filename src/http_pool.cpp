@@ -15,6 +15,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <fmt/format.h>
+#include <openssl/ssl.h>
 
 #include "venice_batch/decompress.hpp"
 #include "venice_batch/pool_state.hpp"
@@ -98,6 +99,11 @@ struct HttpClientPool::Impl {
       if (ec) throw std::runtime_error(fmt::format("cannot load CA file '{}': {}", settings.ca_file, ec.message()));
     }
     tls.set_verify_mode(ssl::verify_peer);
+    // TLS 1.3: AES-128-GCM first, as browsers and curl order it (OpenSSL's default puts AES-256
+    // first). A server that lets the client choose then decrypts at 2.5 GB/s instead of 2.2 on
+    // this VM (`openssl speed -evp`, 16 KB records): the answers are half a megabyte each.
+    SSL_CTX_set_ciphersuites(tls.native_handle(),
+                             "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256");
     slot_freed.expires_at(Clock::time_point::max());  // never expires: release() cancels the waits
   }
 
