@@ -164,7 +164,7 @@ TlsStep TlsStream::State::step(Op op, void* data, std::size_t size) {
   std::size_t done = 0;
   const auto chunk = [](std::size_t n) { return std::min<std::size_t>(n, std::numeric_limits<int>::max()); };
   for (;;) {
-    ERR_clear_error();
+    if (ERR_peek_error() != 0) ERR_clear_error();  // SSL_get_error needs an empty queue; clearing it costs more
     bio_data.last_errno = 0;
     int ret = 0;
     std::size_t n = 0;
