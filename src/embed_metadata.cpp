@@ -207,7 +207,7 @@ std::string xmp_packet(std::string_view json) {
 // The JSON is kept well below a RIFF chunk's 4 GB limit even after XML escaping (at most 6x).
 constexpr std::size_t kWebpJsonMax = 0x7fffffff / 6;
 
-boost::system::result<std::vector<std::uint8_t>> embed_webp(Bytes webp, const ImageMetadata& meta) {
+boost::system::result<ImageBytes> embed_webp(Bytes webp, const ImageMetadata& meta) {
   const WebPData in{webp.data(), webp.size()};
   // copy_data = 0: the mux points into `webp`, which outlives it.
   std::unique_ptr<WebPMux, void (*)(WebPMux*)> mux(WebPMuxCreate(&in, 0), WebPMuxDelete);
@@ -224,9 +224,8 @@ boost::system::result<std::vector<std::uint8_t>> embed_webp(Bytes webp, const Im
     WebPDataClear(&assembled);
     return make_error_code(EmbedError::webp_mux_failed);
   }
-  std::vector<std::uint8_t> out(assembled.bytes, assembled.bytes + assembled.size);
-  WebPDataClear(&assembled);
-  return out;
+  return ImageBytes::adopt(const_cast<std::uint8_t*>(assembled.bytes), assembled.size,
+                           [](std::uint8_t* p) { WebPFree(p); });
 }
 
 // ---- request body --------------------------------------------------------------------------
@@ -265,14 +264,18 @@ ImageMetadata image_metadata_from_request(std::string_view request_body_json, st
 
 std::string image_metadata_json(const ImageMetadata& meta) { return write_json(sanitized(meta), false); }
 
-boost::system::result<std::vector<std::uint8_t>> embed_image_metadata(std::span<const std::uint8_t> image,
-                                                                      ImageFormat format, const ImageMetadata& meta) {
+boost::system::result<ImageBytes> embed_image_metadata(std::span<const std::uint8_t> image, ImageFormat format,
+                                                       const ImageMetadata& meta) {
   const ImageCheck check = check_image(image);
   if (check.format != format) return make_error_code(EmbedError::wrong_format);
   if (!check.ok()) return make_error_code(EmbedError::malformed_image);
   switch (format) {
-    case ImageFormat::png: return embed_png(image, meta);
-    case ImageFormat::jpeg: return embed_jpeg(image, meta);
+    case ImageFormat::png: return ImageBytes(embed_png(image, meta));
+    case ImageFormat::jpeg: {
+      auto jpeg = embed_jpeg(image, meta);
+      if (!jpeg) return jpeg.error();
+      return ImageBytes(std::move(*jpeg));
+    }
     case ImageFormat::webp: return embed_webp(image, meta);
   }
   return make_error_code(EmbedError::wrong_format);

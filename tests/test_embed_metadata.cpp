@@ -259,7 +259,7 @@ EmbeddedFields fields_of(const std::string& json) {
 Bytes embed_or_fail(const Bytes& image, ImageFormat format, const ImageMetadata& meta) {
   auto embedded = embed_image_metadata(image, format, meta);
   EXPECT_TRUE(embedded.has_value()) << (embedded.has_value() ? "" : embedded.error().message());
-  return embedded.has_value() ? *embedded : Bytes{};
+  return embedded.has_value() ? Bytes(embedded->begin(), embedded->end()) : Bytes{};
 }
 
 // Decodes `original` and `embedded` (sample_metadata() put in) with the codec's own `read`, into

@@ -2,7 +2,8 @@
 // decoder writes every byte that is kept, so a std::vector<std::uint8_t>(n) would only add a
 // memset of ~400 KB per image (issue 10's profile). Reads as a contiguous range of const bytes:
 // a std::span<const std::uint8_t> converts from it. A std::vector<std::uint8_t> moved in is
-// adopted as it is (no copy), for code that builds image bytes the ordinary way.
+// adopted as it is (no copy), for code that builds image bytes the ordinary way, and so is a
+// buffer a C library made (adopt(), with the library's own release function).
 #pragma once
 
 #include <algorithm>
@@ -31,9 +32,18 @@ class ImageBytes {
     b.size_ = size;
     return b;
   }
+  /// Takes `data` (made by a C library) as it is; `release` frees it when these bytes go.
+  static ImageBytes adopt(std::uint8_t* data, std::size_t size, void (*release)(std::uint8_t*)) {
+    ImageBytes b;
+    b.released_ = std::unique_ptr<std::uint8_t, void (*)(std::uint8_t*)>(data, release);
+    b.data_ = data;
+    b.size_ = size;
+    return b;
+  }
   ImageBytes(std::vector<std::uint8_t>&& v) noexcept { adopt(std::move(v)); }  // NOLINT: implicit on purpose
   ImageBytes& operator=(std::vector<std::uint8_t>&& v) noexcept {
     owned_.reset();
+    released_.reset();
     adopt(std::move(v));
     return *this;
   }
@@ -43,11 +53,13 @@ class ImageBytes {
   ImageBytes(const ImageBytes& o) : ImageBytes(std::span<const std::uint8_t>(o.data_, o.size_)) {}
   ImageBytes& operator=(const ImageBytes& o) { return *this = ImageBytes(o); }
   ImageBytes(ImageBytes&& o) noexcept
-      : owned_(std::move(o.owned_)), adopted_(std::move(o.adopted_)), data_(std::exchange(o.data_, nullptr)),
+      : owned_(std::move(o.owned_)), adopted_(std::move(o.adopted_)), released_(std::move(o.released_)),
+        data_(std::exchange(o.data_, nullptr)),
         size_(std::exchange(o.size_, 0)) {}  // the buffers move, so data_ stays valid
   ImageBytes& operator=(ImageBytes&& o) noexcept {
     owned_ = std::move(o.owned_);
     adopted_ = std::move(o.adopted_);
+    released_ = std::move(o.released_);
     data_ = std::exchange(o.data_, nullptr);
     size_ = std::exchange(o.size_, 0);
     return *this;
@@ -73,6 +85,7 @@ class ImageBytes {
   }
   std::unique_ptr<std::uint8_t[]> owned_;  // from for_overwrite
   std::vector<std::uint8_t> adopted_;      // or moved in
+  std::unique_ptr<std::uint8_t, void (*)(std::uint8_t*)> released_{nullptr, nullptr};  // or a library's
   std::uint8_t* data_ = nullptr;
   std::size_t size_ = 0;
 };
