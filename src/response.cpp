@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -91,9 +92,11 @@ struct Blob {
 // Why by hand: simdjson's stage 1 indexes every byte of the document, and nearly all of an
 // answer's 557 KB is the base64 of its images, which have no structure to index (it was 8% of
 // the client's CPU per image, more than decoding the base64). This copies the document without
-// the contents of its long strings that hold no backslash (base64 never does), keeping their
-// quotes, so simdjson parses a skeleton of a few hundred bytes, as strictly as the whole: the
-// structure is the same, the strings' places too. Finding each string's end is a memchr.
+// the contents of its long strings, keeping their quotes, so simdjson parses a skeleton of a few
+// hundred bytes, as strictly as the whole: the structure is the same, the strings' places too;
+// what stage 1 checks of a string's text is checked after (valid_string_text), and its escapes
+// where it is read, as On-Demand does (blob_text). Finding each string's end is a memchr; nothing else reads the base64 before the
+// decoder, which rejects a backslash like any byte outside its alphabet.
 // Returns false when a string does not end (the caller parses the body as it is and simdjson
 // says what is wrong).
 bool skim(std::string_view body, std::size_t min_blob, std::string& skeleton, std::vector<Blob>& blobs) {
@@ -120,7 +123,7 @@ bool skim(std::string_view body, std::size_t min_blob, std::string& skeleton, st
     const char* after = close + 1;  // a key (a string followed by ':') is always kept
     while (after < end && (*after == ' ' || *after == '\t' || *after == '\n' || *after == '\r')) ++after;
     const bool key = after < end && *after == ':';
-    if (!key && length >= min_blob && std::memchr(first, '\\', length) == nullptr) {
+    if (!key && length >= min_blob) {
       skeleton.append(copied, first);
       blobs.push_back({skeleton.size() - 1, std::string_view(first, length)});
       copied = close;  // the closing quote starts the next run copied
@@ -136,6 +139,21 @@ bool valid_string_text(std::string_view text) {
   for (unsigned char c : text)
     if (c < 0x20) return false;
   return simdjson::validate_utf8(text.data(), text.size());
+}
+
+// A skimmed string's text as JSON reads it: as it is, or unescaped into `storage` when it holds
+// a backslash (base64 never does: only an odd answer pays for this parse). Empty: the text is not
+// a valid JSON string.
+std::optional<std::string_view> blob_text(std::string_view text, std::string& storage) {
+  if (std::memchr(text.data(), '\\', text.size()) == nullptr) return text;
+  std::string quoted;
+  quoted.reserve(text.size() + 2 + simdjson::SIMDJSON_PADDING);
+  quoted.append(1, '"').append(text).append(1, '"');
+  simdjson::dom::parser parser;
+  std::string_view unescaped;
+  if (parser.parse(quoted.data(), quoted.size(), false).get_string().get(unescaped)) return std::nullopt;
+  storage.assign(unescaped);
+  return std::string_view(storage);
 }
 
 }  // namespace
@@ -189,8 +207,14 @@ boost::system::result<GenerateResult> ResponseDecoder::Impl::decode_document(con
     ondemand::value value = field.value();
     if (key == "id") {
       std::string_view id;
-      if (Blob* blob = skimmed(value.raw_json_token())) id = blob->text;  // long: no backslash, so no escapes
-      else if (value.get_string().get(id)) return make_error_code(ResponseError::invalid_json);
+      std::string unescaped;
+      if (Blob* blob = skimmed(value.raw_json_token())) {
+        auto text = blob_text(blob->text, unescaped);
+        if (!text) return make_error_code(ResponseError::invalid_json);
+        id = *text;
+      } else if (value.get_string().get(id)) {
+        return make_error_code(ResponseError::invalid_json);
+      }
       result.server_id.assign(id);
     } else if (key == "images") {
       ondemand::array images;
@@ -214,6 +238,13 @@ boost::system::result<GenerateResult> ResponseDecoder::Impl::decode_document(con
           if (item.get_string().get(text)) return make_error_code(ResponseError::invalid_json);
         }
         auto image = decode_image(text);
+        std::string unescaped;
+        if (!image && blob && std::memchr(text.data(), '\\', text.size()) != nullptr) {
+          // An escaped '/' ("\/") in a skimmed image: what JSON says the text is, decoded again.
+          auto plain = blob_text(text, unescaped);
+          if (!plain) return make_error_code(ResponseError::invalid_json);
+          image = decode_image(*plain);
+        }
         if (!image) return image.error();
         result.images.push_back(std::move(*image));
       }
@@ -236,8 +267,7 @@ boost::system::result<GenerateResult> ResponseDecoder::Impl::decode_document(con
   }
   // What the whole document's stage 1 checked of the strings skimmed out and not decoded as images.
   for (const auto& blob : blobs)
-    if (!blob.used && !valid_string_text(blob.text))
-      return make_error_code(ResponseError::invalid_json);
+    if (!blob.used && !valid_string_text(blob.text)) return make_error_code(ResponseError::invalid_json);
   if (!saw_images || result.images.empty()) return make_error_code(ResponseError::missing_images);
   if (static_cast<int>(result.images.size()) != expected.variants && !result.content_violation)
     return make_error_code(ResponseError::missing_images);

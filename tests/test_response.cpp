@@ -257,7 +257,7 @@ void expect_same_both_ways(const std::string& body, const ExpectedImages& expect
 TEST(ResponseTest, SkimmingTheBase64OutBeforeParsingDecodesExactlyAsTheWholeDocument) {
   const auto png = base64::encode(fake_image(ImageFormat::png));
   const auto webp = base64::encode(fake_image(ImageFormat::webp, 7));
-  std::string escaped = png;  // "\/" for each '/': such a string is never skimmed
+  std::string escaped = png;  // "\/" for each '/': skimmed too, its escapes read where it is decoded
   for (std::size_t at = escaped.find('/'); at != std::string::npos; at = escaped.find('/', at + 2)) escaped.insert(at, "\\");
   const std::vector<std::string> bodies = {
       body_with({png}),
@@ -269,6 +269,9 @@ TEST(ResponseTest, SkimmingTheBase64OutBeforeParsingDecodesExactlyAsTheWholeDocu
       R"({"images":[")" + png + R"("],"note":")" + std::string("caf\xC3\xA9 ok") + R"("})",
       R"({"images":[")" + png + R"("],"note":")" + std::string("bad \xFF\xFE utf-8") + R"("})",  // invalid UTF-8 elsewhere
       R"({"images":[")" + png + "\xFF" + R"("]})",                 // a byte no base64 has
+      R"({"images":[")" + png + R"("],"note":"an escape \q JSON has not"})",  // never read: as On-Demand, not checked
+      R"({"images":[")" + escaped + R"(\q"]})",                   // an image's bad escape
+      R"({"id":"\u00e9t\u00e9 \ud83d\ude00","images":[")" + png + R"("]})",  // a long id's escapes
       R"({"images":[")" + png + R"("],"extra":"unterminated)",     // a string that never ends
       R"({"images":[")" + png + R"(" "x"]})",                      // missing comma
       R"({"images":[")" + png + R"("]} trailing)",
