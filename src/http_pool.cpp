@@ -154,13 +154,16 @@ struct HttpClientPool::Impl {
       c.stream.socket().close(ignored);
       auto [ec] = co_await c.stream.socket().async_connect(entry.endpoint(), use_tuple);
       cec = c.stream.translate(ec);
-      if (!cec || cec == beast::error::timeout) break;
+      // Done, out of time, or cancelled (cancel_all closed the socket: the next address would
+      // open a socket nobody cancels, and send the request after the run was told to stop).
+      if (!cec || cec == beast::error::timeout || cec == net::error::operation_aborted || c.cancelled) break;
     }
     ex.timings.connect_us = micros_since(t0);
     if (cec) {
       resolved.reset();  // the address may have changed
       co_return fail(ex, cec, ExchangeStep::connect, &c, fmt::format("connect to {}:{}", endpoint.host, endpoint.port));
     }
+    if (c.cancelled) co_return fail(ex, net::error::operation_aborted, ExchangeStep::connect, &c, "connecting");
     boost::system::error_code ignored;
     c.stream.socket().set_option(tcp::no_delay(true), ignored);  // an odd socket only loses an optimisation
     // SNI, and the name (or address) the certificate must carry.
@@ -178,7 +181,13 @@ struct HttpClientPool::Impl {
   // Hints before the 200 must not be taken for the answer). `answer_bytes` counts what came back.
   net::awaitable<bool> read_final_header(Connection& c, std::optional<Parser>& parser, HttpExchange& ex,
                                          Clock::time_point deadline, std::size_t& answer_bytes) {
-    for (;;) {
+    // A server does not send more than a few (100, 103): an endless stream of them is not an answer.
+    constexpr int kMaxInterim = 16;
+    for (int interim = 0;; ++interim) {
+      if (interim > kMaxInterim)
+        co_return fail_saying(ex, http::error::bad_status, ExchangeStep::read_header, &c,
+                              fmt::format("reading the response ({}): more than {} interim (1xx) answers",
+                                          to_string(ExchangeStep::read_header), kMaxInterim));
       parser.emplace();
       parser->body_limit(settings.max_body_bytes);
       c.stream.expires_at(deadline);
@@ -271,6 +280,7 @@ net::awaitable<bool> HttpClientPool::Impl::read_decoded_body(Connection& c, Pars
 // when the connection may be kept for the next request.
 net::awaitable<bool> HttpClientPool::Impl::exchange(Connection& c, const Request& req, HttpExchange& ex,
                                                     std::size_t& answer_bytes) {
+  if (c.cancelled) co_return fail(ex, net::error::operation_aborted, ExchangeStep::write, &c, "writing the request");
   const auto deadline = Clock::now() + settings.request_timeout;
   const auto tw = Clock::now();
   c.stream.expires_at(deadline);
@@ -311,7 +321,7 @@ net::awaitable<bool> HttpClientPool::Impl::exchange(Connection& c, const Request
   ex.response = std::move(response);
   // A parked connection must not carry this request's deadline into the next one.
   c.stream.expires_never();
-  co_return msg.keep_alive() && !c.cancelled;
+  co_return msg.keep_alive() && !c.cancelled && !c.stream.broken();
 }
 
 // A slot (waiting while every one is in use) with its connection object.

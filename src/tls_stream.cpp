@@ -37,7 +37,8 @@ struct SocketBio {
     BIO_clear_retry_flags(b);
     for (;;) {
       const ssize_t n = ::recv(d->fd, out, static_cast<std::size_t>(len), MSG_DONTWAIT);
-      if (n >= 0) return static_cast<int>(n);  // 0: the peer closed (OpenSSL: unexpected EOF)
+      if (n == 0) d->eof = true;               // the peer closed: BIO_eof, OpenSSL's unexpected EOF
+      if (n >= 0) return static_cast<int>(n);
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) {
         BIO_set_retry_read(b);
@@ -64,8 +65,10 @@ struct SocketBio {
     }
   }
 
-  static long ctrl(BIO*, int cmd, long, void*) {
-    return cmd == BIO_CTRL_FLUSH ? 1 : 0;  // nothing is buffered here
+  static long ctrl(BIO* b, int cmd, long, void*) {
+    if (cmd == BIO_CTRL_FLUSH) return 1;  // nothing is buffered here
+    if (cmd == BIO_CTRL_EOF) return static_cast<TlsBioData*>(BIO_get_data(b))->eof ? 1 : 0;
+    return 0;
   }
 
   static BIO_METHOD* method() {
@@ -119,8 +122,19 @@ bool TlsStream::set_host(const std::string& host) {
 
 void TlsStream::expires_at(Clock::time_point deadline) {
   auto& s = *state_;
-  s.timed_out = false;
+  if (s.armed && deadline == s.deadline) return;  // the same deadline again: its timer runs already
   const unsigned generation = ++s.deadline_generation;
+  s.deadline = deadline;
+  s.armed = false;
+  // A deadline already past fails the next step at once. It must not be re-armed and cleared:
+  // a server flooding answers that are parsed from what was already read (1xx) would never
+  // let the timer's handler run before the next call cleared its flag.
+  s.timed_out = deadline <= Clock::now();
+  if (s.timed_out) {
+    s.timer.cancel();
+    return;
+  }
+  s.armed = true;
   s.timer.expires_at(deadline);  // cancels the wait of the previous deadline
   s.timer.async_wait([weak = std::weak_ptr<State>(state_), generation](const boost::system::error_code& ec) {
     if (ec) return;
@@ -136,6 +150,7 @@ void TlsStream::expires_never() {
   auto& s = *state_;
   ++s.deadline_generation;
   s.timed_out = false;
+  s.armed = false;
   s.timer.cancel();
 }
 
@@ -146,12 +161,19 @@ boost::system::error_code TlsStream::translate(boost::system::error_code ec) con
 
 void TlsStream::close() {
   boost::system::error_code ignored;
+  state_->armed = false;
   state_->timer.cancel();
   state_->socket.cancel(ignored);
   state_->socket.close(ignored);
+  // A step already completed and posted must not reach the closed descriptor's number, which the
+  // process may have given to another file or socket by the time it runs.
+  state_->bio_data.fd = -1;
 }
 
+bool TlsStream::broken() const { return static_cast<bool>(state_->pending); }
+
 TlsStep TlsStream::State::step(Op op, void* data, std::size_t size) {
+  if (!socket.is_open()) return {TlsStep::failed, 0, net::error::operation_aborted};  // closed meanwhile
   if (!SSL_get_rbio(ssl)) {
     // The socket is connected now: hand its descriptor to OpenSSL through our BIO.
     BIO* bio = BIO_new(SocketBio::method());
@@ -163,7 +185,10 @@ TlsStep TlsStream::State::step(Op op, void* data, std::size_t size) {
   TlsStep s;
   std::size_t done = 0;
   const auto chunk = [](std::size_t n) { return std::min<std::size_t>(n, std::numeric_limits<int>::max()); };
-  for (;;) {
+  // At most this many records per step: a server sending tiny records as fast as they are
+  // decrypted must not keep the io thread (its timers, its other connections) in one loop.
+  constexpr int kMaxRecordsPerStep = 64;
+  for (int records = 0;; ++records) {
     if (ERR_peek_error() != 0) ERR_clear_error();  // SSL_get_error needs an empty queue; clearing it costs more
     bio_data.last_errno = 0;
     int ret = 0;
@@ -178,7 +203,7 @@ TlsStep TlsStream::State::step(Op op, void* data, std::size_t size) {
     }
     if (ret == 1) {
       done += n;
-      if (op == Op::read && done < size) continue;  // more records may be buffered already
+      if (op == Op::read && done < size && records + 1 < kMaxRecordsPerStep) continue;  // more may be buffered
       return {TlsStep::done, done, {}};
     }
     s = failure(ret);

@@ -13,6 +13,8 @@ keep-alive on 127.0.0.1; prints "listening PORT" once bound. Answers
     escape_error     400 whose error text holds ESC sequences, CR and NUL
     blurred_first    the first 200 for each prompt says X-Venice-Is-Blurred: true (the safety
                      filter blurred it; billed), later ones are clean
+    endless_interim  the first request of each prompt gets "100 Continue" after "100 Continue",
+                     as fast as the socket takes them, until the client gives up; then 200s
 Each 200 is JSON with one real PNG per variant, of the width and height asked; its tEXt chunk
 and the answer's id carry the prompt (hex), so a test can tell each job got its own image.
 Every generate request is logged to --log as one JSON line, written before the answer is sent.
@@ -168,6 +170,16 @@ class Handler(BaseHTTPRequestHandler):
             state.record(entry)
             self.send_body(400, ESCAPE_ERROR_BODY, "application/json")
             return
+        if mode == "endless_interim" and nth == 1:
+            entry["status"] = 100
+            state.record(entry)
+            self.close_connection = True
+            try:
+                while True:
+                    self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n" * 64)
+                    self.wfile.flush()
+            except OSError:
+                return  # the client closed the connection
         entry["status"] = 200
         state.record(entry)
         if mode == "early_hints":
@@ -222,7 +234,8 @@ def main():
     p.add_argument("--cert", required=True)
     p.add_argument("--key", required=True)
     p.add_argument("--mode", required=True,
-                   choices=["early_hints", "cf524", "bare429", "bad_utf8_header", "escape_error", "blurred_first"])
+                   choices=["early_hints", "cf524", "bare429", "bad_utf8_header", "escape_error", "blurred_first",
+                            "endless_interim"])
     p.add_argument("--count", type=int, default=3, help="bare429: how many 429s first")
     p.add_argument("--log", help="append one JSON line per generate request here")
     p.add_argument("--max-seconds", type=float, default=600, help="exit after this long whatever happens")

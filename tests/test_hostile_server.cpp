@@ -83,6 +83,20 @@ TEST(HostileServerTest, EarlyHintsBeforeEveryAnswerAreSkipped) {
   fault_test::expect_no_key(hs.fx.out(), &r);
 }
 
+TEST(HostileServerTest, AnEndlessStreamOfInterimAnswersEndsTheTryInsteadOfHangingIt) {
+  // "100 Continue" after "100 Continue", as fast as the socket takes them: the try must end (it
+  // had no deadline that could fire while the answers kept coming) and go again, once.
+  HostileServer hs("endless_interim");
+  const int n = 3;
+  auto r = run_all_ok(hs, n, "2");
+  for (auto& [id, causes] : causes_by_job(hs)) {
+    ASSERT_EQ(causes.size(), 2u) << id;
+    EXPECT_EQ(causes[0], "protocol_error") << id << ": ended by the count of interim answers, not a timeout";
+    EXPECT_EQ(causes[1], "ok") << id;
+  }
+  EXPECT_EQ(hs.requests().size(), static_cast<std::size_t>(2 * n));
+}
+
 TEST(HostileServerTest, CloudflareTimeout524IsRetriedAndCountedAsMaybeBilledTwice) {
   // Cloudflare's HTML 524 (the origin took too long) is the likeliest error on a slow
   // generation: retried like a 502, and, since the origin may have done the work, counted.

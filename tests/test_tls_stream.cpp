@@ -20,7 +20,13 @@
 #include <boost/asio/use_future.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/error.hpp>
+#include <openssl/ssl.h>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include "test_support.hpp"
 #include "venice_batch/tls_cert.hpp"
 #include "venice_batch/tls_stream.hpp"
 #include "venice_batch/transport_error.hpp"
@@ -107,11 +113,13 @@ struct Client {
     stream.socket().connect(peer.endpoint());
     EXPECT_TRUE(stream.set_host(host));
   }
+  // Runs handlers until `work` is done (a deadline's timer may still be pending after it).
   template <class T>
   T run(net::awaitable<T> work) {
     auto f = net::co_spawn(io, std::move(work), net::use_future);
     io.restart();
-    io.run();
+    while (f.wait_for(std::chrono::seconds(0)) != std::future_status::ready && io.run_one() > 0) {
+    }
     return f.get();
   }
   error_code handshake() {
@@ -288,4 +296,76 @@ TEST(TlsStreamTest, ACertificateForTheNameAskedIsAccepted) {
   ASSERT_FALSE(c.handshake());
   auto [got, ec] = c.read(2);
   EXPECT_EQ(got, "ok");
+}
+
+TEST(TlsStreamTest, ADeadlineAlreadyPastFailsTheNextReadEvenWithDataWaiting) {
+  // The pool sets the request's deadline again before each header read. Once it has passed, the
+  // next read must fail at once, even when the server keeps bytes coming; before, setting it
+  // again cleared the expiry, and a server flooding interim answers was never timed out.
+  TlsPeer peer;
+  peer.serve([&](ssl::stream<tcp::socket>& s) {
+    send(s, "data that is there");
+    peer.hold();
+  });
+  Client c(peer);
+  ASSERT_FALSE(c.handshake());
+  const auto past = TlsStream::Clock::now() - std::chrono::milliseconds(1);
+  c.stream.expires_at(past);
+  auto [got, ec] = c.read(4);
+  EXPECT_EQ(ec, boost::beast::error::timeout) << ec.message();
+  c.stream.expires_at(past);  // the same deadline again: still past
+  auto [got2, ec2] = c.read(4);
+  EXPECT_EQ(ec2, boost::beast::error::timeout) << ec2.message();
+  c.stream.expires_after(std::chrono::seconds(30));  // a new deadline: the bytes are read
+  auto [got3, ec3] = c.read(4);
+  EXPECT_FALSE(ec3) << ec3.message();
+  EXPECT_EQ(got3, "data");
+}
+
+TEST(TlsStreamTest, AClosedStreamFailsItsNextOperationWithoutTouchingTheDescriptor) {
+  TlsPeer peer;
+  peer.serve([&](ssl::stream<tcp::socket>& s) {
+    send(s, "more");
+    peer.hold();
+  });
+  Client c(peer);
+  ASSERT_FALSE(c.handshake());
+  c.stream.close();  // what cancel_all does; the number of the descriptor may be reused at once
+  auto [got, ec] = c.read(4);
+  EXPECT_TRUE(got.empty());
+  EXPECT_EQ(ec, net::error::operation_aborted) << ec.message();
+}
+
+TEST(TlsStreamTest, AnErrorMetAfterTheLastBytesMarksTheConnectionUnfitForAnotherRequest) {
+  // The answer's last bytes and the server's close arrive together: the bytes are given, and the
+  // stream says it is broken, so the pool does not park it for the next request.
+  TlsPeer peer;
+  peer.serve([](ssl::stream<tcp::socket>& s) {
+    send(s, "last");
+    // close_notify without waiting for the client's: as if the client's had come already.
+    SSL_set_shutdown(s.native_handle(), SSL_RECEIVED_SHUTDOWN);
+    error_code ignored;
+    s.shutdown(ignored);
+    s.next_layer().close(ignored);
+  });
+  Client c(peer);
+  ASSERT_FALSE(c.handshake());
+  // The server's FIN has arrived, so everything before it has too: one read sees both.
+  ASSERT_TRUE(test_support::wait_until([&] {
+    tcp_info info{};
+    socklen_t len = sizeof info;
+    return getsockopt(c.stream.socket().native_handle(), IPPROTO_TCP, TCP_INFO, &info, &len) == 0 &&
+           info.tcpi_state == TCP_CLOSE_WAIT;
+  }));
+  const auto got = c.run([&]() -> net::awaitable<std::string> {
+    std::string buf(100, '\0');
+    auto [ec, n] = co_await c.stream.async_read_some(net::buffer(buf), use_tuple);
+    EXPECT_FALSE(ec) << ec.message();
+    buf.resize(n);
+    co_return buf;
+  }());
+  EXPECT_EQ(got, "last");
+  EXPECT_TRUE(c.stream.broken());
+  auto [rest, ec] = c.read(1);
+  EXPECT_EQ(ec, net::error::eof) << ec.message();
 }

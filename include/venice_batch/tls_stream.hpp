@@ -40,6 +40,7 @@ namespace venice_batch {
 struct TlsBioData {
   int fd = -1;
   int last_errno = 0;
+  bool eof = false;  ///< recv returned 0
 };
 
 /// What one non-blocking OpenSSL call came to.
@@ -78,6 +79,9 @@ class TlsStream {
 
   /// Cancels pending operations and closes the socket (no close_notify: the pool never reuses it).
   void close();
+  /// An error (the peer's close, a reset) already met after the last bytes given: whatever the
+  /// HTTP answer said, the connection cannot carry another request.
+  bool broken() const;
 
   template <class Token>
   auto async_handshake(Token&& token) {
@@ -118,6 +122,8 @@ class TlsStream {
     boost::asio::steady_timer timer;
     SSL* ssl = nullptr;
     bool timed_out = false;
+    bool armed = false;                 // the timer waits for `deadline`
+    Clock::time_point deadline{};
     unsigned deadline_generation = 0;   // a timer handler of an older deadline does nothing
     std::string gathered;               // a write's buffers, gathered (async_write_some)
     TlsBioData bio_data;                // for the BIO, set at the first step (the socket is connected then)
