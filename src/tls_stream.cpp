@@ -32,42 +32,37 @@ constexpr long kReadAheadBytes = 4 * (16 * 1024 + 256);
 // The BIO between OpenSSL and the socket: non-blocking recv/send on the descriptor, never
 // SIGPIPE (a library must not rely on the program ignoring it), errno kept for the error.
 struct SocketBio {
-  static int read(BIO* b, char* out, int len) {
-    auto* d = static_cast<TlsBioData*>(BIO_get_data(b));
+  static TlsBioData& data(BIO* b) { return *static_cast<TlsBioData*>(BIO_get_data(b)); }
+
+  // One recv or send as a BIO answers it: the count, or -1 with "retry" or the errno set.
+  template <class Call>
+  static int io(BIO* b, bool reading, Call call) {
+    TlsBioData& d = data(b);
     BIO_clear_retry_flags(b);
     for (;;) {
-      const ssize_t n = ::recv(d->fd, out, static_cast<std::size_t>(len), MSG_DONTWAIT);
-      if (n == 0) d->eof = true;               // the peer closed: BIO_eof, OpenSSL's unexpected EOF
+      const ssize_t n = call(d.fd);
+      if (n == 0 && reading) d.eof = true;  // the peer closed: BIO_eof, OpenSSL's unexpected EOF
       if (n >= 0) return static_cast<int>(n);
       if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        BIO_set_retry_read(b);
-      } else {
-        d->last_errno = errno;
-      }
+      if (errno != EAGAIN && errno != EWOULDBLOCK) d.last_errno = errno;
+      else if (reading) BIO_set_retry_read(b);
+      else BIO_set_retry_write(b);
       return -1;
     }
   }
 
+  static int read(BIO* b, char* out, int len) {
+    return io(b, true, [&](int fd) { return ::recv(fd, out, static_cast<std::size_t>(len), MSG_DONTWAIT); });
+  }
+
   static int write(BIO* b, const char* in, int len) {
-    auto* d = static_cast<TlsBioData*>(BIO_get_data(b));
-    BIO_clear_retry_flags(b);
-    for (;;) {
-      const ssize_t n = ::send(d->fd, in, static_cast<std::size_t>(len), MSG_DONTWAIT | MSG_NOSIGNAL);
-      if (n >= 0) return static_cast<int>(n);
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        BIO_set_retry_write(b);
-      } else {
-        d->last_errno = errno;
-      }
-      return -1;
-    }
+    return io(b, false,
+              [&](int fd) { return ::send(fd, in, static_cast<std::size_t>(len), MSG_DONTWAIT | MSG_NOSIGNAL); });
   }
 
   static long ctrl(BIO* b, int cmd, long, void*) {
     if (cmd == BIO_CTRL_FLUSH) return 1;  // nothing is buffered here
-    if (cmd == BIO_CTRL_EOF) return static_cast<TlsBioData*>(BIO_get_data(b))->eof ? 1 : 0;
+    if (cmd == BIO_CTRL_EOF) return data(b).eof ? 1 : 0;
     return 0;
   }
 
@@ -182,7 +177,7 @@ TlsStep TlsStream::State::step(Op op, void* data, std::size_t size) {
     BIO_set_data(bio, &bio_data);
     SSL_set_bio(ssl, bio, bio);
   }
-  TlsStep s;
+  if (op == Op::read && pending) return {TlsStep::failed, 0, std::exchange(pending, {})};
   std::size_t done = 0;
   const auto chunk = [](std::size_t n) { return std::min<std::size_t>(n, std::numeric_limits<int>::max()); };
   // At most this many records per step: a server sending tiny records as fast as they are
@@ -195,10 +190,7 @@ TlsStep TlsStream::State::step(Op op, void* data, std::size_t size) {
     std::size_t n = 0;
     switch (op) {
       case Op::handshake: ret = SSL_do_handshake(ssl); break;
-      case Op::read:
-        if (pending) return {TlsStep::failed, 0, std::exchange(pending, {})};
-        ret = SSL_read_ex(ssl, static_cast<char*>(data) + done, chunk(size - done), &n);
-        break;
+      case Op::read: ret = SSL_read_ex(ssl, static_cast<char*>(data) + done, chunk(size - done), &n); break;
       case Op::write: ret = SSL_write_ex(ssl, data, chunk(size), &n); break;
     }
     if (ret == 1) {
@@ -206,7 +198,7 @@ TlsStep TlsStream::State::step(Op op, void* data, std::size_t size) {
       if (op == Op::read && done < size && records + 1 < kMaxRecordsPerStep) continue;  // more may be buffered
       return {TlsStep::done, done, {}};
     }
-    s = failure(ret);
+    const TlsStep s = failure(ret);
     if (op != Op::read || done == 0) return s;
     // Bytes were read before the socket ran dry or the stream ended: give them now; a failure
     // comes with the next read.
@@ -227,9 +219,8 @@ TlsStep TlsStream::State::failure(int ret) {
     default: break;
   }
   const unsigned long code = ERR_get_error();
-  if (ERR_GET_REASON(code) == SSL_R_UNEXPECTED_EOF_WHILE_READING)
+  if (code == 0 || ERR_GET_REASON(code) == SSL_R_UNEXPECTED_EOF_WHILE_READING)
     return {TlsStep::failed, 0, net::ssl::error::stream_truncated};  // closed without close_notify
-  if (code == 0) return {TlsStep::failed, 0, net::ssl::error::stream_truncated};
   return {TlsStep::failed, 0, boost::system::error_code(static_cast<int>(code), net::error::get_ssl_category())};
 }
 
