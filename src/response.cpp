@@ -95,8 +95,9 @@ struct Blob {
 // the contents of its long strings, keeping their quotes, so simdjson parses a skeleton of a few
 // hundred bytes, as strictly as the whole: the structure is the same, the strings' places too;
 // what stage 1 checks of a string's text is checked after (valid_string_text), and its escapes
-// where it is read, as On-Demand does (blob_text). Finding each string's end is a memchr; nothing else reads the base64 before the
-// decoder, which rejects a backslash like any byte outside its alphabet.
+// where it is read, as On-Demand does (json_string_text). Finding each string's end is a memchr;
+// nothing else reads the base64 before the decoder, which rejects a backslash like any byte
+// outside its alphabet.
 // Returns false when a string does not end (the caller parses the body as it is and simdjson
 // says what is wrong).
 bool skim(std::string_view body, std::size_t min_blob, std::string& skeleton, std::vector<Blob>& blobs) {
@@ -141,10 +142,10 @@ bool valid_string_text(std::string_view text) {
   return simdjson::validate_utf8(text.data(), text.size());
 }
 
-// A skimmed string's text as JSON reads it: as it is, or unescaped into `storage` when it holds
-// a backslash (base64 never does: only an odd answer pays for this parse). Empty: the text is not
-// a valid JSON string.
-std::optional<std::string_view> blob_text(std::string_view text, std::string& storage) {
+// A string's text (what is between its quotes in the document) as JSON reads it: as it is, or
+// unescaped into `storage` when it holds a backslash (base64 never does: only an odd answer pays
+// for this parse). Empty: the text is not a valid JSON string.
+std::optional<std::string_view> json_string_text(std::string_view text, std::string& storage) {
   if (std::memchr(text.data(), '\\', text.size()) == nullptr) return text;
   std::string quoted;
   quoted.reserve(text.size() + 2 + simdjson::SIMDJSON_PADDING);
@@ -209,7 +210,7 @@ boost::system::result<GenerateResult> ResponseDecoder::Impl::decode_document(con
       std::string_view id;
       std::string unescaped;
       if (Blob* blob = skimmed(value.raw_json_token())) {
-        auto text = blob_text(blob->text, unescaped);
+        auto text = json_string_text(blob->text, unescaped);
         if (!text) return make_error_code(ResponseError::invalid_json);
         id = *text;
       } else if (value.get_string().get(id)) {
@@ -229,19 +230,16 @@ boost::system::result<GenerateResult> ResponseDecoder::Impl::decode_document(con
         if (raw.size() < 2 || raw.front() != '"')
           return make_error_code(ResponseError::invalid_json);
         while (!raw.empty() && raw.back() != '"') raw.remove_suffix(1);  // trailing whitespace
-        std::string_view text = raw.substr(1, raw.size() - 2);
+        // Skimmed out of the document, its text is in the body; its bytes are checked by the base64
+        // decoder (an ASCII alphabet).
         Blob* blob = skimmed(raw);
-        if (blob) {  // skimmed out of the document: its text is in the body
-          text = blob->text;
-          blob->used = true;  // checked by the base64 decoder (an ASCII alphabet)
-        } else if (std::memchr(text.data(), '\\', text.size()) != nullptr) {
-          if (item.get_string().get(text)) return make_error_code(ResponseError::invalid_json);
-        }
+        if (blob) blob->used = true;
+        const std::string_view text = blob ? blob->text : raw.substr(1, raw.size() - 2);
         auto image = decode_image(text);
         std::string unescaped;
-        if (!image && blob && std::memchr(text.data(), '\\', text.size()) != nullptr) {
-          // An escaped '/' ("\/") in a skimmed image: what JSON says the text is, decoded again.
-          auto plain = blob_text(text, unescaped);
+        if (!image && std::memchr(text.data(), '\\', text.size()) != nullptr) {
+          // An escaped '/' ("\/"): the text as JSON reads it, decoded again.
+          auto plain = json_string_text(text, unescaped);
           if (!plain) return make_error_code(ResponseError::invalid_json);
           image = decode_image(*plain);
         }
@@ -265,9 +263,6 @@ boost::system::result<GenerateResult> ResponseDecoder::Impl::decode_document(con
     }
     // "request" and anything newer: skipped unread.
   }
-  // What the whole document's stage 1 checked of the strings skimmed out and not decoded as images.
-  for (const auto& blob : blobs)
-    if (!blob.used && !valid_string_text(blob.text)) return make_error_code(ResponseError::invalid_json);
   if (!saw_images || result.images.empty()) return make_error_code(ResponseError::missing_images);
   if (static_cast<int>(result.images.size()) != expected.variants && !result.content_violation)
     return make_error_code(ResponseError::missing_images);
@@ -298,12 +293,11 @@ boost::system::result<GenerateResult> ResponseDecoder::decode(const HttpResponse
   }
 
   auto decoded = impl_->decode_document(body, expected, std::move(result));
-  // Skimmed or not, an answer fails as the whole document would: text that stage 1 rejects in any
-  // skimmed string makes it invalid JSON, whatever else failed first (a decoded image's string held
-  // only base64's alphabet, so on success only the strings not decoded are checked, below).
-  if (!decoded)
-    for (const auto& blob : impl_->blobs)
-      if (!valid_string_text(blob.text)) return make_error_code(ResponseError::invalid_json);
+  // Skimmed or not, an answer fails as the whole document would: text that stage 1 rejects in a
+  // skimmed string makes it invalid JSON, whatever else failed first. On success only the strings
+  // not decoded as images need the check: a decoded one held nothing but base64's alphabet.
+  for (const auto& blob : impl_->blobs)
+    if ((!decoded || !blob.used) && !valid_string_text(blob.text)) return make_error_code(ResponseError::invalid_json);
   return decoded;
 }
 
