@@ -200,6 +200,16 @@ boost::system::result<std::size_t> decode(std::string_view in, std::uint8_t* out
   return done / 4 * 3 + *rest;
 }
 
+std::size_t decode_run(std::string_view in, std::uint8_t* out) noexcept {
+  const auto* p = reinterpret_cast<const unsigned char*>(in.data());
+  const std::size_t whole = in.size() / 4 * 4;
+  std::size_t done = 0;
+#ifdef VENICE_BASE64_X86
+  if (cpu_has_avx2()) done = decode_blocks_avx2(p, whole, out);
+#endif
+  return done + decode_quads_scalar(p + done, whole - done, out + done / 4 * 3);
+}
+
 std::string encode(std::span<const std::uint8_t> in) {
   std::string out((in.size() + 2) / 3 * 4, '\0');
   char* o = out.data();

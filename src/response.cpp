@@ -1,6 +1,7 @@
 #include "venice_batch/response.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <optional>
 #include <string>
@@ -87,7 +88,48 @@ struct Blob {
   std::size_t skeleton_offset = 0;  ///< where its now empty "" starts in the skeleton
   std::string_view text;            ///< its contents in the body, between the quotes
   bool used = false;                ///< decoded as an image
+  bool decoded = false;             ///< `bytes` are the text decoded, found valid base64 by the skim
+  ImageBytes bytes;
 };
+
+void free_bytes(std::uint8_t* p) { std::free(p); }  // NOLINT: the buffer is realloc'd, so malloc'd
+
+// The string starting at `first` read as base64 while looking for its end: whole quads of the
+// alphabet, then at most one padded quad, then the closing quote (base64 holds no backslash, so
+// that quote is not escaped). Returns where that quote is, the bytes in `blob`; nullptr when the
+// string is something else (shorter than `min_blob`, escaped, not base64), which the caller then
+// reads as any string, from `*resume` on: nothing before it can end the string.
+const char* decode_base64_string(const char* first, const char* end, std::size_t min_blob, Blob& blob,
+                                 const char** resume) {
+  *resume = first;
+  const auto rest = static_cast<std::size_t>(end - first);
+  if (rest < min_blob || std::memchr(first, '"', min_blob) != nullptr) return nullptr;
+  // Room for all the rest could hold; given back in place (realloc shrinks without copying) once
+  // the string's length is known. Pages never written are never touched.
+  auto* room = static_cast<std::uint8_t*>(std::malloc(base64::max_decoded_size(rest) + 3));  // NOLINT
+  if (room == nullptr) return nullptr;
+  const std::size_t run = base64::decode_run(std::string_view(first, rest), room);
+  const char* q = first + run;
+  *resume = q;
+  std::size_t n = run / 4 * 3;
+  const char* close = nullptr;
+  if (q < end && *q == '"') {
+    close = q;
+  } else if (end - q > 4 && q[4] == '"' && q[3] == '=') {
+    if (auto last = base64::decode(std::string_view(q, 4), room + n)) {
+      n += *last;
+      close = q + 4;
+    }
+  }
+  if (close == nullptr) {
+    std::free(room);  // NOLINT
+    return nullptr;
+  }
+  auto* kept = static_cast<std::uint8_t*>(std::realloc(room, std::max<std::size_t>(n, 1)));  // NOLINT
+  blob.bytes = ImageBytes::adopt(kept ? kept : room, n, &free_bytes);
+  blob.decoded = true;
+  return close;
+}
 
 // Why by hand: simdjson's stage 1 indexes every byte of the document, and nearly all of an
 // answer's 557 KB is the base64 of its images, which have no structure to index (it was 8% of
@@ -95,9 +137,9 @@ struct Blob {
 // the contents of its long strings, keeping their quotes, so simdjson parses a skeleton of a few
 // hundred bytes, as strictly as the whole: the structure is the same, the strings' places too;
 // what stage 1 checks of a string's text is checked after (valid_string_text), and its escapes
-// where it is read, as On-Demand does (json_string_text). Finding each string's end is a memchr;
-// nothing else reads the base64 before the decoder, which rejects a backslash like any byte
-// outside its alphabet.
+// where it is read, as On-Demand does (json_string_text). A string that is long from its start is
+// decoded as base64 while its end is looked for (decode_base64_string), so the body's base64 is
+// read once, by the decoder; any other string's end is found by memchr.
 // Returns false when a string does not end (the caller parses the body as it is and simdjson
 // says what is wrong).
 bool skim(std::string_view body, std::size_t min_blob, std::string& skeleton, std::vector<Blob>& blobs) {
@@ -111,14 +153,16 @@ bool skim(std::string_view body, std::size_t min_blob, std::string& skeleton, st
     const char* open = static_cast<const char*>(std::memchr(p, '"', static_cast<std::size_t>(end - p)));
     if (!open) break;
     const char* const first = open + 1;
-    const char* close = first;
-    for (;;) {  // the first quote not escaped by an odd run of backslashes
-      close = static_cast<const char*>(std::memchr(close, '"', static_cast<std::size_t>(end - close)));
-      if (!close) return false;
-      const char* b = close;
+    Blob blob;
+    const char* resume = first;
+    const char* close = decode_base64_string(first, end, min_blob, blob, &resume);
+    for (const char* from = resume; close == nullptr;) {  // the first quote not escaped by an odd run of backslashes
+      const char* quote = static_cast<const char*>(std::memchr(from, '"', static_cast<std::size_t>(end - from)));
+      if (!quote) return false;
+      const char* b = quote;
       while (b > first && b[-1] == '\\') --b;
-      if ((close - b) % 2 == 0) break;
-      ++close;
+      if ((quote - b) % 2 == 0) close = quote;
+      from = quote + 1;
     }
     const auto length = static_cast<std::size_t>(close - first);
     const char* after = close + 1;  // a key (a string followed by ':') is always kept
@@ -126,7 +170,9 @@ bool skim(std::string_view body, std::size_t min_blob, std::string& skeleton, st
     const bool key = after < end && *after == ':';
     if (!key && length >= min_blob) {
       skeleton.append(copied, first);
-      blobs.push_back({skeleton.size() - 1, std::string_view(first, length)});
+      blob.skeleton_offset = skeleton.size() - 1;
+      blob.text = std::string_view(first, length);
+      blobs.push_back(std::move(blob));
       copied = close;  // the closing quote starts the next run copied
     }
     p = close + 1;
@@ -235,7 +281,7 @@ boost::system::result<GenerateResult> ResponseDecoder::Impl::decode_document(con
         Blob* blob = skimmed(raw);
         if (blob) blob->used = true;
         const std::string_view text = blob ? blob->text : raw.substr(1, raw.size() - 2);
-        auto image = decode_image(text);
+        auto image = blob && blob->decoded ? checked_image(std::move(blob->bytes)) : decode_image(text);
         std::string unescaped;
         if (!image && std::memchr(text.data(), '\\', text.size()) != nullptr) {
           // An escaped '/' ("\/"): the text as JSON reads it, decoded again.
@@ -296,8 +342,11 @@ boost::system::result<GenerateResult> ResponseDecoder::decode(const HttpResponse
   // Skimmed or not, an answer fails as the whole document would: text that stage 1 rejects in a
   // skimmed string makes it invalid JSON, whatever else failed first. On success only the strings
   // not decoded as images need the check: a decoded one held nothing but base64's alphabet.
+  bool valid = true;
   for (const auto& blob : impl_->blobs)
-    if ((!decoded || !blob.used) && !valid_string_text(blob.text)) return make_error_code(ResponseError::invalid_json);
+    if ((!decoded || !blob.used) && !valid_string_text(blob.text)) valid = false;
+  impl_->blobs.clear();  // with the bytes of any not taken
+  if (!valid) return make_error_code(ResponseError::invalid_json);
   return decoded;
 }
 

@@ -259,7 +259,7 @@ TEST(ResponseTest, SkimmingTheBase64OutBeforeParsingDecodesExactlyAsTheWholeDocu
   const auto webp = base64::encode(fake_image(ImageFormat::webp, 7));
   std::string escaped = png;  // "\/" for each '/': skimmed too, its escapes read where it is decoded
   for (std::size_t at = escaped.find('/'); at != std::string::npos; at = escaped.find('/', at + 2)) escaped.insert(at, "\\");
-  const std::vector<std::string> bodies = {
+  std::vector<std::string> bodies = {
       body_with({png}),
       body_with({png, webp}),
       body_with({escaped}),
@@ -283,6 +283,19 @@ TEST(ResponseTest, SkimmingTheBase64OutBeforeParsingDecodesExactlyAsTheWholeDocu
       R"({"error":"Too many failed att)" + std::string("\0\0\0\0empts", 9) + R"(","message":"m"})",
       R"({"id":"g","images":["iVBORw0KGgo="l":)" "\xb8" R"(1}tal"":{"toal":1}}})",
   };
+  // The skim decodes a long string while it finds its end: every way base64 can end (no padding,
+  // "=", "=="), and every way it can stop being base64 before its quote.
+  for (std::size_t extra = 0; extra < 3; ++extra) {
+    auto bytes = fake_image(ImageFormat::png);
+    bytes.insert(bytes.end(), extra, 0);
+    const std::string padded = base64::encode(bytes);
+    std::string loose_bits = padded;  // the unused bits before the padding not zero
+    if (const auto pad = loose_bits.find('='); pad != std::string::npos) loose_bits[pad - 1] = '/';
+    for (const std::string& text : {padded, padded + "AAAA", padded.substr(0, padded.size() - 1), loose_bits,
+                                    padded.substr(0, padded.size() - 4) + "A=A=", padded + "=", "AAAA" + padded})
+      bodies.push_back(body_with({text}));
+    bodies.push_back(R"({")" + padded + R"(" : 1, "images":[")" + png + R"("]})");  // base64 as a key
+  }
   for (const auto& body : bodies) {
     expect_same_both_ways(body, {ImageFormat::png, 1, false});
     expect_same_both_ways(body, {ImageFormat::png, 2, false});
@@ -293,4 +306,11 @@ TEST(ResponseTest, SkimmingTheBase64OutBeforeParsingDecodesExactlyAsTheWholeDocu
   auto r = d.decode(json_response(body_with({png})), {ImageFormat::png, 1, false});
   ASSERT_TRUE(r) << r.error().message();
   EXPECT_EQ(r->images[0].bytes, fake_image(ImageFormat::png));
+  for (std::size_t extra = 0; extra < 3; ++extra) {  // and ones whose base64 ends in padding
+    auto bytes = fake_image(ImageFormat::png);
+    bytes.insert(bytes.end(), extra, 0);
+    auto padded = d.decode(json_response(body_with({base64::encode(bytes)})), {ImageFormat::png, 1, false});
+    ASSERT_TRUE(padded) << padded.error().message();
+    EXPECT_EQ(padded->images[0].bytes, bytes);
+  }
 }
