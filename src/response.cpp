@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -93,26 +94,29 @@ struct Blob {
 };
 
 void free_bytes(std::uint8_t* p) { std::free(p); }  // NOLINT: the buffer is malloc'd
-constexpr std::size_t kRoomSlack = 64 * 1024;  // unused room an image may keep
+constexpr std::size_t kRoomSlack = 64 * 1024;  // unused room a decoded string may keep
 
 // The string starting at `first` read as base64 while looking for its end: whole quads of the
 // alphabet, then at most one padded quad, then the closing quote (base64 holds no backslash, so
 // that quote is not escaped). Returns where that quote is, the bytes in `blob`; nullptr when the
-// string is something else (shorter than `min_blob`, escaped, not base64), which the caller then
-// reads as any string, from `*resume` on: nothing before it can end the string.
+// string is something else (a quote in its first `min_blob` bytes, escaped or not; not base64;
+// no memory), which the caller then reads as any string, from `*resume` on: nothing before it can
+// end the string.
 const char* decode_base64_string(const char* first, const char* end, std::size_t min_blob, Blob& blob,
                                  const char** resume) {
   *resume = first;
   const auto rest = static_cast<std::size_t>(end - first);
   if (rest < min_blob || std::memchr(first, '"', min_blob) != nullptr) return nullptr;
-  // Room for all the rest could hold: pages never written are never touched. An answer's last
-  // image (nearly always its only one) keeps it; an earlier one is copied to its size. Not
-  // realloc: shrinking in place leaves a small free chunk behind each image, and peak RSS at
+  // Room for all the rest could hold: pages never written are never touched. The bytes keep it
+  // when at most kRoomSlack of it is unused (an answer's last string: nearly always its only
+  // image); otherwise (an earlier image of a multi-image answer) they are copied to their size.
+  // Not realloc: shrinking in place leaves a small free chunk behind each image, and peak RSS at
   // concurrency 64 went from 100 to 215 MB (glibc keeps such chunks apart instead of merging).
   const std::size_t room_size = base64::max_decoded_size(rest) + 3;
-  auto* room = static_cast<std::uint8_t*>(std::malloc(room_size));  // NOLINT
-  if (room == nullptr) return nullptr;
-  const std::size_t run = base64::decode_run(std::string_view(first, rest), room);
+  std::unique_ptr<std::uint8_t, void (*)(std::uint8_t*)> room(static_cast<std::uint8_t*>(std::malloc(room_size)),
+                                                               &free_bytes);  // NOLINT
+  if (!room) return nullptr;
+  const std::size_t run = base64::decode_run(std::string_view(first, rest), room.get());
   const char* q = first + run;
   *resume = q;
   std::size_t n = run / 4 * 3;
@@ -120,21 +124,14 @@ const char* decode_base64_string(const char* first, const char* end, std::size_t
   if (q < end && *q == '"') {
     close = q;
   } else if (end - q > 4 && q[4] == '"' && q[3] == '=') {
-    if (auto last = base64::decode(std::string_view(q, 4), room + n)) {
+    if (auto last = base64::decode(std::string_view(q, 4), room.get() + n)) {
       n += *last;
       close = q + 4;
     }
   }
-  if (close == nullptr) {
-    std::free(room);  // NOLINT
-    return nullptr;
-  }
-  if (room_size - n > kRoomSlack) {  // an answer with more strings after this one: keep what is used
-    blob.bytes = ImageBytes(std::span<const std::uint8_t>(room, n));
-    std::free(room);  // NOLINT
-  } else {
-    blob.bytes = ImageBytes::adopt(room, n, &free_bytes);
-  }
+  if (close == nullptr) return nullptr;
+  if (room_size - n > kRoomSlack) blob.bytes = ImageBytes(std::span<const std::uint8_t>(room.get(), n));
+  else blob.bytes = ImageBytes::adopt(room.release(), n, &free_bytes);
   blob.decoded = true;
   return close;
 }

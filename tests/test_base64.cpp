@@ -143,6 +143,36 @@ TEST(Base64Test, SimdAndScalarAgreeOnRandomCorruptions) {
   }
 }
 
+// decode_run, as the response skim uses it: the text goes on past the base64 (a quote, the rest
+// of the JSON), and the run must stop before the first quad holding any byte outside the alphabet
+// ('=', '"', '\\' included), with exactly the bytes the strict decoder gives that prefix, on the
+// SIMD blocks and the scalar tail alike.
+TEST(Base64Test, ARunStopsBeforeTheFirstQuadWithAnyOtherByteAndDecodesWhatCameBefore) {
+  const auto data = random_bytes(300, 11);
+  const std::string text = base64::encode(data);  // 400 characters, no padding
+  ASSERT_EQ(text.size() % 4, 0u);
+  std::vector<std::uint8_t> out(base64::max_decoded_size(text.size() + 8));
+  const auto whole = base64::decode_run(text + "\"}]}", out.data());
+  EXPECT_EQ(whole, text.size());
+  EXPECT_TRUE(std::equal(data.begin(), data.end(), out.begin()));
+  std::string alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  for (int b = 0; b < 256; ++b) {
+    const char c = static_cast<char>(b);
+    if (alphabet.find(c) != std::string::npos) continue;
+    for (std::size_t pos = 0; pos < text.size(); pos += (pos < 80 || pos > 300 ? 1 : 7)) {
+      std::string t = text + "\"";
+      t[pos] = c;
+      const auto run = base64::decode_run(t, out.data());
+      ASSERT_EQ(run, pos / 4 * 4) << "byte " << b << " at " << pos;
+      EXPECT_TRUE(std::equal(data.begin(), data.begin() + static_cast<std::ptrdiff_t>(run / 4 * 3), out.begin()))
+          << "byte " << b << " at " << pos;
+    }
+  }
+  EXPECT_EQ(base64::decode_run("", out.data()), 0u);
+  EXPECT_EQ(base64::decode_run("QUJ", out.data()), 0u) << "no whole quad";
+  EXPECT_EQ(base64::decode_run("QUJDRA==", out.data()), 4u) << "a padded quad is not part of a run";
+}
+
 TEST(Base64Test, ErrorsHaveReadableMessages) {
   EXPECT_EQ(base64::make_error_code(DecodeError::bad_character).message(), "byte outside the base64 alphabet");
 }

@@ -236,9 +236,9 @@ namespace {
 
 // Decodes `body` with long strings skimmed out (threshold 4, so these small documents have some)
 // and as one whole document: both ways must agree on the outcome, the error and the bytes.
-void expect_same_both_ways(const std::string& body, const ExpectedImages& expected) {
+void expect_same_both_ways(const std::string& body, const ExpectedImages& expected, std::size_t threshold = 4) {
   ResponseDecoder skimming, whole;
-  skimming.set_skim_threshold(4);
+  skimming.set_skim_threshold(threshold);
   whole.set_skim_threshold(SIZE_MAX);
   auto a = skimming.decode(json_response(body), expected);
   auto b = whole.decode(json_response(body), expected);
@@ -299,6 +299,7 @@ TEST(ResponseTest, SkimmingTheBase64OutBeforeParsingDecodesExactlyAsTheWholeDocu
   for (const auto& body : bodies) {
     expect_same_both_ways(body, {ImageFormat::png, 1, false});
     expect_same_both_ways(body, {ImageFormat::png, 2, false});
+    for (std::size_t threshold : {0, 1}) expect_same_both_ways(body, {ImageFormat::png, 1, false}, threshold);
     for (std::size_t cut : {body.size() / 3, body.size() / 2, body.size() - 1}) expect_same_both_ways(body.substr(0, cut), {ImageFormat::png, 1, false});
   }
   // The default threshold skims a real answer's image, and the result is the same.
@@ -306,6 +307,18 @@ TEST(ResponseTest, SkimmingTheBase64OutBeforeParsingDecodesExactlyAsTheWholeDocu
   auto r = d.decode(json_response(body_with({png})), {ImageFormat::png, 1, false});
   ASSERT_TRUE(r) << r.error().message();
   EXPECT_EQ(r->images[0].bytes, fake_image(ImageFormat::png));
+  // Two images of 100 KB: the first is decoded into room for the whole rest of the answer and
+  // kept at its size, the second keeps its room; both exactly their bytes.
+  std::vector<std::vector<std::uint8_t>> big;
+  for (std::uint32_t seed : {1u, 2u}) {
+    big.push_back(fake_image(ImageFormat::png, seed));
+    big.back().resize(big.back().size() + 100 * 1024, static_cast<std::uint8_t>(seed));
+  }
+  auto two = d.decode(json_response(body_with({base64::encode(big[0]), base64::encode(big[1])})), {ImageFormat::png, 2, false});
+  ASSERT_TRUE(two) << two.error().message();
+  ASSERT_EQ(two->images.size(), 2u);
+  EXPECT_EQ(two->images[0].bytes, big[0]);
+  EXPECT_EQ(two->images[1].bytes, big[1]);
   for (std::size_t extra = 0; extra < 3; ++extra) {  // and ones whose base64 ends in padding
     auto bytes = fake_image(ImageFormat::png);
     bytes.insert(bytes.end(), extra, 0);

@@ -37,8 +37,9 @@ boost::system::result<std::size_t> decode(std::string_view in, std::uint8_t* out
 /// Decodes the longest run at the start of `in` made of whole quads of alphabet characters (no
 /// padding) into `out`, which must hold max_decoded_size(in.size()) bytes, and stops before the
 /// first quad holding anything else. Returns the characters consumed (a multiple of 4); the bytes
-/// written are that / 4 * 3. For text whose end is not known yet: what stops the run (a quote, a
-/// padded last quad) is the caller's to look at, so the text is read once.
+/// decoded are that / 4 * 3 (a few bytes after them may be overwritten, within `out`'s room). For
+/// text whose end is not known yet: what stops the run (a quote, a padded last quad) is the
+/// caller's to look at, so the text is read once.
 std::size_t decode_run(std::string_view in, std::uint8_t* out) noexcept;
 
 /// The portable scalar decoder alone (same contract), for tests and benchmarks.

@@ -32,7 +32,8 @@ class ImageBytes {
     b.size_ = size;
     return b;
   }
-  /// Takes `data` (made by a C library) as it is; `release` frees it when these bytes go.
+  /// Takes `data` (a C library's buffer, or one of our own from malloc) as it is; `release` frees it
+  /// when these bytes go.
   static ImageBytes adopt(std::uint8_t* data, std::size_t size, void (*release)(std::uint8_t*)) {
     ImageBytes b;
     b.released_ = std::unique_ptr<std::uint8_t, void (*)(std::uint8_t*)>(data, release);
