@@ -32,6 +32,16 @@ std::string_view layout_kind_name(LayoutKind kind) {
   return "files";
 }
 
+std::string_view flagged_folder(LayoutKind kind) { return kind == LayoutKind::imagefolder ? ".flagged" : "flagged"; }
+
+bool is_flagged_path(std::string_view path) {
+  for (auto kind : {LayoutKind::files, LayoutKind::imagefolder}) {
+    const auto folder = flagged_folder(kind);
+    if (path.size() > folder.size() && path.starts_with(folder) && path[folder.size()] == '/') return true;
+  }
+  return false;
+}
+
 std::string describe_layout(const LayoutSettings& s) {
   if (s.kind == LayoutKind::webdataset)
     return fmt::format("layout webdataset (shard_size {}, shard_max_mb {})", s.shard_samples, s.shard_bytes >> 20);

@@ -157,6 +157,8 @@ std::string RunMetrics::to_json(std::string_view pacing) const {
   // Attempts that may have been billed twice (the attempt policy's definition); the key keeps its old name.
   key(w, "retries_maybe_billed"); w.Uint64(c.retries_maybe_billed);
   key(w, "images_blurred"); w.Uint64(c.images_blurred);
+  key(w, "images_flagged"); w.Uint64(c.images_flagged);
+  key(w, "image_bytes_flagged"); w.Uint64(c.image_bytes_flagged);
   key(w, "regenerations"); w.Uint64(c.regenerations);
   key(w, "in_flight"); w.Uint64(c.in_flight);
   key(w, "jobs_per_s"); w.Double(secs > 0 ? static_cast<double>(done) / secs : 0);
@@ -197,7 +199,7 @@ std::string RunMetrics::to_prometheus() const {
   line("venice_batch_jobs", "outcome=\"invalid\"", static_cast<double>(c.jobs_invalid));
   line("venice_batch_jobs", "outcome=\"content_violation\"", static_cast<double>(c.jobs_content_violation));
   line("venice_batch_jobs", "outcome=\"skipped\"", static_cast<double>(c.jobs_skipped));
-  help("venice_batch_images_total", "counter", "Images written.");
+  help("venice_batch_images_total", "counter", "Images written to the dataset (flagged ones apart).");
   line("venice_batch_images_total", "", static_cast<double>(c.images));
   help("venice_batch_image_bytes_total", "counter", "Bytes of images written.");
   line("venice_batch_image_bytes_total", "", static_cast<double>(c.image_bytes));
@@ -209,9 +211,11 @@ std::string RunMetrics::to_prometheus() const {
   line("venice_batch_response_body_bytes_total", "form=\"decoded\"", static_cast<double>(c.bytes_decoded));
   help("venice_batch_attempts_total", "counter", "Requests attempted.");
   line("venice_batch_attempts_total", "", static_cast<double>(c.attempts));
-  help("venice_batch_flagged_total", "counter", "Blurred answers, and new-seed tries sent for flagged answers.");
+  help("venice_batch_flagged_total", "counter",
+       "Blurred answers, new-seed tries sent for flagged answers, and blurred images kept in flagged/.");
   line("venice_batch_flagged_total", "what=\"blurred\"", static_cast<double>(c.images_blurred));
   line("venice_batch_flagged_total", "what=\"regenerations\"", static_cast<double>(c.regenerations));
+  line("venice_batch_flagged_total", "what=\"images_kept\"", static_cast<double>(c.images_flagged));
   help("venice_batch_in_flight", "gauge", "Requests in flight.");
   line("venice_batch_in_flight", "", static_cast<double>(c.in_flight));
   help("venice_batch_responses_total", "counter", "Answers by HTTP status (0: no answer).");

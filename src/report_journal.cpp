@@ -16,6 +16,7 @@
 #include <simdjson.h>
 
 #include "venice_batch/journal.hpp"
+#include "venice_batch/layout.hpp"
 #include "venice_batch/line_reader.hpp"
 
 namespace venice_batch {
@@ -68,6 +69,8 @@ bool read_entry(simdjson::dom::element d, LineEntry& e, Kinds& kinds, JournalDig
   if (d["files"].get_array().get(files) == simdjson::SUCCESS) {
     std::uint64_t bytes = 0;
     for (auto f : files) {
+      std::string_view path;  // a blurred image kept in flagged/ is not the dataset's (as metrics.json)
+      if (f["path"].get_string().get(path) == simdjson::SUCCESS && is_flagged_path(path)) continue;
       if (e.images < UINT16_MAX) ++e.images;
       if (f["bytes"].get_uint64().get(n) == simdjson::SUCCESS) bytes += n;
     }

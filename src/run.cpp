@@ -84,7 +84,7 @@ void BatchRun::prepare() {
     use_catalog(*sources, {});
     if (!catalog_) throw ConfigError(fmt::format("catalog {}: no usable model list", config_.catalog_file));
   }
-  if (layout_.kind == LayoutKind::imagefolder) sink_.set_flagged_name(".flagged");
+  sink_.set_flagged_name(std::string(flagged_folder(layout_.kind)));
   removed_temp_files_ = sink_.remove_stale_temp_files();
   const auto journal_path = sink_.out_dir() / "results.jsonl";
   previous_ = read_journal(journal_path);
@@ -306,6 +306,9 @@ void BatchRun::print_summary() {
   if (c.jobs_skipped) s += fmt::format(", {} skipped (done in an earlier run)", c.jobs_skipped);
   s += fmt::format("\n  images: {} written, {:.1f} MB; wall {:.1f} s; {:.1f} images/s\n", c.images,
                    static_cast<double>(c.image_bytes) / 1e6, secs, secs > 0 ? static_cast<double>(c.images) / secs : 0.0);
+  if (c.images_flagged)
+    s += fmt::format("  flagged: {} blurred images kept apart in {}/, {:.1f} MB\n", c.images_flagged,
+                     (sink_.out_dir() / sink_.flagged_name()).string(), static_cast<double>(c.image_bytes_flagged) / 1e6);
   if (lat.count() > 0) {
     s += fmt::format("  latency per request: p50 {:.1f} ms, p90 {:.1f} ms, p99 {:.1f} ms; {} requests, {} retries",
                      lat.value_at_percentile(50) / 1000.0, lat.value_at_percentile(90) / 1000.0,

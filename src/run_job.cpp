@@ -322,8 +322,9 @@ void BatchRun::add_attempt(JobInProgress& job, const HttpExchange& ex, const Sto
       rec.timing.write_files_ms = stored.write_us / 1000.0;
       rec.files = stored.files;
       rec.warnings.insert(rec.warnings.end(), stored.warnings.begin(), stored.warnings.end());
-      c.images += stored.files.size();
-      c.image_bytes += stored.image_bytes;
+      // A blurred answer's images are kept apart (flagged/), not in the dataset the counts describe.
+      (stored.blurred ? c.images_flagged : c.images) += stored.files.size();
+      if (!stored.files.empty()) (stored.blurred ? c.image_bytes_flagged : c.image_bytes) += stored.image_bytes;
     }
   }
   if (d.step == NextStep::done) rec.error.reset();

@@ -107,6 +107,11 @@ TEST(RegenerateTest, ABlurredAnswerIsAskedAgainAndEachTryIsRecordedWithItsSeedFl
   ASSERT_EQ(s["fox"].files.size(), 1u);
   EXPECT_TRUE(s["fox"].files[0].starts_with("images/")) << s["fox"].files[0];
   EXPECT_TRUE(std::filesystem::exists(fx.out() / "flagged/fox_0.webp"));
+  // Counted apart too: the dataset holds one image, the summary says where the other is.
+  const auto metrics = test_support::read_file(fx.out() / "metrics.json");
+  EXPECT_NE(metrics.find(R"("images":1,)"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find(R"("images_flagged":1,)"), std::string::npos) << metrics;
+  EXPECT_NE(r.err.find("flagged: 1 blurred images kept apart in"), std::string::npos) << r.err;
   // A resume pays for nothing again: the hash is the line's, not the regenerated body's.
   const auto requests = fx.server->stats().requests;
   ASSERT_EQ(fx.run(fx.dir / "m.jsonl", {"--regenerate-flagged", "3"}).exit_status, 0);
@@ -150,6 +155,9 @@ TEST(RegenerateTest, EachFlaggedTryKeepsItsOwnImageInFlagged) {
   auto s = final_state(fx.out());
   ASSERT_EQ(s["owl"].files.size(), 1u);
   EXPECT_EQ(s["owl"].files[0], "flagged/owl_0.regen2.webp") << "the record names the last try's image";
+  const auto metrics = test_support::read_file(fx.out() / "metrics.json");
+  EXPECT_NE(metrics.find(R"("images":0,)"), std::string::npos) << "no image reached the dataset: " << metrics;
+  EXPECT_NE(metrics.find(R"("images_flagged":3,)"), std::string::npos) << metrics;
 }
 
 // A run that stops in the middle of a job's regenerations (here the key is refused on the

@@ -34,6 +34,12 @@ struct LayoutSettings {
   bool operator==(const LayoutSettings&) const = default;
 };
 
+/// The folder in the out dir where blurred images are kept apart: flagged/, or .flagged/ with
+/// imagefolder (a loader of the out dir must not take it for a class).
+std::string_view flagged_folder(LayoutKind kind);
+/// A journal file path (relative to the out dir) in either flagged folder: not the dataset's.
+bool is_flagged_path(std::string_view path);
+
 /// "layout webdataset (shard_size 10000, shard_max_mb 0)": how messages name a layout.
 std::string describe_layout(const LayoutSettings& settings);
 

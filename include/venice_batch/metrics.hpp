@@ -57,6 +57,8 @@ struct MetricsCounters {
   std::uint64_t in_flight = 0, retrying = 0;
   /// Answers the filter spoiled (x-venice-is-blurred), and new-seed tries sent for flagged answers.
   std::uint64_t images_blurred = 0, regenerations = 0;
+  /// Blurred images written to flagged/ (not in `images`, which counts the dataset's).
+  std::uint64_t images_flagged = 0, image_bytes_flagged = 0;
   std::map<int, std::uint64_t> status_counts;          ///< HTTP status (0: no answer) -> count
   std::map<std::string, std::uint64_t> attempt_causes; ///< outcome of every attempt ("ok", "http_429", "timeout"...) -> count
   std::map<std::string, std::uint64_t> retry_causes;   ///< cause of a retried attempt -> count
