@@ -7,6 +7,7 @@
 
 #include "test_support.hpp"
 #include "venice_batch/journal.hpp"
+#include "venice_batch/layout.hpp"
 #include "venice_batch/report.hpp"
 
 using namespace venice_batch;
@@ -105,6 +106,30 @@ TEST(ReportJournalTest, LastLinePerIdIsTheJobsStateAndEveryRunsAttemptsCount) {
   EXPECT_EQ(d.image_bytes, 2000u) << "from the journal's file sizes";
   EXPECT_EQ(d.attempts, 4u) << "the first run's requests were made too";
   EXPECT_EQ(d.lines, 3u);
+}
+
+TEST(ReportJournalTest, BlurredImagesKeptInAFlaggedFolderAreNotCountedAsTheDatasets) {
+  TempDir dir;
+  JobRecord r;  // tries ran out: its last image is kept apart, in flagged/ (.flagged/ with imagefolder)
+  r.id = "owl";
+  r.line = 2;
+  r.status = JobStatus::failed;
+  r.request_hash = std::string(64, 'a');
+  r.error = JobError{"blurred", "still blurred", "", "", false};
+  r.files.push_back(FileRecord{"flagged/owl_0.webp", 700, ImageFormat::webp});
+  r.attempts = {attempt(200, true)};
+  JobRecord folder = r;
+  folder.id = "cat";
+  folder.line = 3;
+  folder.files = {FileRecord{".flagged/cat_0.webp", 600, ImageFormat::webp}};
+  const auto d = digest_of(dir, line_of("fox", 1, JobStatus::ok) + to_json_line(r) + "\n" + to_json_line(folder) + "\n");
+  EXPECT_EQ(d.images, 1u) << "only fox's image is in the dataset";
+  EXPECT_EQ(d.image_bytes, 1000u);
+  EXPECT_TRUE(is_flagged_path("flagged/owl_0.webp"));
+  EXPECT_TRUE(is_flagged_path(".flagged/a/b.png"));
+  EXPECT_FALSE(is_flagged_path("images/flagged/x.webp"));
+  EXPECT_FALSE(is_flagged_path("flaggedx/x.webp"));
+  EXPECT_FALSE(is_flagged_path("flagged"));
 }
 
 TEST(ReportJournalTest, TornAndForeignLinesAreCountedUnreadableAndSkipped) {
