@@ -178,6 +178,8 @@ class BatchRun {
   bool unreachable_noted_ = false;
   std::size_t removed_temp_files_ = 0;
   std::string usage_day_;  // the UTC day the models' daily counts are for (daily_usage.hpp)
+  std::chrono::system_clock::time_point next_day_at_{};  // when that day ends
+  void notice_new_day();
 };
 
 }  // namespace venice_batch

@@ -18,6 +18,10 @@ std::string utc_day(std::chrono::system_clock::time_point t) {
                      static_cast<unsigned>(ymd.day()));
 }
 
+std::chrono::system_clock::time_point next_utc_day(std::chrono::system_clock::time_point t) {
+  return std::chrono::floor<std::chrono::days>(t) + std::chrono::days(1);
+}
+
 DailyUsage parse_daily_usage(std::string_view json) {
   simdjson::dom::parser parser;
   simdjson::dom::element root;

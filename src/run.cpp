@@ -238,20 +238,27 @@ net::awaitable<void> BatchRun::signal_loop() {
 // The day's requests per model, from earlier runs into this out dir (daily_usage.hpp): a model's
 // daily cap counts from there. A missing or unreadable file counts nothing.
 void BatchRun::load_daily_usage() {
-  usage_day_ = utc_day(std::chrono::system_clock::now());
+  const auto now = std::chrono::system_clock::now();
+  usage_day_ = utc_day(now);
+  next_day_at_ = next_utc_day(now);
   std::string text;
   if (read_whole_file(sink_.out_dir() / "daily_usage.json", text) != 0) return;
   for (const auto& [model, requests] : counts_for_day(parse_daily_usage(text), usage_day_))
     admission_.set_started_today(model, requests);
 }
 
-// With each snapshot: when the UTC day has turned, the daily counts start again.
+// When the UTC day has turned, the daily counts start again, and a model stopped at its cap may
+// go: checked before each admission (a comparison of two times) and with each snapshot.
+void BatchRun::notice_new_day() {
+  const auto now = std::chrono::system_clock::now();
+  if (now < next_day_at_) return;
+  admission_.start_new_day();
+  usage_day_ = utc_day(now);
+  next_day_at_ = next_utc_day(now);
+}
+
 void BatchRun::save_daily_usage() {
-  const std::string today = utc_day(std::chrono::system_clock::now());
-  if (today != usage_day_) {
-    admission_.start_new_day();
-    usage_day_ = today;
-  }
+  notice_new_day();
   DailyUsage usage{usage_day_, admission_.started_today()};
   if (usage.requests.empty()) return;
   (void)write_file_atomically(sink_.out_dir() / "daily_usage.json", to_json(usage), false);

@@ -45,6 +45,7 @@ net::awaitable<bool> BatchRun::admit(Worker& w, JobInProgress& job, const std::s
   const auto start = RunClock::now();
   for (;;) {
     if (stopping_) co_return false;
+    notice_new_day();
     const AdmitResult r = admission_.try_start(model, RunClock::now(), cost);
     if (r.kind == AdmitResult::Kind::go) break;
     if (r.kind == AdmitResult::Kind::daily_cap_reached) {

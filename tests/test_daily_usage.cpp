@@ -18,6 +18,17 @@ TEST(DailyUsageTest, TheDayIsTheUtcCalendarDay) {
   EXPECT_EQ(utc_day(at(2028, 2, 29, 12, 0, 0)), "2028-02-29");
 }
 
+// The run checks the clock against this before each admission, so a model stopped at its cap
+// goes again at midnight UTC, not at the next metrics snapshot.
+TEST(DailyUsageTest, TheNextDayBeginsAtUtcMidnight) {
+  EXPECT_EQ(next_utc_day(at(2026, 11, 29, 23, 59, 59)), at(2026, 11, 30, 0, 0, 0));
+  EXPECT_EQ(next_utc_day(at(2026, 11, 30, 0, 0, 0)), at(2026, 12, 1, 0, 0, 0)) << "midnight itself is the new day";
+  EXPECT_EQ(next_utc_day(at(2026, 12, 31, 12, 0, 0)), at(2027, 1, 1, 0, 0, 0));
+  EXPECT_EQ(next_utc_day(at(2028, 2, 28, 1, 0, 0)), at(2028, 2, 29, 0, 0, 0));
+  for (auto t : {at(2026, 11, 29, 23, 59, 59), at(2026, 11, 30, 0, 0, 0)})
+    EXPECT_NE(utc_day(next_utc_day(t)), utc_day(t));
+}
+
 TEST(DailyUsageTest, CountsRoundTripAndApplyOnlyOnTheirDay) {
   DailyUsage u;
   u.day = "2026-11-29";

@@ -24,6 +24,9 @@ struct DailyUsage {
 /// The UTC calendar day of `t` as "YYYY-MM-DD".
 std::string utc_day(std::chrono::system_clock::time_point t);
 
+/// When the UTC day after `t`'s begins: the daily counts start again there.
+std::chrono::system_clock::time_point next_utc_day(std::chrono::system_clock::time_point t);
+
 /// The counts of a daily_usage.json. Anything unreadable (a torn or foreign file, a negative or
 /// fractional count, a model id that is not a string) gives empty usage: a count can only be
 /// missed, never invented, and the API's own 429s still hold the model.
