@@ -208,6 +208,58 @@ std::optional<std::string_view> json_string_text(std::string_view text, std::str
   return std::string_view(storage);
 }
 
+// Reads every token of `v`, a value the answer does not use ("request", a field this version does
+// not know), so that its grammar is checked as the whole document's parse would: On-Demand checks
+// only what is read, and a skipped value is only counted through (`{"a":nul}`, `[1:2]`, a missing
+// comma passed). Numbers, literals, escapes, commas and colons are all checked; nesting deeper
+// than kMaxDepth is refused rather than recursed into.
+constexpr int kMaxDepth = 64;
+bool valid_value(simdjson::ondemand::value v, int depth = 0) {
+  using namespace simdjson::ondemand;
+  if (depth > kMaxDepth) return false;
+  json_type type;
+  if (v.type().get(type)) return false;
+  switch (type) {
+    case json_type::array: {
+      array a;
+      if (v.get_array().get(a)) return false;
+      for (auto element : a) {
+        value item;
+        if (std::move(element).get(item) || !valid_value(item, depth + 1)) return false;
+      }
+      return true;
+    }
+    case json_type::object: {
+      object o;
+      if (v.get_object().get(o)) return false;
+      for (auto field_result : o) {
+        field f;
+        std::string_view key;
+        if (std::move(field_result).get(f) || f.unescaped_key().get(key) || !valid_value(f.value(), depth + 1))
+          return false;
+      }
+      return true;
+    }
+    case json_type::number: {
+      number n;
+      return !v.get_number().get(n);
+    }
+    case json_type::string: {
+      std::string_view s;
+      return !v.get_string().get(s);
+    }
+    case json_type::boolean: {
+      bool b;
+      return !v.get_bool().get(b);
+    }
+    case json_type::null: {
+      bool is_null = false;
+      return !v.is_null().get(is_null) && is_null;
+    }
+  }
+  return false;
+}
+
 }  // namespace
 
 struct ResponseDecoder::Impl {
@@ -269,6 +321,7 @@ boost::system::result<GenerateResult> ResponseDecoder::Impl::decode_document(con
       }
       result.server_id.assign(id);
     } else if (key == "images") {
+      if (saw_images) return make_error_code(ResponseError::invalid_json);  // twice: which one is meant?
       ondemand::array images;
       if (value.get_array().get(images)) return make_error_code(ResponseError::invalid_json);
       saw_images = true;
@@ -297,23 +350,38 @@ boost::system::result<GenerateResult> ResponseDecoder::Impl::decode_document(con
         if (!image) return image.error();
         result.images.push_back(std::move(*image));
       }
-    } else if (key == "timing") {
+    } else if (ondemand::json_type type; key == "timing" && !value.type().get(type) && type == ondemand::json_type::object) {
+      // Informative only: a field that is not a number is read past (checked, not used).
       ondemand::object timing;
-      if (value.get_object().get(timing)) continue;  // null or odd: timing is informative only
+      if (value.get_object().get(timing)) return make_error_code(ResponseError::invalid_json);
       ServerTiming t;
-      for (auto tf : timing) {
+      for (auto tf_result : timing) {
+        ondemand::field tf;
         std::string_view tk;
-        double ms = 0;
-        if (tf.unescaped_key().get(tk) || tf.value().get_double().get(ms)) continue;
+        if (std::move(tf_result).get(tf) || tf.unescaped_key().get(tk)) return make_error_code(ResponseError::invalid_json);
+        ondemand::value tv = tf.value();
+        ondemand::json_type type;
+        if (tv.type().get(type)) return make_error_code(ResponseError::invalid_json);
+        if (type != ondemand::json_type::number) {
+          if (!valid_value(tv)) return make_error_code(ResponseError::invalid_json);
+          continue;
+        }
+        ondemand::number number;
+        if (tv.get_number().get(number)) return make_error_code(ResponseError::invalid_json);
+        const double ms = number.as_double();
         if (tk == "inferenceDuration") t.inference_ms = ms;
         else if (tk == "inferencePreprocessingTime") t.preprocessing_ms = ms;
         else if (tk == "inferenceQueueTime") t.queue_ms = ms;
         else if (tk == "total") t.total_ms = ms;
       }
       result.timing = t;
+    } else if (!valid_value(value)) {  // "request", a null timing, anything newer: checked, not used
+      return make_error_code(ResponseError::invalid_json);
     }
-    // "request" and anything newer: skipped unread.
   }
+  // Nothing after the root object (simdjson 3.0's document has no at_end(): its location is out of
+  // bounds there).
+  if (doc.current_location().error() != simdjson::OUT_OF_BOUNDS) return make_error_code(ResponseError::invalid_json);
   if (!saw_images || result.images.empty()) return make_error_code(ResponseError::missing_images);
   if (static_cast<int>(result.images.size()) != expected.variants && !result.content_violation)
     return make_error_code(ResponseError::missing_images);
@@ -347,9 +415,14 @@ boost::system::result<GenerateResult> ResponseDecoder::decode(const HttpResponse
   // Skimmed or not, an answer fails as the whole document would: text that stage 1 rejects in a
   // skimmed string makes it invalid JSON, whatever else failed first. On success only the strings
   // not decoded as images need the check: a decoded one held nothing but base64's alphabet.
+  // Their escapes too: a string with a backslash must read as JSON (json_string_text), as the
+  // whole document's parse would require.
   bool valid = true;
+  std::string unescaped;
   for (const auto& blob : impl_->blobs)
-    if ((!decoded || !blob.used) && !valid_string_text(blob.text)) valid = false;
+    if ((!decoded || !blob.used) &&
+        (!valid_string_text(blob.text) || !json_string_text(blob.text, unescaped)))
+      valid = false;
   impl_->blobs.clear();  // with the bytes of any not taken
   if (!valid) return make_error_code(ResponseError::invalid_json);
   return decoded;

@@ -254,6 +254,60 @@ void expect_same_both_ways(const std::string& body, const ExpectedImages& expect
 
 }  // namespace
 
+// Found by a hostile test: On-Demand checks only what it reads, so an answer whose "request" (or
+// a field this version does not know, or what follows the root object) was not JSON passed, and
+// the job was recorded ok from a document no JSON parser accepts. Every one must be refused, by
+// every threshold, and the same answers with those parts well formed still decode.
+TEST(ResponseTest, AnAnswerThatIsNotJsonAnywhereIsRefusedEvenWhereNothingIsRead) {
+  const auto png = base64::encode(fake_image(ImageFormat::png));
+  const std::string long_text(300, 'A');  // skimmed out at the default threshold
+  const std::string head = R"({"id":"g","images":[")" + png + R"("])";
+  const std::vector<std::string> broken = {
+      head + R"(,"request":{"a":nul}})",
+      head + R"(,"request":{"a":01}})",
+      head + R"(,"request":{"a":1.e5}})",
+      head + R"(,"request":{"a":1 "b":2}})",
+      head + R"(,"request":{"a" 1}})",
+      head + R"(,"request":{"model":"x",}})",
+      head + R"(,"request":[1:2]})",
+      head + R"(,"request":{1,2}})",
+      head + R"(,"request":-})",
+      head + R"(,"request":{"a":[1,2}]}})",
+      head + R"(,"request":{"p":"a\qb"}})",
+      head + R"(,"request":{"\q":1}})",
+      head + R"(,"request":{"p":")" + long_text + R"(\q"}})",
+      head + R"(,"newer":")" + long_text + R"(\uZZZZ"})",
+      head + R"(,"z":[")" + long_text + R"(""")" + long_text + R"("]})",
+      head + R"(,"timing":{"total":tru}})",
+      head + R"(,"timing":{"total":1,}})",
+      head + "}}",
+      head + R"(}{"a":1})",
+      R"({"id":"g","images":[")" + png + R"("],"images":[")" + png + R"("]})",  // which is meant?
+  };
+  for (const auto& body : broken) {
+    for (std::size_t threshold : {std::size_t{4}, ResponseDecoder::kDefaultSkimBytes, SIZE_MAX}) {
+      ResponseDecoder d;
+      d.set_skim_threshold(threshold);
+      auto r = d.decode(json_response(body), {ImageFormat::png, 1, false});
+      ASSERT_FALSE(r) << "accepted: " << body.substr(head.size()) << " (threshold " << threshold << ")";
+      EXPECT_EQ(r.error(), make_error_code(ResponseError::invalid_json)) << body.substr(head.size());
+    }
+  }
+  const std::vector<std::string> fine = {
+      head + R"(,"request":{"a":null,"b":[1,2.5e3,-0,true,false,"x\n\u00e9"],"c":{},"d":[]}})",
+      head + R"(,"request":{"p":")" + long_text + R"(\/\n"},"timing":null})",
+      head + R"(,"timing":{"total":860,"note":"n/a","x":null,"y":[1]}}   )",
+  };
+  for (const auto& body : fine) {
+    for (std::size_t threshold : {std::size_t{4}, ResponseDecoder::kDefaultSkimBytes, SIZE_MAX}) {
+      ResponseDecoder d;
+      d.set_skim_threshold(threshold);
+      auto r = d.decode(json_response(body), {ImageFormat::png, 1, false});
+      EXPECT_TRUE(r) << r.error().message() << ": " << body.substr(head.size()) << " (threshold " << threshold << ")";
+    }
+  }
+}
+
 TEST(ResponseTest, SkimmingTheBase64OutBeforeParsingDecodesExactlyAsTheWholeDocument) {
   const auto png = base64::encode(fake_image(ImageFormat::png));
   const auto webp = base64::encode(fake_image(ImageFormat::webp, 7));
