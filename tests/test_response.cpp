@@ -283,6 +283,7 @@ TEST(ResponseTest, AnAnswerThatIsNotJsonAnywhereIsRefusedEvenWhereNothingIsRead)
       head + "}}",
       head + R"(}{"a":1})",
       R"({"id":"g","images":[")" + png + R"("],"images":[")" + png + R"("]})",  // which is meant?
+      head + R"(,"request":)" + std::string(100, '[') + std::string(100, ']') + "}",  // deeper than read
   };
   for (const auto& body : broken) {
     for (std::size_t threshold : {std::size_t{4}, ResponseDecoder::kDefaultSkimBytes, SIZE_MAX}) {
@@ -297,6 +298,7 @@ TEST(ResponseTest, AnAnswerThatIsNotJsonAnywhereIsRefusedEvenWhereNothingIsRead)
       head + R"(,"request":{"a":null,"b":[1,2.5e3,-0,true,false,"x\n\u00e9"],"c":{},"d":[]}})",
       head + R"(,"request":{"p":")" + long_text + R"(\/\n"},"timing":null})",
       head + R"(,"timing":{"total":860,"note":"n/a","x":null,"y":[1]}}   )",
+      head + R"(,"request":)" + std::string(20, '[') + std::string(20, ']') + "}",
   };
   for (const auto& body : fine) {
     for (std::size_t threshold : {std::size_t{4}, ResponseDecoder::kDefaultSkimBytes, SIZE_MAX}) {
