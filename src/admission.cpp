@@ -37,7 +37,9 @@ AdmitResult Admission::try_start(std::string_view name, PacingClock::time_point 
 void Admission::on_answer(std::string_view name, PacingClock::time_point now, int status,
                           const RateLimitHeaders& headers, bool failure_lock, bool request_sent) {
   key_.on_answer(now, status, headers, failure_lock, request_sent);
-  model(name, now).pacer.on_answer(now, status, headers, failure_lock);
+  Model& m = model(name, now);
+  m.pacer.on_answer(now, status, headers, failure_lock);
+  if (status == 429 && !failure_lock && refused_for_long(headers)) m.capped = true;  // spent for the day
 }
 
 void Admission::set_started_today(std::string_view name, std::uint64_t requests) {

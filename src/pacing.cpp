@@ -77,13 +77,23 @@ RateLimitHeaders parse_rate_limit_headers(const HttpResponse& r, std::int64_t no
       // Whole seconds may have been rounded down: say so, so the pacer allows for it.
       if (*n < 1e12 && *n == std::floor(*n)) h.reset_granularity = milliseconds(1000);
       h.reset_in = capped(ms);
+      h.reset_beyond_cap = ms > static_cast<double>(kMaxHeaderWait.count());
     }
   }
   if (auto v = r.header("retry-after"); v) {
-    if (auto n = parse_number(*v)) h.retry_after = capped(std::min(*n, 1e9) * 1000.0);
-    else if (auto d = http_date_delay_ms(*v, now_epoch_ms)) h.retry_after = capped(*d);
+    std::optional<double> ms;
+    if (auto n = parse_number(*v)) ms = std::min(*n, 1e9) * 1000.0;
+    else ms = http_date_delay_ms(*v, now_epoch_ms);
+    if (ms) {
+      h.retry_after = capped(*ms);
+      h.retry_after_beyond_cap = *ms > static_cast<double>(kMaxHeaderWait.count());
+    }
   }
   return h;
+}
+
+bool refused_for_long(const RateLimitHeaders& h) {
+  return h.retry_after ? h.retry_after_beyond_cap : h.reset_beyond_cap;
 }
 
 std::chrono::milliseconds wait_after_429(const RateLimitHeaders& h, bool failure_lock) {

@@ -38,6 +38,10 @@ net::awaitable<void> BatchRun::worker_loop(Worker& w) {
 // Before a retry: waits out the backoff, then for the job's model. False when the run is
 // stopping or the model reached its daily cap.
 net::awaitable<bool> BatchRun::admit(Worker& w, JobInProgress& job, const std::string& model, unsigned cost) {
+  if (admission_.daily_cap_reached(model)) {  // not after a backoff: a 429 that stopped the model set it
+    job.daily_cap = true;
+    co_return false;
+  }
   if (job.wait.count() > 0) {
     w.timer.expires_after(job.wait);
     co_await w.timer.async_wait(use_tuple);

@@ -127,6 +127,30 @@ TEST(RunModelsTest, ASecondRunTheSameDayCountsTheFirstRunsRequestsAgainstTheDail
   EXPECT_EQ(stats.by_status.count(429), 0u) << "the cap is kept by counting, not learned from 429s";
 }
 
+// Found by a hostile test: the day's requests spent where this out dir cannot see them (another
+// out dir, another tool on the key), the API refuses with a 429 whose reset is hours away. The
+// run waited 5 minutes (its cap on a stated wait) and asked again, for hours. Now that 429 stops
+// the model as its daily cap does: one request, exit 4, the job retryable, the rest unsent.
+TEST(RunModelsTest, TheApisOwnDailyRefusalStopsTheModelAtOnceInsteadOfAskingEveryFiveMinutes) {
+  MockFaults f;
+  f.model_rpd = parse_model_limits("venice-sd35=2");
+  Fixture fx(f);
+  ASSERT_EQ(fx.run(flat_jobs(fx, 2, "venice-sd35", "a.jsonl")).exit_status, 0);
+  std::filesystem::remove(fx.out() / "daily_usage.json");  // as if the 2 were sent from elsewhere
+  auto second = fx.run(flat_jobs(fx, 3, "venice-sd35", "b.jsonl"));
+  EXPECT_EQ(second.exit_status, 4) << second.err;
+  EXPECT_NE(second.err.find("daily"), std::string::npos) << second.err;
+  const auto stats = fx.server->stats();
+  EXPECT_EQ(stats.by_status.count(429) ? stats.by_status.at(429) : 0u, 1u) << "one refusal, not one per 5 minutes";
+  bool recorded = false;
+  for (const auto& line : test_support::read_lines(fx.out() / "results.jsonl"))
+    recorded |= line.find(R"("id":"b-venice-sd35-0")") != std::string::npos &&
+                line.find(R"("retryable":true)") != std::string::npos &&
+                line.find(R"("kind":"daily_cap")") != std::string::npos;
+  EXPECT_TRUE(recorded) << "the refused job is kept for a later run";
+  EXPECT_EQ(count_status(fx.out() / "results.jsonl", "ok"), 2u) << "b's other jobs are not sent";
+}
+
 TEST(RunModelsTest, ASavedCatalogIsUsedOfflineAndMaxSpendWithoutOneRefusesToStart) {
   Fixture fx(MockFaults{});
   const auto manifest = flat_jobs(fx, 2);

@@ -37,11 +37,18 @@ struct RateLimitHeaders {
   /// How coarse reset_in may be: 1 s when the reset came in whole seconds (it may have been
   /// rounded down), 0 for milliseconds. The pacer waits this much longer before a new window.
   std::chrono::milliseconds reset_granularity{0};
+  /// The stated reset / Retry-After was longer than the 5-minute cap, and was capped.
+  bool reset_beyond_cap = false, retry_after_beyond_cap = false;
 };
 
 /// Reads the quota headers; `now_epoch_ms` is the wall clock used to turn epoch times into delays.
 /// A stated wait is capped at 5 minutes (a bogus "Retry-After: 999999999" must not stall a run).
 RateLimitHeaders parse_rate_limit_headers(const HttpResponse& response, std::int64_t now_epoch_ms);
+
+/// A 429 (not the failure lock) whose own wait is longer than the cap: the model's quota is spent
+/// for longer than a run should wait in place (a per-day limit, used up by this key elsewhere: the
+/// per-minute windows reset within a minute). The run stops the model's jobs as at its daily cap.
+bool refused_for_long(const RateLimitHeaders& h);
 
 /// The API's failure lock lasts 30 s (VENICE_API.md): a locked client waits at least this long.
 inline constexpr std::chrono::milliseconds kFailureLockWait{30000};
