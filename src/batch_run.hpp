@@ -180,6 +180,7 @@ class BatchRun {
   std::string usage_day_;  // the UTC day the models' daily counts are for (daily_usage.hpp)
   std::chrono::system_clock::time_point next_day_at_{};  // when that day ends
   void notice_new_day();
+  bool usage_write_warned_ = false;
 };
 
 }  // namespace venice_batch

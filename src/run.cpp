@@ -261,7 +261,15 @@ void BatchRun::save_daily_usage() {
   notice_new_day();
   DailyUsage usage{usage_day_, admission_.started_today()};
   if (usage.requests.empty()) return;
-  (void)write_file_atomically(sink_.out_dir() / "daily_usage.json", to_json(usage), false);
+  // Not fatal (the API's own 429s still hold a model), but a later run today would count from
+  // less than was sent: say so, once.
+  const auto path = sink_.out_dir() / "daily_usage.json";
+  if (auto w = write_file_atomically(path, to_json(usage), false); !w && !usage_write_warned_) {
+    usage_write_warned_ = true;
+    log_ << fmt::format("venice-batch: warning: cannot write {} ({}): a later run today will not count this run's "
+                        "requests against the models' daily caps\n",
+                        escape_for_terminal(path.string(), kMaxPrintedBytes), w.error().message());
+  }
 }
 
 void BatchRun::write_snapshots(bool final_snapshot) {

@@ -151,6 +151,19 @@ TEST(RunModelsTest, TheApisOwnDailyRefusalStopsTheModelAtOnceInsteadOfAskingEver
   EXPECT_EQ(count_status(fx.out() / "results.jsonl", "ok"), 2u) << "b's other jobs are not sent";
 }
 
+// Found by a hostile test: a daily_usage.json that could not be written failed silently, and the
+// next run the same day went over the cap. It still does not stop the run; it is said.
+TEST(RunModelsTest, ADailyUsageFileThatCannotBeWrittenIsAWarning) {
+  MockFaults f;
+  f.model_rpd = parse_model_limits("venice-sd35=10");
+  Fixture fx(f);
+  std::filesystem::create_directories(fx.out() / "daily_usage.json");  // in the way
+  auto r = fx.run(flat_jobs(fx, 2, "venice-sd35"));
+  EXPECT_EQ(r.exit_status, 0) << r.err;
+  EXPECT_NE(r.err.find("warning: cannot write"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("daily caps"), std::string::npos) << r.err;
+}
+
 TEST(RunModelsTest, ASavedCatalogIsUsedOfflineAndMaxSpendWithoutOneRefusesToStart) {
   Fixture fx(MockFaults{});
   const auto manifest = flat_jobs(fx, 2);
