@@ -353,7 +353,8 @@ void BatchRun::finish_job(JobInProgress& job, const AttemptDecision* last, const
     rec.status = JobStatus::failed;
     rec.error = JobError{"blurred",
                          fmt::format("the API blurred the image (x-venice-is-blurred), after {} regeneration(s); {}",
-                                     job.regenerations, config_.keep_flagged_images ? "kept in flagged/" : "not kept"),
+                                     job.regenerations,
+                                     config_.keep_flagged_images ? fmt::format("kept in {}/", sink_.flagged_name()) : "not kept"),
                          {}, {}, false};
   } else if (last && last->step == NextStep::done) {
     rec.status = last->content_violation ? JobStatus::content_violation : JobStatus::ok;

@@ -118,7 +118,7 @@ struct Attempt {
 };
 
 struct Line {
-  std::string id, status, error_kind;
+  std::string id, status, error_kind, error_message;
   std::int64_t http_status = 0;
   std::vector<Attempt> attempts;
   std::vector<std::string> files;
@@ -133,6 +133,7 @@ inline std::optional<Line> parse_line(simdjson::dom::parser& p, const std::strin
   if (d["id"].get(s) == simdjson::SUCCESS) l.id = s;
   if (d["status"].get(s) == simdjson::SUCCESS) l.status = s;
   if (d["error"]["kind"].get(s) == simdjson::SUCCESS) l.error_kind = s;
+  if (d["error"]["message"].get(s) == simdjson::SUCCESS) l.error_message = s;
   if (d["http_status"].get(l.http_status) != simdjson::SUCCESS) l.http_status = 0;
   simdjson::dom::array a;
   if (d["attempt_log"].get(a) == simdjson::SUCCESS) {

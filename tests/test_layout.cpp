@@ -171,6 +171,10 @@ TEST(LayoutTest, ImagefolderMetadataNamesEveryKeptImageExactlyOnce) {
   EXPECT_EQ(named.size(), ok_files.size()) << "a line for an image that is not a kept one";
   // The convention, as a loader reads it (stdlib script): the blurred image is in a hidden folder.
   EXPECT_TRUE(std::filesystem::exists(fx.out() / ".flagged"));
+  bool named_where_it_is = false;  // the blurred job's message names the folder its image is in
+  for (auto& [id, l] : final_state(fx.out()))
+    if (l.status == "failed") named_where_it_is |= l.error_message.find("kept in .flagged/") != std::string::npos;
+  EXPECT_TRUE(named_where_it_is);
   auto check = test_support::run_process(
       {"/usr/bin/python3", std::string(VENICE_SOURCE_DIR) + "/tests/check_imagefolder.py", fx.out().string(), "--expect",
        "4"},
