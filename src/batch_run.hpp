@@ -80,7 +80,7 @@ struct JobInProgress {
   unsigned regenerations = 0;         // new-seed tries sent for flagged answers (--regenerate-flagged)
   std::optional<std::int64_t> seed;   // the seed of the try in flight, when it is a regeneration
   bool blurred = false;               // the last try's images were blurred: kept apart, not a dataset image
-  bool between_tries = false;         // the run stopped after a regeneration was decided, before it was sent
+  bool between_tries = false;         // a regeneration is decided and not sent yet
 };
 
 class BatchRun {

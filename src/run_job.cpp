@@ -141,6 +141,7 @@ net::awaitable<void> BatchRun::run_job(Worker& w, PendingJob pending, RunClock::
     ++metrics_.counters().in_flight;
     HttpExchange ex = co_await pool_.post("/image/generate", *body, authorization_);
     --metrics_.counters().in_flight;
+    job.between_tries = false;  // this try is under way: its outcome decides from here
     // When this try is over (its images decoded and written), its body buffer serves the next answer.
     struct BodyBack {
       HttpClientPool& pool;
@@ -175,10 +176,11 @@ net::awaitable<void> BatchRun::run_job(Worker& w, PendingJob pending, RunClock::
         regenerated_body = request_with_seed(spec.body, again.seed);
         body = &regenerated_body;
         job.wait = std::chrono::milliseconds(0);
-        if (stopping_) {  // recorded as waiting for this regeneration: a later run sends it
-          job.between_tries = true;
-          break;
-        }
+        // Until it is sent, the job waits for this regeneration: whatever ends the run before
+        // then (a stop, the model's daily cap, the spend cap) records it so, and a later run
+        // sends it, never the paid tries again.
+        job.between_tries = true;
+        if (stopping_) break;
         ++metrics_.counters().regenerations;
         // The tries so far are paid for: a kill from here on must not make a rerun pay for them again.
         if (!record_between_tries(job)) break;
@@ -343,9 +345,10 @@ void BatchRun::finish_job(JobInProgress& job, const AttemptDecision* last, const
   if (rec.attempts.empty()) return;  // stopped before its first request: nothing to record
   if (job.between_tries) {
     rec.status = JobStatus::failed;
-    rec.error = JobError{"interrupted",
-                         fmt::format("the run stopped before regeneration {} was sent; a later run sends it",
-                                     job.regenerations),
+    const std::string why = job.daily_cap ? fmt::format("model '{}' reached its daily request cap", rec.model)
+                                          : std::string("the run stopped");
+    rec.error = JobError{job.daily_cap ? "daily_cap" : "interrupted",
+                         fmt::format("{} before regeneration {} was sent; a later run sends it", why, job.regenerations),
                          {}, {}, true};
   } else if (last && last->step == NextStep::done && job.blurred) {
     // Paid for, but not a dataset image: kept apart in flagged/ (or discarded), never recorded ok.

@@ -180,3 +180,23 @@ TEST(RegenerateTest, ARunStoppedBetweenTriesGoesOnWithTheRegenerationNotTheFlagg
   ASSERT_TRUE(tries[0].seed);
   EXPECT_NE(*tries[0].seed, 42) << "a new seed: the line's own was flagged";
 }
+
+// Found by a hostile test: the spend cap (or the model's daily cap) met between two tries ended
+// the job for good, recorded "blurred", not retryable, "after 3 regeneration(s)" when 2 were sent.
+// It waits for its regeneration like a run stopped there: a later run sends just that one.
+TEST(RegenerateTest, ALimitMetBetweenTriesLeavesTheJobWaitingForItsRegeneration) {
+  Fixture fx(schedule("blurred,blurred,ok"));
+  test_support::write_file(fx.dir / "m.jsonl", R"({"id":"fox","prompt":"a fox","width":64,"height":64,"seed":42})" "\n");
+  auto first = fx.run(fx.dir / "m.jsonl", {"--regenerate-flagged", "5", "--max-spend", "0.02"});
+  EXPECT_EQ(first.exit_status, 4) << first.err;
+  EXPECT_EQ(fx.server->stats().requests, 2u) << "two paid tries fit $0.02";
+  auto s = final_state(fx.out());
+  EXPECT_EQ(s["fox"].status, "failed");
+  EXPECT_EQ(s["fox"].error_kind, "interrupted");
+  EXPECT_NE(s["fox"].error_message.find("before regeneration 2 was sent"), std::string::npos) << s["fox"].error_message;
+  EXPECT_NE(test_support::read_lines(fx.out() / "results.jsonl").back().find(R"("regenerating":2)"), std::string::npos);
+  auto again = fx.run(fx.dir / "m.jsonl", {"--regenerate-flagged", "5"});
+  ASSERT_EQ(again.exit_status, 0) << again.err;
+  EXPECT_EQ(fx.server->stats().requests, 3u) << "one request: regeneration 2, no paid try again";
+  EXPECT_EQ(final_state(fx.out())["fox"].status, "ok");
+}
