@@ -137,7 +137,9 @@ TEST(RunModelsTest, TheApisOwnDailyRefusalStopsTheModelAtOnceInsteadOfAskingEver
   Fixture fx(f);
   ASSERT_EQ(fx.run(flat_jobs(fx, 2, "venice-sd35", "a.jsonl")).exit_status, 0);
   std::filesystem::remove(fx.out() / "daily_usage.json");  // as if the 2 were sent from elsewhere
-  auto second = fx.run(flat_jobs(fx, 3, "venice-sd35", "b.jsonl"));
+  // One request at a time, so the one refusal is the whole story (with more in flight, each of
+  // them meets its own 429 before the first answer stops the model).
+  auto second = fx.run(flat_jobs(fx, 3, "venice-sd35", "b.jsonl"), {"--concurrency", "1"});
   EXPECT_EQ(second.exit_status, 4) << second.err;
   EXPECT_NE(second.err.find("daily"), std::string::npos) << second.err;
   const auto stats = fx.server->stats();
