@@ -115,12 +115,12 @@ boost::system::result<std::size_t> decode_last_quad(const unsigned char* q, std:
   return std::size_t{3};
 }
 
-// Everything after the fast path: whole quads, then the last quad with its padding.
-boost::system::result<std::size_t> decode_tail(const unsigned char* in, std::size_t n, std::uint8_t* out) noexcept {
-  if (n == 0) return std::size_t{0};
+// The end of a decode: the whole quads before the last were decoded up to `run` (all of them
+// when run == n - 4); what stopped them is named, else the last quad with its padding is decoded.
+boost::system::result<std::size_t> finish(const unsigned char* in, std::size_t n, std::size_t run,
+                                          std::uint8_t* out) noexcept {
   const std::size_t body = n - 4;
-  const std::size_t done = decode_quads_scalar(in, body, out);
-  if (done != body) return make_error_code(classify(in + done, false));
+  if (run != body) return make_error_code(classify(in + run, false));
   auto last = decode_last_quad(in + body, out + body / 4 * 3);
   if (!last) return last.error();
   return body / 4 * 3 + *last;
@@ -185,19 +185,16 @@ boost::system::error_code make_error_code(DecodeError e) noexcept {
 
 boost::system::result<std::size_t> decode_scalar(std::string_view in, std::uint8_t* out) noexcept {
   if (in.size() % 4 != 0) return make_error_code(DecodeError::bad_length);
-  return decode_tail(reinterpret_cast<const unsigned char*>(in.data()), in.size(), out);
+  if (in.empty()) return std::size_t{0};
+  const auto* p = reinterpret_cast<const unsigned char*>(in.data());
+  return finish(p, in.size(), decode_quads_scalar(p, in.size() - 4, out), out);
 }
 
 boost::system::result<std::size_t> decode(std::string_view in, std::uint8_t* out) noexcept {
   if (in.size() % 4 != 0) return make_error_code(DecodeError::bad_length);
+  if (in.empty()) return std::size_t{0};
   const auto* p = reinterpret_cast<const unsigned char*>(in.data());
-  std::size_t done = 0;
-#ifdef VENICE_BASE64_X86
-  if (cpu_has_avx2()) done = decode_blocks_avx2(p, in.size(), out);
-#endif
-  auto rest = decode_tail(p + done, in.size() - done, out + done / 4 * 3);
-  if (!rest) return rest.error();
-  return done / 4 * 3 + *rest;
+  return finish(p, in.size(), decode_run(in.substr(0, in.size() - 4), out), out);
 }
 
 std::size_t decode_run(std::string_view in, std::uint8_t* out) noexcept {
