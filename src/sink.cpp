@@ -211,9 +211,23 @@ boost::system::result<void> OutputSink::write_image(const std::string& name,
   return write_in(images_fd_, name, bytes);
 }
 
-boost::system::result<void> OutputSink::write_flagged(const std::string& name,
-                                                      std::span<const std::uint8_t> bytes) const {
-  return write_in(out_fd_, flagged_name_ + "/" + name, bytes);
+boost::system::result<std::string> OutputSink::write_flagged(const std::string& name,
+                                                             std::span<const std::uint8_t> bytes) const {
+  // The out dir is locked by one run and a run writes one job's tries one after another, so a
+  // name seen free here is still free at the rename. "<stem>.<n>.<ext>" cannot be another id's
+  // image name: those end in "_<digits>.<ext>".
+  const auto dot = name.rfind('.');
+  std::string chosen = name;
+  for (unsigned n = 2;; ++n) {
+    struct stat st {};
+    const std::string path = flagged_name_ + "/" + chosen;
+    if (::fstatat(out_fd_, path.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) break;  // free (or the write says why not)
+    if (n > 100000) return boost::system::error_code(EEXIST, boost::system::generic_category());
+    chosen = dot == std::string::npos ? fmt::format("{}.{}", name, n)
+                                      : fmt::format("{}.{}{}", name.substr(0, dot), n, name.substr(dot));
+  }
+  if (auto written = write_in(out_fd_, flagged_name_ + "/" + chosen, bytes); !written) return written.error();
+  return chosen;
 }
 
 std::size_t OutputSink::remove_stale_temp_files() const {
@@ -273,14 +287,20 @@ StoredResponse decode_and_store(ResponseDecoder& decoder, const HttpResponse& re
   if (out.blurred && !target.keep_flagged) sink = nullptr;  // discarded: checked, counted, not written
   // A blurred image is kept apart, flat in flagged/: never in images/, a shard or metadata.jsonl.
   const std::string folder = out.blurred || target.folder.empty() ? std::string() : std::string(target.folder) + "/";
-  auto write = [&](const std::string& name, std::span<const std::uint8_t> bytes) {
-    auto written = out.blurred ? sink->write_flagged(name, bytes) : sink->write_image(folder + name, bytes);
-    if (written) return true;
+  auto write = [&](std::string& name, std::span<const std::uint8_t> bytes) {
+    boost::system::error_code failed;
+    if (out.blurred) {
+      if (auto written = sink->write_flagged(name, bytes)) name = std::move(*written);
+      else failed = written.error();
+    } else if (auto written = sink->write_image(folder + name, bytes); !written) {
+      failed = written.error();
+    }
+    if (!failed) return true;
     out.write_failed = true;
     out.retryable = true;
     out.error_kind = "write_failed";
     const auto dir = out.blurred ? sink->out_dir() / sink->flagged_name() : sink->images_dir() / target.folder;
-    out.error_message = fmt::format("cannot write {}: {}", (dir / name).string(), written.error().message());
+    out.error_message = fmt::format("cannot write {}: {}", (dir / name).string(), failed.message());
     out.files.clear();
     return false;
   };

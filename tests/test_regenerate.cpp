@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <simdjson.h>
+#include <sys/stat.h>
 
 #include "fault_fixture.hpp"
 #include "venice_batch/regenerate.hpp"
@@ -158,6 +159,34 @@ TEST(RegenerateTest, EachFlaggedTryKeepsItsOwnImageInFlagged) {
   const auto metrics = test_support::read_file(fx.out() / "metrics.json");
   EXPECT_NE(metrics.find(R"("images":0,)"), std::string::npos) << "no image reached the dataset: " << metrics;
   EXPECT_NE(metrics.find(R"("images_flagged":3,)"), std::string::npos) << metrics;
+}
+
+// Found reading the leftovers: --retry-failed on a job that ended blurred wrote its new blurred
+// image over flagged/owl_0.webp, the image the first run had paid for. Nothing in flagged/ is
+// ever replaced: the new one gets a number, and the record names it.
+TEST(RegenerateTest, AskingABlurredJobAgainNeverReplacesTheImageAnEarlierRunPaidFor) {
+  Fixture fx(schedule("blurred,blurred,blurred"));
+  test_support::write_file(fx.dir / "m.jsonl", R"({"id":"owl","prompt":"an owl","width":64,"height":64})" "\n");
+  EXPECT_EQ(fx.run(fx.dir / "m.jsonl").exit_status, 1);
+  const auto first = test_support::read_file(fx.out() / "flagged/owl_0.webp");
+  ASSERT_FALSE(first.empty());
+  auto inode = [&] {
+    struct stat st {};
+    return ::stat((fx.out() / "flagged/owl_0.webp").c_str(), &st) == 0 ? st.st_ino : 0;
+  };
+  const auto first_inode = inode();
+  EXPECT_EQ(fx.run(fx.dir / "m.jsonl", {"--retry-failed"}).exit_status, 1);
+  EXPECT_EQ(fx.run(fx.dir / "m.jsonl", {"--retry-failed"}).exit_status, 1);
+  EXPECT_EQ(fx.server->stats().requests, 3u);
+  EXPECT_EQ(test_support::read_file(fx.out() / "flagged/owl_0.webp"), first) << "the first run's paid image, untouched";
+  EXPECT_EQ(inode(), first_inode) << "not replaced, even by the same bytes";
+  EXPECT_TRUE(std::filesystem::exists(fx.out() / "flagged/owl_0.2.webp"));
+  EXPECT_TRUE(std::filesystem::exists(fx.out() / "flagged/owl_0.3.webp"));
+  auto s = final_state(fx.out());
+  ASSERT_EQ(s["owl"].files.size(), 1u);
+  EXPECT_EQ(s["owl"].files[0], "flagged/owl_0.3.webp") << "the record names the file this try wrote";
+  const auto metrics = test_support::read_file(fx.out() / "metrics.json");
+  EXPECT_NE(metrics.find(R"("images_flagged":1,)"), std::string::npos) << "this run's one: " << metrics;
 }
 
 // A run that stops in the middle of a job's regenerations (here the key is refused on the

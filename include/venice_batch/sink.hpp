@@ -106,8 +106,11 @@ class OutputSink {
   /// was created or changed.
   boost::system::result<void> write_image(const std::string& name, std::span<const std::uint8_t> bytes) const;
 
-  /// The same, into <out>/<flagged_name()>/ (blurred images, never in the dataset).
-  boost::system::result<void> write_flagged(const std::string& name, std::span<const std::uint8_t> bytes) const;
+  /// The same, into <out>/<flagged_name()>/ (blurred images, never in the dataset), and never over
+  /// a file already there: each is an image someone paid for (an earlier run's try of the job,
+  /// before --retry-failed or a changed line asked again). When `name` is taken the image is
+  /// written as <stem>.<n>.<ext>, the first n from 2 that is free. Returns the name used.
+  boost::system::result<std::string> write_flagged(const std::string& name, std::span<const std::uint8_t> bytes) const;
   /// "flagged", or ".flagged" in the imagefolder layout: Hugging Face's loader skips hidden
   /// folders, and an image there without a metadata.jsonl line would fail the whole load.
   const std::string& flagged_name() const { return flagged_name_; }
@@ -169,7 +172,8 @@ StoredResponse decode_and_store(ResponseDecoder& decoder, const HttpResponse& re
                                 const SidecarSource* sidecars = nullptr);
 /// The same with every choice of the target: fan-out folder, embedded metadata, flagged images.
 /// A blurred answer's images go to flagged/<prefix>_<k>.<ext> (or nowhere), without sidecars;
-/// a regeneration's to flagged/<prefix>_<k>.regen<r>.<ext>, so no try overwrites another's.
+/// a regeneration's to flagged/<prefix>_<k>.regen<r>.<ext>, so no try overwrites another's (nor
+/// an earlier run's: a taken name gets a number, see OutputSink::write_flagged).
 StoredResponse decode_and_store(ResponseDecoder& decoder, const HttpResponse& response, const ExpectedImages& expected,
                                 const StoreTarget& target);
 
