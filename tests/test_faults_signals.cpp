@@ -76,7 +76,9 @@ std::string torn_line_id(const std::string& fragment) {
 }  // namespace
 
 TEST(FaultTest, SigkillAtRandomMomentsNeverLosesOrRepeatsFinishedWork) {
-  Fixture fx(MockFaults{}, std::chrono::milliseconds(30));
+  // 60 ms per answer: 80 jobs at concurrency 4 take 1.2 s, so a kill within 500 ms leaves at
+  // least 700 ms of work and at least two runs are killed, however fast the machine.
+  Fixture fx(MockFaults{}, std::chrono::milliseconds(60));
   const int jobs = 80;
   auto manifest = fx.manifest(jobs, 96);
   const auto [runs, requests_when_ok] =

@@ -241,7 +241,10 @@ TEST(LayoutTest, WebdatasetShardsHoldEverySampleWithItsTxtAndJson) {
 // finished shard exactly once, no shard is half-written (each opens with tarfile and tar -t), no
 // job recorded ok is requested again, and what an unfinished shard held is in a later one.
 TEST(LayoutTest, WebdatasetSigkillAtRandomMomentsKeepsEverySampleInExactlyOneShard) {
-  Fixture fx(MockFaults{}, std::chrono::milliseconds(20));
+  // 80 ms per answer: 60 jobs at concurrency 4 take 1.2 s, so a kill within 480 ms leaves at
+  // least 760 ms of work and the second run is killed too, however fast the machine (with 20 ms
+  // a fast machine finished the second run before its kill and the test failed).
+  Fixture fx(MockFaults{}, std::chrono::milliseconds(80));
   const int jobs = 60;
   auto manifest = fx.manifest(jobs, 96);
   const std::vector<std::string> args = {"--concurrency", "4", "--layout", "webdataset", "--shard-size", "4"};
