@@ -110,6 +110,7 @@ class BatchRun {
   void finish_job(JobInProgress& job, const AttemptDecision* last, const std::string& body_sent);
   bool record(JobRecord& rec);  // false: the journal line could not be written
   void remove_superseded_images(const JobRecord& rec);
+  void supersede_earlier_images(const JobRecord& rec);
   bool append_to_journal(const JobRecord& rec);  // false: not written (the run is stopping)
   bool record_between_tries(const JobInProgress& job);  // false: the journal line could not be written
   void note_flag(JobInProgress& job, const PendingJob& pending, const StoredResponse& stored, ImageFlag flag);
@@ -174,7 +175,7 @@ class BatchRun {
   int limit_status_ = 0;                // exit_user_limit once a model's daily cap stopped its jobs
   std::unordered_set<std::string> warnings_noted_;
   std::uint64_t warnings_repeated_ = 0;
-  std::unordered_set<std::string> changed_ids_;  // jobs redone because their line changed
+  bool metadata_superseded_ = false;  // imagefolder: a redone job's lines are in metadata.jsonl twice, or name a removed image
   bool unreachable_noted_ = false;
   std::size_t removed_temp_files_ = 0;
   std::string usage_day_;  // the UTC day the models' daily counts are for (daily_usage.hpp)

@@ -411,6 +411,26 @@ void BatchRun::add_to_shards(const JobRecord& rec) {
 // The last shard of the run is packed (smaller than shard_size); metadata.jsonl keeps one line per
 // image. A failure here leaves every recorded job recorded: the next run packs what is staged.
 int BatchRun::close_dataset() {
+  if (imagefolder_ && metadata_superseded_) {
+    // A job redone in this run appended its lines after its earlier ones (one file name twice),
+    // or ended without an image and its earlier lines name an image now removed: the file is
+    // rewritten as the next run's start would, so the dataset a user loads now is already right.
+    if (auto synced = imagefolder_->sync(); !synced) {
+      log_ << fmt::format("venice-batch: error: cannot sync metadata.jsonl: {}\n", synced.error().message());
+      return exit_stopped;
+    }
+    imagefolder_.reset();
+    const auto path = sink_.out_dir() / "metadata.jsonl";
+    const auto exists = [&](std::string_view, std::string_view file_name) {
+      std::error_code ec;
+      return std::filesystem::exists(sink_.out_dir() / file_name, ec);
+    };
+    if (auto compacted = compact_imagefolder_metadata(path, exists, config_.durable_writes); !compacted) {
+      log_ << fmt::format("venice-batch: error: cannot rewrite {} ({}); the next run does\n", path.string(),
+                          compacted.error().message());
+      return exit_stopped;
+    }
+  }
   if (shards_) {
     if (auto closed = shards_->close(); !closed) {
       log_ << fmt::format("venice-batch: error: shards not complete ({}); the next run packs the staged samples\n",

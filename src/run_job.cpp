@@ -380,11 +380,22 @@ void BatchRun::finish_job(JobInProgress& job, const AttemptDecision* last, const
   }
   const bool recorded = record(rec);
   if (recorded && rec.status == JobStatus::ok && shards_) add_to_shards(rec);  // only a job recorded ok is packed
-  if (rec.status == JobStatus::ok && changed_ids_.erase(rec.id)) remove_superseded_images(rec);
+  if (recorded) supersede_earlier_images(rec);
 }
 
-// A changed line (another format, fewer variants) must not leave the old images beside the new
-// ones: once the new ones are recorded, the job's other possible file names are removed.
+// Only for the record of a job run (or refused) from its own line: a duplicate id's invalid
+// record must never remove the images of the job it duplicates.
+void BatchRun::supersede_earlier_images(const JobRecord& rec) {
+  if (previous_.jobs.find(rec.id) == previous_.jobs.end()) return;  // a first run of the id: nothing earlier
+  remove_superseded_images(rec);
+  if (layout_.kind == LayoutKind::imagefolder) metadata_superseded_ = true;
+}
+
+// A job done again (its line changed, or it failed before) must not leave an earlier run's
+// images in the dataset beside, or instead of, what this run recorded: once its record is
+// written, every other possible file name of the job in images/ (another format, fewer variants;
+// all of them when the new record is not ok: a changed line that ended blurred or failed) is
+// removed. flagged/ is not touched: nothing there is in the dataset, and each image was paid for.
 void BatchRun::remove_superseded_images(const JobRecord& rec) {
   for (unsigned k = 0; k < 4; ++k) {
     for (auto format : {ImageFormat::webp, ImageFormat::png, ImageFormat::jpeg}) {

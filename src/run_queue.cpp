@@ -43,7 +43,6 @@ std::optional<PendingJob> BatchRun::next_job() {
     switch (action) {
       case ResumeAction::run_changed:
         ++changed_;
-        changed_ids_.insert(job.id);
         if (!options_.quiet)
           log_ << fmt::format("venice-batch: job '{}' (line {}) changed since it was recorded; doing it again\n",
                               job.id, job.line);
@@ -114,7 +113,7 @@ void BatchRun::record_refused(const JobSpec& spec, const std::string& reason) {
   rec.metadata = spec.metadata;
   rec.error = JobError{"preflight", reason, {}, {}, false};
   if (progress_) progress_->note(fmt::format("line {}: {}", spec.line, escape_for_terminal(reason, kMaxPrintedBytes)));
-  record(rec);
+  if (record(rec)) supersede_earlier_images(rec);  // a changed line refused now: its old images are not its
 }
 
 // A warning is printed the first time it is met; the same words again are only counted.

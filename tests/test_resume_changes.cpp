@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 
 #include "fault_fixture.hpp"
+#include <set>
+
 #include "venice_batch/layout.hpp"
 
 using namespace fault_test;
@@ -50,4 +52,71 @@ TEST(ResumeChangesTest, ADuplicateIdNeverUndoesTheFirstJobsOk) {
   fx.run(manifest);
   auto r = fx.run(manifest, {"--retry-failed"});
   EXPECT_EQ(fx.server->stats().requests, 1u) << "the ok job was requested again: " << r.err;
+}
+
+namespace {
+std::set<std::string> images_of(const std::filesystem::path& out) {
+  std::set<std::string> names;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(out / "images"))
+    if (e.is_regular_file()) names.insert(e.path().filename().string());
+  return names;
+}
+}  // namespace
+
+// Found reading the leftovers: a changed line whose new request ended blurred left the old
+// line's image in images/, the dataset, where nothing said it was not the line's. Each layout
+// that keeps images in a folder is checked; the paid blurred image stays in flagged/.
+TEST(ResumeChangesTest, AChangedLineThatEndsBlurredLeavesNoOldImageInTheDataset) {
+  for (const std::string layout : {"files", "imagefolder"}) {
+    SCOPED_TRACE(layout);
+    Fixture fx(schedule("ok,blurred"));
+    const auto manifest = fx.dir / "m.jsonl";
+    test_support::write_file(manifest, R"({"id":"cat","prompt":"a cat","width":64,"height":64})" "\n");
+    ASSERT_EQ(fx.run(manifest, {"--layout", layout}).exit_status, 0);
+    ASSERT_EQ(images_of(fx.out()), std::set<std::string>{"cat_0.webp"});
+
+    test_support::write_file(manifest, R"({"id":"cat","prompt":"a dog","width":64,"height":64})" "\n");
+    auto r = fx.run(manifest, {"--layout", layout});
+    EXPECT_EQ(r.exit_status, 1) << r.err;
+    EXPECT_EQ(final_state(fx.out())["cat"].error_kind, "blurred");
+    EXPECT_TRUE(images_of(fx.out()).empty()) << "the cat is not the dog's image";
+    const std::string flagged = layout == "imagefolder" ? ".flagged" : "flagged";
+    EXPECT_TRUE(std::filesystem::exists(fx.out() / flagged / "cat_0.webp")) << "the paid blurred image is kept apart";
+    if (layout == "imagefolder")
+      EXPECT_TRUE(test_support::read_lines(fx.out() / "metadata.jsonl").empty())
+          << "at the end of this run, not only at the next start";
+  }
+}
+
+// A changed line that ends ok in imagefolder appended its new line after the old one for the
+// same file name: the dataset named one image twice until the next run rewrote it.
+TEST(ResumeChangesTest, AnImagefolderLineRedoneOkIsNamedOnceInMetadataWhenTheRunEnds) {
+  Fixture fx(MockFaults{});
+  const auto manifest = fx.dir / "m.jsonl";
+  test_support::write_file(manifest, R"({"id":"cat","prompt":"a cat","width":64,"height":64})" "\n"
+                                     R"({"id":"owl","prompt":"an owl","width":64,"height":64})" "\n");
+  ASSERT_EQ(fx.run(manifest, {"--layout", "imagefolder"}).exit_status, 0);
+  test_support::write_file(manifest, R"({"id":"cat","prompt":"a black cat","width":64,"height":64})" "\n"
+                                     R"({"id":"owl","prompt":"an owl","width":64,"height":64})" "\n");
+  ASSERT_EQ(fx.run(manifest, {"--layout", "imagefolder"}).exit_status, 0);
+  const auto lines = test_support::read_lines(fx.out() / "metadata.jsonl");
+  ASSERT_EQ(lines.size(), 2u);
+  std::size_t black = 0;
+  for (const auto& l : lines) black += l.find("a black cat") != std::string::npos;
+  EXPECT_EQ(black, 1u) << "the new line's prompt, once";
+  EXPECT_EQ(images_of(fx.out()), (std::set<std::string>{"cat_0.webp", "owl_0.webp"}));
+}
+
+// The rule above must not reach a duplicate id: its line is recorded invalid after the first
+// line's job was done again ok in this run, and that record is not the job's.
+TEST(ResumeChangesTest, ADuplicateIdsRecordNeverRemovesTheImagesOfTheJobItDuplicates) {
+  Fixture fx(schedule("blurred,ok"));
+  const auto manifest = fx.dir / "m.jsonl";
+  test_support::write_file(manifest, R"({"id":"dup","prompt":"one","width":64,"height":64})" "\n");
+  EXPECT_EQ(fx.run(manifest).exit_status, 1);
+  test_support::write_file(manifest, R"({"id":"dup","prompt":"one","width":64,"height":64})" "\n"
+                                     R"({"id":"dup","prompt":"two","width":64,"height":64})" "\n");
+  auto r = fx.run(manifest, {"--retry-failed", "--concurrency", "1"});
+  EXPECT_EQ(fx.server->stats().requests, 2u) << r.err;
+  EXPECT_EQ(images_of(fx.out()), std::set<std::string>{"dup_0.webp"}) << r.err;
 }
