@@ -6,14 +6,17 @@
 #include <cmath>
 #include <fstream>
 #include <iterator>
+#include <set>
 
 #include <fmt/format.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 #include <simdjson.h>
 
+#include "venice_batch/layout.hpp"
 #include "venice_batch/line_reader.hpp"
 #include "venice_batch/sink.hpp"
+#include "venice_batch/webdataset.hpp"
 
 namespace venice_batch {
 namespace {
@@ -181,6 +184,33 @@ std::string script_safe(std::string_view data) {
   return safe;
 }
 
+// The out dir's layout, from its layout.json (files when there is none: made before layouts).
+LayoutKind layout_of(const std::filesystem::path& out_dir) {
+  std::string text;
+  if (read_whole_file(out_dir / "layout.json", text) != 0) return LayoutKind::files;
+  const auto settings = parse_layout_json(text);
+  return settings ? settings->kind : LayoutKind::files;
+}
+
+// webdataset: a job's record names its image as staged ("staging/<key>.webp"), true when it was
+// recorded; once its shard is packed the staged file is gone and the image is a member of one
+// tar. Those paths become "shards/<tar>#<member>", which the page shows as where the image is.
+void point_at_shards(const std::filesystem::path& out_dir, std::vector<ReportJob>& jobs) {
+  constexpr std::string_view kStaged = "staging/";
+  std::set<std::string> packed;
+  for (const auto& job : jobs)
+    for (const auto& f : job.files) {
+      std::error_code ec;
+      if (f.starts_with(kStaged) && !std::filesystem::exists(out_dir / f, ec)) packed.insert(f.substr(kStaged.size()));
+    }
+  const auto where = locate_in_shards(out_dir / "shards", packed);
+  for (auto& job : jobs)
+    for (auto& f : job.files)
+      if (f.starts_with(kStaged))
+        if (auto it = where.find(f.substr(kStaged.size())); it != where.end())
+          f = fmt::format("shards/{}#{}", it->second, it->first);
+}
+
 }  // namespace
 
 std::optional<std::filesystem::path> write_report(const std::filesystem::path& out_dir, std::string* error,
@@ -192,12 +222,16 @@ std::optional<std::filesystem::path> write_report(const std::filesystem::path& o
   }
   auto digest = digest_journal(results, limits, error);
   if (!digest) return std::nullopt;
+  const LayoutKind layout = layout_of(out_dir);
+  if (layout == LayoutKind::webdataset) point_at_shards(out_dir, digest->gallery);
 
   rapidjson::StringBuffer buf;
   Writer w(buf);
   w.StartObject();
   key(w, "out_dir");
   str(w, std::filesystem::absolute(out_dir).string());
+  key(w, "layout");
+  str(w, layout_kind_name(layout));
   write_summary(w, *digest);
   write_jobs(w, "gallery", digest->gallery);
   write_jobs(w, "not_ok", digest->not_ok);

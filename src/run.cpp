@@ -334,8 +334,9 @@ void BatchRun::print_summary() {
   if (stopped_at_daily_cap_)
     s += fmt::format("  {} job(s) not sent: their model reached its daily request cap (resumable)\n", stopped_at_daily_cap_);
   s += spend_summary(spend_.totals(), catalog_.has_value());
-  s += fmt::format("  results: {}\n  images:  {}/\n", (sink_.out_dir() / "results.jsonl").string(),
-                   sink_.images_dir().string());
+  s += fmt::format("  results: {}\n", (sink_.out_dir() / "results.jsonl").string());
+  if (shards_) s += fmt::format("  shards:  {}/\n", shards_->shards_dir().string());  // staging/ is emptied as they are packed
+  else s += fmt::format("  images:  {}/\n", sink_.images_dir().string());
   log_ << s;
 }
 

@@ -169,6 +169,29 @@ boost::system::result<std::vector<MemberHeader>> read_member_headers(int shards_
 
 }  // namespace
 
+std::map<std::string, std::string> locate_in_shards(const std::filesystem::path& shards_dir,
+                                                    const std::set<std::string>& members) {
+  std::map<std::string, std::string> found;
+  Fd dir(::open(shards_dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (dir.get() < 0 || members.empty()) return found;
+  std::vector<std::string> shards;
+  std::error_code ec;
+  for (auto it = std::filesystem::directory_iterator(shards_dir, ec); !ec && it != std::filesystem::directory_iterator();
+       it.increment(ec)) {
+    std::string name = it->path().filename().string();
+    if (name.ends_with(".tar") && !is_temp_file_name(name)) shards.push_back(std::move(name));
+  }
+  std::sort(shards.begin(), shards.end());  // 00000.tar first: a report's gallery is of the first lines
+  for (const auto& shard : shards) {
+    auto headers = read_member_headers(dir.get(), shard);
+    if (!headers) continue;
+    for (const auto& m : *headers)
+      if (members.contains(m.name)) found.emplace(m.name, shard);
+    if (found.size() == members.size()) break;
+  }
+  return found;
+}
+
 std::string webdataset_key(std::string_view id, unsigned k) {
   // One-to-one on (id, k): each byte of the id becomes itself when in [A-Za-z0-9_-], else "%XX".
   // '%' itself is always escaped, so the stem reads back left to right in one way only (no two

@@ -207,7 +207,7 @@ TEST(LayoutTest, WebdatasetShardsHoldEverySampleWithItsTxtAndJson) {
     m += "{\"id\":\"set.v1." + std::to_string(i) + "\",\"prompt\":\"owl " + std::to_string(i) +
          "\",\"width\":64,\"height\":64}\n";
   test_support::write_file(fx.dir / "m.jsonl", m);
-  auto r = fx.run(fx.dir / "m.jsonl", {"--layout", "webdataset", "--shard-size", "3"});
+  auto r = fx.run(fx.dir / "m.jsonl", {"--layout", "webdataset", "--shard-size", "3", "--report"});
   ASSERT_EQ(r.exit_status, 0) << r.err;
   const std::string summary = check_shards(fx.out() / "shards");
   EXPECT_NE(summary.find("\"samples\": 7"), std::string::npos) << summary;
@@ -220,6 +220,24 @@ TEST(LayoutTest, WebdatasetShardsHoldEverySampleWithItsTxtAndJson) {
   EXPECT_TRUE(std::filesystem::exists(fx.out() / "shards/00000.tar"));
   EXPECT_TRUE(std::filesystem::exists(fx.out() / "shards/00002_stats.json"));
   EXPECT_TRUE(files_under(fx.out() / "staging").empty()) << "packed samples left in staging/";
+  // What the user is pointed at is where the samples are: the summary names shards/, and the
+  // report's gallery the shard of each image (staging/ is empty: its images were links to nothing).
+  EXPECT_NE(r.err.find("shards:  " + (fx.out() / "shards").string()), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("staging/"), std::string::npos) << r.err;
+  const auto report = test_support::read_file(fx.out() / "report.html");
+  EXPECT_NE(report.find(R"("layout":"webdataset")"), std::string::npos);
+  std::size_t located = 0;
+  for (const std::string shard : {"00000.tar", "00001.tar", "00002.tar"}) {
+    auto listed = test_support::run_process({"/usr/bin/tar", "-tf", (fx.out() / "shards" / shard).string()}, {});
+    std::istringstream in(listed.out);
+    for (std::string member; std::getline(in, member);) {
+      if (!member.ends_with(".webp")) continue;
+      ++located;
+      EXPECT_NE(report.find("shards/" + shard + "#" + member), std::string::npos) << member << " in " << shard;
+    }
+  }
+  EXPECT_EQ(located, 7u);
+  EXPECT_EQ(report.find("\"staging/"), std::string::npos) << "a gallery image pointing at staging/";
   // The .json of a sample names its id, key and seedless request, and the timings.
   auto x = test_support::run_process({"/usr/bin/tar", "-xOf", (fx.out() / "shards/00000.tar").string(),
                                       webdataset_key_stem("set.v1.0") + "_0.json"}, {});

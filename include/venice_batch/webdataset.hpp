@@ -10,8 +10,10 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -42,6 +44,12 @@ struct StagedSample {
 /// Each escape adds two bytes: a 128-byte id with more than about 60 dots makes a key too long
 /// for the staged file names (255 bytes with ".json"); such ids need refusing for this layout.
 std::string webdataset_key(std::string_view id, unsigned k);
+
+/// Which finished shard in `shards_dir` holds each of `members` ("<key>.webp" -> "00003.tar"),
+/// for those found. Reads tar headers only, shard by shard in order, and stops once all are
+/// found; a shard that cannot be read is skipped, temp shards (not finished) are not read.
+std::map<std::string, std::string> locate_in_shards(const std::filesystem::path& shards_dir,
+                                                    const std::set<std::string>& members);
 
 /// Packs staged samples into shards; owns the background thread that does it. Not copyable.
 /// Thread-safety: add(), note_failed(), error() may be called from any one thread while the
