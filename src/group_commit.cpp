@@ -100,7 +100,8 @@ std::uint64_t GroupCommitter::commit_batch(const std::vector<Waiter*>& batch) {
       ::unlinkat(f.dir_fd, f.temp_name.c_str(), 0);  // never renamed: the final name is unchanged
       continue;
     }
-    if (std::find(dirs.begin(), dirs.end(), f.dir_fd) == dirs.end()) dirs.push_back(f.dir_fd);
+    for (int dir : {f.dir_fd, f.parent_dir_fd})
+      if (dir >= 0 && std::find(dirs.begin(), dirs.end(), dir) == dirs.end()) dirs.push_back(dir);
   }
   std::uint64_t synced = 0;
   for (int dir : dirs) {
@@ -108,7 +109,7 @@ std::uint64_t GroupCommitter::commit_batch(const std::vector<Waiter*>& batch) {
     const int err = calls_.sync_dir(dir);
     if (err == 0) continue;
     for (Waiter* w : batch)
-      if (!w->error && w->file.dir_fd == dir) w->error = as_error(err);
+      if (!w->error && (w->file.dir_fd == dir || w->file.parent_dir_fd == dir)) w->error = as_error(err);
   }
   return synced;
 }

@@ -39,10 +39,11 @@ GroupCommitter& shared_group_committer() {
 }
 
 boost::system::result<void> fill_and_commit(boost::system::result<ReplacementFile> file,
-                                            std::span<const std::uint8_t> bytes, bool durable) {
+                                            std::span<const std::uint8_t> bytes, bool durable,
+                                            int parent_dir_fd = -1) {
   if (!file) return file.error();
   if (auto w = file->write(bytes); !w) return w.error();
-  return file->commit(durable);
+  return file->commit(durable, parent_dir_fd);
 }
 
 }  // namespace
@@ -105,8 +106,8 @@ boost::system::result<void> ReplacementFile::write(std::string_view text) {
   return write_fully(fd_, text.data(), text.size());
 }
 
-boost::system::result<void> ReplacementFile::commit(bool durable) {
-  if (durable) return commit(shared_group_committer());
+boost::system::result<void> ReplacementFile::commit(bool durable, int parent_dir_fd) {
+  if (durable) return commit(shared_group_committer(), parent_dir_fd);
   boost::system::error_code ec;
   if (::close(std::exchange(fd_, -1)) != 0) ec = last_error();
   if (!ec && ::renameat(dir_fd_, temp_name_.c_str(), dir_fd_, name_.c_str()) != 0) ec = last_error();
@@ -117,8 +118,8 @@ boost::system::result<void> ReplacementFile::commit(bool durable) {
   return {};
 }
 
-boost::system::result<void> ReplacementFile::commit(GroupCommitter& committer) {
-  return committer.commit({std::exchange(fd_, -1), dir_fd_, temp_name_, name_});
+boost::system::result<void> ReplacementFile::commit(GroupCommitter& committer, int parent_dir_fd) {
+  return committer.commit({std::exchange(fd_, -1), dir_fd_, temp_name_, name_, parent_dir_fd});
 }
 
 std::string image_file_name(std::string_view id, unsigned k, ImageFormat format) {
@@ -187,22 +188,23 @@ boost::system::result<void> OutputSink::write_in(int parent_fd, std::string_view
     dir_fd = ::openat(parent_fd, folder.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   }
   if (dir_fd < 0) return last_error();  // ELOOP/ENOTDIR: a link or a file planted at the folder's name
+  // The folder's own entry must be durable before a file in it is recorded ok. Another thread
+  // may have made it a moment ago and not synced the parent yet: until a commit in this folder
+  // has synced the parent, each one asks for it, whoever made the folder (a set of folders known
+  // synced, not "I created it"). The group commit syncs the parent once per batch: with the
+  // fan-out most files of a short run are each in a folder of their own.
+  bool parent_synced = true;
   if (durable_) {
-    // The folder's own entry must be durable before a file in it is recorded ok. Another thread
-    // may have made it a moment ago and not synced the parent yet: sync it here once per folder
-    // and run, whoever made it (a set of folders known synced, not "I created it").
     std::lock_guard lock(synced_mutex_);
-    if (!synced_folders_.contains(folder)) {
-      if (::fsync(parent_fd) != 0) {
-        const auto ec = last_error();
-        ::close(dir_fd);
-        return ec;
-      }
-      synced_folders_.insert(folder);
-    }
+    parent_synced = synced_folders_.contains(folder);
   }
-  auto done = fill_and_commit(ReplacementFile::create(dir_fd, std::string(name.substr(slash + 1))), bytes, durable_);
+  auto done = fill_and_commit(ReplacementFile::create(dir_fd, std::string(name.substr(slash + 1))), bytes, durable_,
+                              parent_synced ? -1 : parent_fd);
   ::close(dir_fd);
+  if (done && !parent_synced) {
+    std::lock_guard lock(synced_mutex_);
+    synced_folders_.insert(folder);
+  }
   return done;
 }
 

@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <chrono>
 #include <algorithm>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -137,6 +138,60 @@ TEST(GroupCommitTest, ABatchSyncsEachDistinctDirectoryOnce) {
   EXPECT_EQ(syncs.dir_syncs, static_cast<int>(counts.dir_syncs));
   EXPECT_EQ(names_in(dir.path() / "a").size(), 3u);
   EXPECT_EQ(names_in(dir.path() / "b").size(), 3u);
+}
+
+// With the fan-out, most files of a short run are each in a folder made a moment ago, whose
+// entry in images/ must be durable too. That parent was synced once per new folder, one at a
+// time under the sink's lock; now each batch syncs it once for all its new folders.
+TEST(GroupCommitTest, NewFoldersInOneBatchShareOneSyncOfTheirParent) {
+  TempDir dir;
+  OpenDir parent(dir.path());
+  std::vector<std::unique_ptr<OpenDir>> folders;
+  for (int i = 0; i < 6; ++i) folders.push_back(std::make_unique<OpenDir>(created_dir(dir.path() / std::to_string(i))));
+  CountedSyncs syncs;
+  std::atomic<int> queued{0}, parent_syncs{0};
+  std::atomic<bool> first{true};
+  DurabilityCalls calls = syncs.calls();
+  auto counted_file = calls.sync_file;
+  calls.sync_file = [&](int fd) {
+    if (first.exchange(false))
+      while (queued < 6) std::this_thread::yield();  // held until all six are queued
+    return counted_file(fd);
+  };
+  auto counted_dir = calls.sync_dir;
+  calls.sync_dir = [&](int fd) {
+    if (fd == parent.fd) ++parent_syncs;
+    return counted_dir(fd);
+  };
+  calls.start_writeback = [&](int) {
+    ++queued;
+    return 0;
+  };
+  GroupCommitter committer(calls);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 6; ++i)
+    threads.emplace_back([&, i] {
+      auto file = ReplacementFile::create(folders[i]->fd, "img");
+      ASSERT_TRUE(file);
+      EXPECT_TRUE(file->commit(committer, parent.fd));
+    });
+  for (auto& th : threads) th.join();
+  EXPECT_LE(committer.counts().batches, 2u);
+  EXPECT_GE(parent_syncs, 1) << "the new folders' entries were never made durable";
+  EXPECT_LE(parent_syncs, 2) << "once per batch, not once per folder";
+  EXPECT_EQ(syncs.dir_syncs, 6 + parent_syncs) << "each folder once, and the parent";
+  for (int i = 0; i < 6; ++i) EXPECT_TRUE(std::filesystem::exists(dir.path() / std::to_string(i) / "img"));
+
+  // A parent that cannot be synced is the error of each file that asked for it.
+  syncs.failing_dir_fd = parent.fd;
+  GroupCommitter failing(syncs.calls());
+  auto asked = ReplacementFile::create(folders[0]->fd, "again");
+  auto not_asked = ReplacementFile::create(folders[1]->fd, "again");
+  ASSERT_TRUE(asked && not_asked);
+  auto failed = asked->commit(failing, parent.fd);
+  ASSERT_FALSE(failed);
+  EXPECT_EQ(failed.error(), boost::system::error_code(ENOSPC, boost::system::system_category()));
+  EXPECT_TRUE(not_asked->commit(failing));
 }
 
 TEST(GroupCommitTest, AFailedFileSyncReachesOnlyThatCallerAndNeverRenamesIt) {

@@ -37,6 +37,9 @@ struct FileToCommit {
   int fd = -1;
   int dir_fd = -1;
   std::string temp_name, name;
+  /// When >= 0, the directory (open, not owned) holding dir_fd's own entry, synced too: a folder
+  /// made since its parent was last synced. One sync per batch serves every new folder in it.
+  int parent_dir_fd = -1;
 };
 
 class GroupCommitter {
@@ -45,7 +48,7 @@ class GroupCommitter {
   GroupCommitter(const GroupCommitter&) = delete;
   GroupCommitter& operator=(const GroupCommitter&) = delete;
 
-  /// Blocks until `file` is synced, renamed over `name` and its directory synced. On failure the
+  /// Blocks until `file` is synced, renamed over `name` and its directory (and parent_dir_fd) synced. On failure the
   /// error is this file's: of its sync, close or rename (then the temp file is removed and
   /// `name` is unchanged), or of its directory's sync (then it is renamed, but not known durable).
   /// Safe to call from many threads at once; the more wait, the fewer syncs each pays.

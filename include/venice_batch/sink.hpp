@@ -69,9 +69,11 @@ class ReplacementFile {
   /// directory after, returning once both are durable; files that threads commit at the same
   /// time share the syncs (the process's GroupCommitter: one directory sync per batch). On
   /// failure the temp file is removed and `name` is unchanged.
-  boost::system::result<void> commit(bool durable);
+  /// `parent_dir_fd` (durable only; -1: none): the directory holding this one's entry, synced in
+  /// the same batch (the directory was made since that was last synced).
+  boost::system::result<void> commit(bool durable, int parent_dir_fd = -1);
   /// As commit(true) through `committer` (tests give one with counted or failing syncs).
-  boost::system::result<void> commit(GroupCommitter& committer);
+  boost::system::result<void> commit(GroupCommitter& committer, int parent_dir_fd = -1);
 
  private:
   ReplacementFile(int dir_fd, bool owns_dir_fd, int fd, std::string temp_name, std::string name);
