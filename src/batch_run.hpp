@@ -67,6 +67,7 @@ struct PendingJob {
   std::vector<std::string> warnings;
   RunClock::time_point read_at;
   unsigned regenerating = 0;  // resume_regeneration: the regeneration an earlier run stopped before
+  bool redoes_ok = false;     // its line changed since it was recorded ok: that record and its images go first
 };
 
 /// One job's record as it is built, attempt by attempt.
@@ -109,10 +110,11 @@ class BatchRun {
                    const AttemptDecision& d);
   void finish_job(JobInProgress& job, const AttemptDecision* last, const std::string& body_sent);
   bool record(JobRecord& rec);  // false: the journal line could not be written
-  void remove_superseded_images(const JobRecord& rec);
   void supersede_earlier_images(const JobRecord& rec);
+  std::vector<std::filesystem::path> superseded_files(const JobRecord& rec) const;
   bool append_to_journal(const JobRecord& rec);  // false: not written (the run is stopping)
-  bool record_between_tries(const JobInProgress& job);  // false: the journal line could not be written
+  bool record_between_tries(const JobInProgress& job);
+  net::awaitable<bool> withdraw_earlier_ok(const JobInProgress& job);  // false: the journal line could not be written
   void note_flag(JobInProgress& job, const PendingJob& pending, const StoredResponse& stored, ImageFlag flag);
   bool append_imagefolder_lines(const JobRecord& rec, const std::string& body_sent);
   void add_to_shards(const JobRecord& rec);

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include "batch_run.hpp"
@@ -116,6 +117,7 @@ net::awaitable<void> BatchRun::run_job(Worker& w, PendingJob pending, RunClock::
     regenerated_body = request_with_seed(spec.body, *job.seed);
     body = &regenerated_body;
   }
+  if (pending.redoes_ok && !co_await withdraw_earlier_ok(job)) co_return;  // the journal failed: the run stops
   // The first attempt was admitted by take_job; each later one waits for its model again.
   for (bool first = true;; first = false) {
     if (!first) {
@@ -221,6 +223,39 @@ bool BatchRun::record_between_tries(const JobInProgress& job) {
                             {}, {}, true};
   progress.timing.total_ms = ms_between(job.started_at, RunClock::now());
   return append_to_journal(progress);
+}
+
+namespace {
+// On the CPU pool: the journal's line made durable (when asked), then the files removed.
+net::awaitable<void> sync_then_remove(JournalWriter* journal, std::vector<std::filesystem::path> paths) {
+  if (journal) (void)journal->sync();  // a failure here is the next periodic sync's to report
+  for (const auto& path : paths) {
+    std::error_code ignored;
+    std::filesystem::remove(path, ignored);
+  }
+  co_return;
+}
+}  // namespace
+
+// A changed line's job, recorded ok for its earlier line, before its first request: the journal
+// says first that the job is being done again (failed, retryable, the new line's hash), and only
+// then are the earlier images removed. A new image would otherwise replace an earlier one of the
+// same name while the journal still said ok for the earlier line: a kill there, and the earlier
+// line put back, and the job was skipped as done with the other line's image. When durable, the
+// line is synced before any file is removed (off the io thread; only changed lines pay it).
+net::awaitable<bool> BatchRun::withdraw_earlier_ok(const JobInProgress& job) {
+  JobRecord redo = job.rec;
+  redo.status = JobStatus::failed;
+  redo.error = JobError{"redoing",
+                        "its manifest line changed since it was recorded ok: its earlier images were removed and it "
+                        "is being done again",
+                        {}, {}, true};
+  if (!append_to_journal(redo)) co_return false;
+  if (layout_.kind == LayoutKind::imagefolder) metadata_superseded_ = true;
+  co_await net::co_spawn(cpu_.get_executor(),
+                         sync_then_remove(config_.durable_writes ? journal_.get() : nullptr, superseded_files(redo)),
+                         net::use_awaitable);
+  co_return true;
 }
 
 // One line into results.jsonl; a line that cannot be written stops the run (exit 3).
@@ -383,31 +418,46 @@ void BatchRun::finish_job(JobInProgress& job, const AttemptDecision* last, const
   if (recorded) supersede_earlier_images(rec);
 }
 
-// Only for the record of a job run (or refused) from its own line: a duplicate id's invalid
-// record must never remove the images of the job it duplicates.
+// Only for the record of a job run from its own line (a duplicate id's invalid record must
+// never remove the images of the job it duplicates). An earlier record of the id may have left
+// images; a record that is not ok may have left a partial write of its own (one variant written
+// before the disk filled): either way images/ keeps only what an ok record names.
 void BatchRun::supersede_earlier_images(const JobRecord& rec) {
-  if (previous_.jobs.find(rec.id) == previous_.jobs.end()) return;  // a first run of the id: nothing earlier
-  remove_superseded_images(rec);
-  if (layout_.kind == LayoutKind::imagefolder) metadata_superseded_ = true;
+  const bool earlier = previous_.jobs.find(rec.id) != previous_.jobs.end();
+  if (!earlier && rec.status == JobStatus::ok) return;  // a first run of the id, recorded ok: nothing else there
+  for (const auto& path : superseded_files(rec)) {
+    std::error_code ignored;
+    std::filesystem::remove(path, ignored);
+  }
+  if (earlier && layout_.kind == LayoutKind::imagefolder) metadata_superseded_ = true;
 }
 
-// A job done again (its line changed, or it failed before) must not leave an earlier run's
-// images in the dataset beside, or instead of, what this run recorded: once its record is
-// written, every other possible file name of the job in images/ (another format, fewer variants;
-// all of them when the new record is not ok: a changed line that ended blurred or failed) is
-// removed. flagged/ is not touched: nothing there is in the dataset, and each image was paid for.
-void BatchRun::remove_superseded_images(const JobRecord& rec) {
+// Every name job `rec.id` may have in images/ (staging/ for webdataset) that `rec` does not
+// hold: its images in each format, variants 0-3, and their sidecars (a sidecar is kept only
+// beside an image of an ok record, when this run writes that kind: an earlier run's .txt
+// describes the earlier prompt). flagged/ is never here: nothing there is in the dataset, and
+// each image there was paid for.
+std::vector<std::filesystem::path> BatchRun::superseded_files(const JobRecord& rec) const {
+  const bool webdataset = layout_.kind == LayoutKind::webdataset;
+  const SidecarKinds kinds = webdataset ? SidecarKinds{true, true} : config_.sidecars;
+  const std::string folder = webdataset ? std::string() : fanout_folder(rec.id, layout_.fanout_digits);
+  const std::string stem = (folder.empty() ? "" : folder + "/") + (webdataset ? webdataset_key_stem(rec.id) : rec.id);
+  const bool ok = rec.status == JobStatus::ok;
+  std::vector<std::filesystem::path> paths;
   for (unsigned k = 0; k < 4; ++k) {
+    const std::string base = fmt::format("{}_{}", stem, k);
     for (auto format : {ImageFormat::webp, ImageFormat::png, ImageFormat::jpeg}) {
-      const std::string folder = fanout_folder(rec.id, layout_.fanout_digits);
-      const std::string prefix = layout_.kind == LayoutKind::webdataset ? webdataset_key_stem(rec.id) : rec.id;
-      const std::string name = (folder.empty() ? "" : folder + "/") + image_file_name(prefix, k, format);
-      const bool current = std::any_of(rec.files.begin(), rec.files.end(),
-                                       [&](const FileRecord& f) { return f.path == sink_.images_name() + "/" + name; });
-      std::error_code ignored;
-      if (!current) std::filesystem::remove(sink_.images_dir() / name, ignored);
+      const std::string name = base + "." + std::string(file_extension(format));
+      const bool current = ok && std::any_of(rec.files.begin(), rec.files.end(), [&](const FileRecord& f) {
+                             return f.path == sink_.images_name() + "/" + name;
+                           });
+      if (!current) paths.push_back(sink_.images_dir() / name);
     }
+    const bool variant_kept = ok && k < rec.files.size();
+    if (!(variant_kept && kinds.txt)) paths.push_back(sink_.images_dir() / (base + ".txt"));
+    if (!(variant_kept && kinds.json)) paths.push_back(sink_.images_dir() / (base + ".json"));
   }
+  return paths;
 }
 
 bool BatchRun::record(JobRecord& rec) {

@@ -51,6 +51,7 @@ std::optional<PendingJob> BatchRun::next_job() {
         if (auto pending = preflight(std::move(job))) {
           if (action == ResumeAction::run)
             pending->regenerating = resume_regeneration(state, hash_prefix64(pending->spec.request_hash));
+          pending->redoes_ok = action == ResumeAction::run_changed && state->status == JobStatus::ok;
           ++jobs_taken_;
           return pending;
         }
@@ -113,7 +114,9 @@ void BatchRun::record_refused(const JobSpec& spec, const std::string& reason) {
   rec.metadata = spec.metadata;
   rec.error = JobError{"preflight", reason, {}, {}, false};
   if (progress_) progress_->note(fmt::format("line {}: {}", spec.line, escape_for_terminal(reason, kMaxPrintedBytes)));
-  if (record(rec)) supersede_earlier_images(rec);  // a changed line refused now: its old images are not its
+  // Not superseding: an ok record is never undone by an invalid one (journal.hpp, replaces), so
+  // the earlier images stay its images; putting the line back costs nothing.
+  record(rec);
 }
 
 // A warning is printed the first time it is met; the same words again are only counted.

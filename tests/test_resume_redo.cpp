@@ -1,0 +1,109 @@
+// A job done again (its line changed, a failure retried): what the dataset folder holds at each
+// point, under a kill, a full disk, a refused line and sidecars. Found by a hostile test of the
+// rule "images/ keeps only what an ok record names".
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "fault_fixture.hpp"
+#include "venice_batch/layout.hpp"
+
+using namespace fault_test;
+
+namespace {
+std::set<std::string> dataset_files(const std::filesystem::path& out) {
+  std::set<std::string> names;
+  if (!std::filesystem::exists(out / "images")) return names;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(out / "images"))
+    if (e.is_regular_file()) names.insert(e.path().filename().string());
+  return names;
+}
+}  // namespace
+
+// A redo wrote its new image over the earlier one of the same name while the journal still said
+// ok for the earlier line: a kill there, the earlier line put back, and the job was skipped as
+// done with the other prompt's image. Now the journal says first that the job is being redone,
+// and the earlier images go before the request is sent.
+TEST(ResumeRedoTest, AChangedLineIsNoLongerOkInTheJournalBeforeItsRequestIsAnswered) {
+  Fixture fx(MockFaults{}, std::chrono::milliseconds(1500));
+  const auto manifest = fx.dir / "m.jsonl";
+  const std::string one = R"({"id":"j0","prompt":"PROMPTONE","width":64,"height":64,"format":"png","variants":2})" "\n";
+  test_support::write_file(manifest, one);
+  ASSERT_EQ(fx.run(manifest).exit_status, 0);
+  ASSERT_EQ(dataset_files(fx.out()), (std::set<std::string>{"j0_0.png", "j0_1.png"}));
+
+  test_support::write_file(manifest, R"({"id":"j0","prompt":"PROMPTTWO","width":64,"height":64,"format":"png"})" "\n");
+  {
+    test_support::ChildProcess child(fx.args(manifest), {{"VENICE_API_KEY", kKey}});
+    ASSERT_TRUE(test_support::wait_until([&] { return fx.server->stats().requests == 2; }));
+    child.kill(SIGKILL);  // the redo's request is at the server, its answer 1.5 s away
+    child.wait();
+  }
+  auto s = final_state(fx.out());
+  EXPECT_EQ(s["j0"].status, "failed");
+  EXPECT_EQ(s["j0"].error_kind, "redoing");
+  EXPECT_TRUE(dataset_files(fx.out()).empty()) << "the earlier line's images are not the changed line's";
+
+  test_support::write_file(manifest, one);  // the user puts the first line back
+  auto r = fx.run(manifest);
+  ASSERT_EQ(r.exit_status, 0) << r.err;
+  EXPECT_EQ(fx.server->stats().requests, 3u) << "done again, not skipped as done";
+  EXPECT_EQ(final_state(fx.out())["j0"].status, "ok");
+  EXPECT_EQ(dataset_files(fx.out()), (std::set<std::string>{"j0_0.png", "j0_1.png"}));
+}
+
+// A job's first run whose second image could not be written (a full disk; here a directory
+// planted at its name) was recorded failed with its first image left in images/, which in
+// imagefolder no metadata.jsonl line names (and a loader fails on).
+TEST(ResumeRedoTest, AFailedWriteLeavesNoImageOfTheJobInTheDataset) {
+  for (const std::string layout : {"files", "imagefolder"}) {
+    SCOPED_TRACE(layout);
+    Fixture fx(MockFaults{});
+    const auto manifest = fx.dir / "m.jsonl";
+    test_support::write_file(manifest, R"({"id":"x","prompt":"a fox","width":64,"height":64,"variants":2})" "\n");
+    std::filesystem::create_directories(fx.out() / "images" / venice_batch::fanout_folder("x", 3) / "x_1.webp");
+    auto r = fx.run(manifest, {"--layout", layout});
+    EXPECT_EQ(r.exit_status, 3) << r.err;
+    auto s = final_state(fx.out());
+    EXPECT_EQ(s["x"].status, "failed");
+    EXPECT_EQ(s["x"].error_kind, "write_failed");
+    EXPECT_EQ(dataset_files(fx.out()), std::set<std::string>{}) << "x_0.webp of a failed job";
+  }
+}
+
+// Two ways to refuse a changed line were handled in opposite ways: a bad width kept the ok
+// record and its image, an unknown model deleted the paid image while the journal kept the ok
+// (an invalid record never undoes an ok one). Both keep the image now; the line put back is free.
+TEST(ResumeRedoTest, AChangedLineRefusedBeforeSendingKeepsTheEarlierImage) {
+  Fixture fx(MockFaults{});
+  const auto manifest = fx.dir / "m.jsonl";
+  const std::string good = R"({"id":"m","prompt":"a cat","width":64,"height":64})" "\n";
+  test_support::write_file(manifest, good);
+  ASSERT_EQ(fx.run(manifest).exit_status, 0);
+  test_support::write_file(manifest, R"({"id":"m","prompt":"a cat","width":64,"height":64,"model":"no-such-model"})" "\n");
+  fx.run(manifest);
+  EXPECT_EQ(fx.server->stats().requests, 1u);
+  EXPECT_EQ(dataset_files(fx.out()), std::set<std::string>{"m_0.webp"});
+  test_support::write_file(manifest, good);
+  EXPECT_EQ(fx.run(manifest).exit_status, 0);
+  EXPECT_EQ(fx.server->stats().requests, 1u) << "the line put back pays nothing";
+  EXPECT_EQ(dataset_files(fx.out()), std::set<std::string>{"m_0.webp"});
+}
+
+// An earlier run's sidecars describe its prompt: a redo that writes none, or fewer variants,
+// must not leave them beside the new images (a LoRA trainer reads x_0.txt as x_0.webp's caption).
+TEST(ResumeRedoTest, AnEarlierRunsSidecarsGoWithItsImages) {
+  Fixture fx(MockFaults{});
+  const auto manifest = fx.dir / "m.jsonl";
+  test_support::write_file(manifest, R"({"id":"x","prompt":"a cat","width":64,"height":64,"variants":2})" "\n");
+  ASSERT_EQ(fx.run(manifest, {"--sidecars", "txt,json"}).exit_status, 0);
+  ASSERT_EQ(dataset_files(fx.out()),
+            (std::set<std::string>{"x_0.webp", "x_0.txt", "x_0.json", "x_1.webp", "x_1.txt", "x_1.json"}));
+
+  test_support::write_file(manifest, R"({"id":"x","prompt":"a red bus","width":64,"height":64})" "\n");
+  ASSERT_EQ(fx.run(manifest, {"--sidecars", "json"}).exit_status, 0);
+  EXPECT_EQ(dataset_files(fx.out()), (std::set<std::string>{"x_0.webp", "x_0.json"}))
+      << "the cat's caption beside the bus, or a variant's sidecars without their image";
+  const auto folder = fx.out() / "images" / venice_batch::fanout_folder("x", 3);
+  EXPECT_NE(test_support::read_file(folder / "x_0.json").find("a red bus"), std::string::npos);
+}
