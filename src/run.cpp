@@ -85,6 +85,8 @@ void BatchRun::prepare() {
     if (!catalog_) throw ConfigError(fmt::format("catalog {}: no usable model list", config_.catalog_file));
   }
   sink_.set_flagged_name(std::string(flagged_folder(layout_.kind)));
+  if (config_.keep_flagged_images)
+    if (auto problem = sink_.flagged_folder_problem()) throw ConfigError(*problem);
   removed_temp_files_ = sink_.remove_stale_temp_files();
   const auto journal_path = sink_.out_dir() / "results.jsonl";
   previous_ = read_journal(journal_path);

@@ -232,6 +232,26 @@ boost::system::result<std::string> OutputSink::write_flagged(const std::string& 
   return chosen;
 }
 
+std::optional<std::string> OutputSink::flagged_folder_problem() const {
+  const auto path = out_dir_ / flagged_name_;
+  struct stat st {};
+  if (::fstatat(out_fd_, flagged_name_.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return std::nullopt;  // made on first use
+  if (S_ISLNK(st.st_mode))
+    return fmt::format("'{}' is a symbolic link; refusing to follow it (blurred images are kept there)", path.string());
+  int fd = ::openat(out_fd_, flagged_name_.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return fmt::format("'{}' cannot be opened as a directory: {}", path.string(), last_error().message());
+  std::optional<std::string> problem;
+  {
+    auto probe = ReplacementFile::create(fd, "probe");  // removed again when it goes, before fd is closed
+    if (!probe)
+      problem = fmt::format("'{}' is not writable: {} (blurred images are kept there; --flagged-images discard "
+                            "does not keep them)",
+                            path.string(), probe.error().message());
+  }
+  ::close(fd);
+  return problem;
+}
+
 std::size_t OutputSink::remove_stale_temp_files() const {
   std::size_t removed = 0;
   std::vector<std::filesystem::path> dirs{out_dir_, images_dir_, out_dir_ / flagged_name_};

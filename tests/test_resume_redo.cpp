@@ -107,3 +107,28 @@ TEST(ResumeRedoTest, AnEarlierRunsSidecarsGoWithItsImages) {
   const auto folder = fx.out() / "images" / venice_batch::fanout_folder("x", 3);
   EXPECT_NE(test_support::read_file(folder / "x_0.json").find("a red bus"), std::string::npos);
 }
+
+// A flagged/ that cannot take images was found only when a blurred image had been bought: the
+// write failed, the job was retryable, and a rerun paid again. It is refused before anything is sent.
+TEST(ResumeRedoTest, AFlaggedFolderThatCannotTakeImagesIsRefusedBeforeAnythingIsPaid) {
+  for (const std::string planted : {"symlink", "file"}) {
+    SCOPED_TRACE(planted);
+    Fixture fx(schedule("blurred"));
+    const auto manifest = fx.dir / "m.jsonl";
+    test_support::write_file(manifest, R"({"id":"b","prompt":"a fox","width":64,"height":64})" "\n");
+    std::filesystem::create_directories(fx.out());
+    if (planted == "symlink") {
+      std::filesystem::create_directories(fx.dir / "elsewhere");
+      std::filesystem::create_directory_symlink(fx.dir / "elsewhere", fx.out() / "flagged");
+    } else {
+      test_support::write_file(fx.out() / "flagged", "not a folder");
+    }
+    auto r = fx.run(manifest);
+    EXPECT_EQ(r.exit_status, 2) << r.err;
+    EXPECT_NE(r.err.find("flagged"), std::string::npos) << r.err;
+    EXPECT_EQ(fx.server->stats().requests, 0u);
+    // Not kept, nothing to check: the run goes on.
+    EXPECT_EQ(fx.run(manifest, {"--flagged-images", "discard"}).exit_status, 1);
+    EXPECT_EQ(fx.server->stats().requests, 1u);
+  }
+}

@@ -118,6 +118,11 @@ class OutputSink {
   const std::string& flagged_name() const { return flagged_name_; }
   void set_flagged_name(std::string name) { flagged_name_ = std::move(name); }
 
+  /// Why blurred images could not be kept in <out>/<flagged_name()>/, checked before anything is
+  /// paid for (a blurred image is found only once bought): a symbolic link there (never
+  /// followed), not a directory, or one this process cannot create files in. nullopt: fine, or
+  /// not made yet (made on first use, as the out dir is writable).
+  std::optional<std::string> flagged_folder_problem() const;
   /// Removes leftover temp files of a crashed run (in the out dir, the images dir and its
   /// fan-out folders, flagged/); returns how many were removed.
   std::size_t remove_stale_temp_files() const;
