@@ -114,7 +114,8 @@ class BatchRun {
   std::vector<std::filesystem::path> superseded_files(const JobRecord& rec) const;
   bool append_to_journal(const JobRecord& rec);  // false: not written (the run is stopping)
   bool record_between_tries(const JobInProgress& job);
-  net::awaitable<bool> withdraw_earlier_ok(const JobInProgress& job);  // false: the journal line could not be written
+  net::awaitable<bool> withdraw_earlier_ok(const JobInProgress& job);
+  void note_regeneration_beyond_cap(const PendingJob& pending);  // false: the journal line could not be written
   void note_flag(JobInProgress& job, const PendingJob& pending, const StoredResponse& stored, ImageFlag flag);
   bool append_imagefolder_lines(const JobRecord& rec, const std::string& body_sent);
   void add_to_shards(const JobRecord& rec);
@@ -170,6 +171,7 @@ class BatchRun {
   int stop_status_ = 0;
   std::string stop_reason_;
   std::uint64_t skipped_failed_ = 0, changed_ = 0;
+  std::uint64_t waiting_for_regeneration_ = 0;  // not sent: a regeneration beyond this run's --regenerate-flagged
   std::uint64_t skipped_unparsed_ = 0;  // finished lines the manifest reader skipped, counted so far
   bool manifest_done_ = false;          // read to its end (or to --limit)
   std::uint64_t jobs_taken_ = 0;        // pending jobs read for this run (--limit counts these)

@@ -51,6 +51,10 @@ std::optional<PendingJob> BatchRun::next_job() {
         if (auto pending = preflight(std::move(job))) {
           if (action == ResumeAction::run)
             pending->regenerating = resume_regeneration(state, hash_prefix64(pending->spec.request_hash));
+          if (pending->regenerating > config_.regenerate_flagged) {
+            note_regeneration_beyond_cap(*pending);  // this run allows fewer tries than the one that stopped
+            break;
+          }
           pending->redoes_ok = action == ResumeAction::run_changed && state->status == JobStatus::ok;
           ++jobs_taken_;
           return pending;
@@ -117,6 +121,19 @@ void BatchRun::record_refused(const JobSpec& spec, const std::string& reason) {
   // Not superseding: an ok record is never undone by an invalid one (journal.hpp, replaces), so
   // the earlier images stay its images; putting the line back costs nothing.
   record(rec);
+}
+
+// A job an earlier run stopped between two tries of --regenerate-flagged, waiting for a
+// regeneration beyond this run's --regenerate-flagged: not sent, and not ended either (ending it
+// blurred would leave only --retry-failed, which starts again from the line's own, flagged,
+// request). It keeps waiting; the run ends with exit 4 and says how to go on.
+void BatchRun::note_regeneration_beyond_cap(const PendingJob& pending) {
+  ++waiting_for_regeneration_;
+  ++metrics_.counters().jobs_skipped;
+  limit_status_ = exit_user_limit;
+  note_warning(fmt::format("job(s) wait for a regeneration beyond --regenerate-flagged {} (an earlier run allowed "
+                           "more): not sent; run with --regenerate-flagged {} or more to go on",
+                           config_.regenerate_flagged, pending.regenerating));
 }
 
 // A warning is printed the first time it is met; the same words again are only counted.

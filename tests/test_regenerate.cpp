@@ -229,3 +229,26 @@ TEST(RegenerateTest, ALimitMetBetweenTriesLeavesTheJobWaitingForItsRegeneration)
   EXPECT_EQ(fx.server->stats().requests, 3u) << "one request: regeneration 2, no paid try again";
   EXPECT_EQ(final_state(fx.out())["fox"].status, "ok");
 }
+
+// Found by a hostile test: a run stopped waiting for regeneration 2, resumed with
+// --regenerate-flagged 1, sent and paid for regeneration 2 anyway. The lower cap holds: nothing
+// is sent, and the job keeps waiting (ending it blurred would leave only --retry-failed, which
+// pays again for the line's own flagged request); exit 4 says a limit held it.
+TEST(RegenerateTest, AResumeWithFewerTriesAllowedSendsNoRegenerationBeyondThem) {
+  Fixture fx(schedule("blurred,blurred,ok"));
+  test_support::write_file(fx.dir / "m.jsonl", R"({"id":"fox","prompt":"a fox","width":64,"height":64,"seed":42})" "\n");
+  EXPECT_EQ(fx.run(fx.dir / "m.jsonl", {"--regenerate-flagged", "5", "--max-spend", "0.02"}).exit_status, 4);
+  ASSERT_NE(test_support::read_lines(fx.out() / "results.jsonl").back().find(R"("regenerating":2)"), std::string::npos);
+  for (const char* fewer : {"1", "0"}) {
+    auto held = fx.run(fx.dir / "m.jsonl", {"--regenerate-flagged", fewer});
+    EXPECT_EQ(held.exit_status, 4) << held.err;
+    EXPECT_NE(held.err.find("wait for a regeneration beyond --regenerate-flagged"), std::string::npos) << held.err;
+    EXPECT_EQ(fx.server->stats().requests, 2u) << "regeneration 2 is beyond the tries this run allows";
+  }
+  EXPECT_NE(test_support::read_lines(fx.out() / "results.jsonl").back().find(R"("regenerating":2)"), std::string::npos)
+      << "still waiting for it";
+  auto again = fx.run(fx.dir / "m.jsonl", {"--regenerate-flagged", "2"});
+  ASSERT_EQ(again.exit_status, 0) << again.err;
+  EXPECT_EQ(fx.server->stats().requests, 3u) << "regeneration 2, nothing paid again";
+  EXPECT_EQ(final_state(fx.out())["fox"].status, "ok");
+}
