@@ -111,11 +111,11 @@ class BatchRun {
   void finish_job(JobInProgress& job, const AttemptDecision* last, const std::string& body_sent);
   bool record(JobRecord& rec);  // false: the journal line could not be written
   void supersede_earlier_images(const JobRecord& rec);
-  std::vector<std::filesystem::path> superseded_files(const JobRecord& rec) const;
+  std::vector<std::string> superseded_files(const JobRecord& rec) const;
   bool append_to_journal(const JobRecord& rec);  // false: not written (the run is stopping)
-  bool record_between_tries(const JobInProgress& job);
-  net::awaitable<bool> withdraw_earlier_ok(const JobInProgress& job);
-  void note_regeneration_beyond_cap(const PendingJob& pending);  // false: the journal line could not be written
+  bool record_between_tries(const JobInProgress& job);  // false: the journal line could not be written
+  net::awaitable<bool> withdraw_earlier_ok(const JobInProgress& job);  // false: the journal failed (the run stops)
+  void note_regeneration_beyond_cap(const PendingJob& pending);
   void note_flag(JobInProgress& job, const PendingJob& pending, const StoredResponse& stored, ImageFlag flag);
   bool append_imagefolder_lines(const JobRecord& rec, const std::string& body_sent);
   void add_to_shards(const JobRecord& rec);

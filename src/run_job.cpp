@@ -8,6 +8,7 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include "batch_run.hpp"
@@ -117,7 +118,6 @@ net::awaitable<void> BatchRun::run_job(Worker& w, PendingJob pending, RunClock::
     regenerated_body = request_with_seed(spec.body, *job.seed);
     body = &regenerated_body;
   }
-  if (pending.redoes_ok && !co_await withdraw_earlier_ok(job)) co_return;  // the journal failed: the run stops
   // The first attempt was admitted by take_job; each later one waits for its model again.
   for (bool first = true;; first = false) {
     if (!first) {
@@ -134,6 +134,12 @@ net::awaitable<void> BatchRun::run_job(Worker& w, PendingJob pending, RunClock::
     if (spend.kind == SpendDecision::Kind::stop) {
       stop_run(exit_user_limit, spend.message);
       break;
+    }
+    // After every check that could refuse it: a changed line refused before sending keeps the
+    // earlier record and images (README), as an invalid record never undoes an ok one.
+    if (first && pending.redoes_ok && !co_await withdraw_earlier_ok(job)) {
+      spend_.settle(spend.reservation, Billing::not_billed);  // never sent
+      break;  // the journal failed: the run stops
     }
     if (embed) {
       if (job.seed) embed->seed = *job.seed;
@@ -226,14 +232,15 @@ bool BatchRun::record_between_tries(const JobInProgress& job) {
 }
 
 namespace {
-// On the CPU pool: the journal's line made durable (when asked), then the files removed.
-net::awaitable<void> sync_then_remove(JournalWriter* journal, std::vector<std::filesystem::path> paths) {
-  if (journal) (void)journal->sync();  // a failure here is the next periodic sync's to report
-  for (const auto& path : paths) {
-    std::error_code ignored;
-    std::filesystem::remove(path, ignored);
-  }
-  co_return;
+// On the CPU pool: the journal's line made durable (when asked), and only then the files
+// removed. A failed sync removes nothing: its error is reported once (fdatasync), so the
+// journal may never hold the line that says the files are gone.
+net::awaitable<boost::system::error_code> sync_then_remove(JournalWriter* journal, const OutputSink* sink,
+                                                           std::vector<std::string> names) {
+  if (journal)
+    if (auto synced = journal->sync(); !synced) co_return synced.error();
+  sink->remove_images(names);
+  co_return boost::system::error_code{};
 }
 }  // namespace
 
@@ -243,6 +250,7 @@ net::awaitable<void> sync_then_remove(JournalWriter* journal, std::vector<std::f
 // same name while the journal still said ok for the earlier line: a kill there, and the earlier
 // line put back, and the job was skipped as done with the other line's image. When durable, the
 // line is synced before any file is removed (off the io thread; only changed lines pay it).
+// False when the journal failed: the run is stopped.
 net::awaitable<bool> BatchRun::withdraw_earlier_ok(const JobInProgress& job) {
   JobRecord redo = job.rec;
   redo.status = JobStatus::failed;
@@ -252,9 +260,14 @@ net::awaitable<bool> BatchRun::withdraw_earlier_ok(const JobInProgress& job) {
                         {}, {}, true};
   if (!append_to_journal(redo)) co_return false;
   if (layout_.kind == LayoutKind::imagefolder) metadata_superseded_ = true;
-  co_await net::co_spawn(cpu_.get_executor(),
-                         sync_then_remove(config_.durable_writes ? journal_.get() : nullptr, superseded_files(redo)),
-                         net::use_awaitable);
+  const auto failed = co_await net::co_spawn(
+      cpu_.get_executor(),
+      sync_then_remove(config_.durable_writes ? journal_.get() : nullptr, &sink_, superseded_files(redo)),
+      net::use_awaitable);
+  if (failed) {
+    stop_run(exit_stopped, fmt::format("cannot sync results.jsonl: {}", failed.message()));
+    co_return false;
+  }
   co_return true;
 }
 
@@ -421,43 +434,41 @@ void BatchRun::finish_job(JobInProgress& job, const AttemptDecision* last, const
 // Only for the record of a job run from its own line (a duplicate id's invalid record must
 // never remove the images of the job it duplicates). An earlier record of the id may have left
 // images; a record that is not ok may have left a partial write of its own (one variant written
-// before the disk filled): either way images/ keeps only what an ok record names.
+// before the disk filled): either way images/ keeps only what an ok record names. The removal
+// runs on the CPU pool (the run joins it before the dataset is closed).
 void BatchRun::supersede_earlier_images(const JobRecord& rec) {
   const bool earlier = previous_.jobs.find(rec.id) != previous_.jobs.end();
   if (!earlier && rec.status == JobStatus::ok) return;  // a first run of the id, recorded ok: nothing else there
-  for (const auto& path : superseded_files(rec)) {
-    std::error_code ignored;
-    std::filesystem::remove(path, ignored);
-  }
   if (earlier && layout_.kind == LayoutKind::imagefolder) metadata_superseded_ = true;
+  net::post(cpu_, [sink = &sink_, names = superseded_files(rec)] { sink->remove_images(names); });
 }
 
 // Every name job `rec.id` may have in images/ (staging/ for webdataset) that `rec` does not
-// hold: its images in each format, variants 0-3, and their sidecars (a sidecar is kept only
-// beside an image of an ok record, when this run writes that kind: an earlier run's .txt
-// describes the earlier prompt). flagged/ is never here: nothing there is in the dataset, and
-// each image there was paid for.
-std::vector<std::filesystem::path> BatchRun::superseded_files(const JobRecord& rec) const {
+// hold: its images in each format, variants 0 to kMaxVariants - 1, and their sidecars (a sidecar
+// is kept only beside an image of an ok record, when this run writes that kind: an earlier run's
+// .txt describes the earlier prompt). flagged/ is never here: nothing there is in the dataset,
+// and each image there was paid for.
+std::vector<std::string> BatchRun::superseded_files(const JobRecord& rec) const {
   const bool webdataset = layout_.kind == LayoutKind::webdataset;
   const SidecarKinds kinds = webdataset ? SidecarKinds{true, true} : config_.sidecars;
   const std::string folder = webdataset ? std::string() : fanout_folder(rec.id, layout_.fanout_digits);
-  const std::string stem = (folder.empty() ? "" : folder + "/") + (webdataset ? webdataset_key_stem(rec.id) : rec.id);
+  const std::string prefix = webdataset ? webdataset_key_stem(rec.id) : rec.id;
+  const std::string in = folder.empty() ? "" : folder + "/";
   const bool ok = rec.status == JobStatus::ok;
-  std::vector<std::filesystem::path> paths;
-  for (unsigned k = 0; k < 4; ++k) {
-    const std::string base = fmt::format("{}_{}", stem, k);
+  std::vector<std::string> names;
+  for (unsigned k = 0; k < kMaxVariants; ++k) {
     for (auto format : {ImageFormat::webp, ImageFormat::png, ImageFormat::jpeg}) {
-      const std::string name = base + "." + std::string(file_extension(format));
+      std::string name = in + image_file_name(prefix, k, format);
       const bool current = ok && std::any_of(rec.files.begin(), rec.files.end(), [&](const FileRecord& f) {
                              return f.path == sink_.images_name() + "/" + name;
                            });
-      if (!current) paths.push_back(sink_.images_dir() / name);
+      if (!current) names.push_back(std::move(name));
     }
     const bool variant_kept = ok && k < rec.files.size();
-    if (!(variant_kept && kinds.txt)) paths.push_back(sink_.images_dir() / (base + ".txt"));
-    if (!(variant_kept && kinds.json)) paths.push_back(sink_.images_dir() / (base + ".json"));
+    if (!(variant_kept && kinds.txt)) names.push_back(in + sidecar_file_name(prefix, k, "txt"));
+    if (!(variant_kept && kinds.json)) names.push_back(in + sidecar_file_name(prefix, k, "json"));
   }
-  return paths;
+  return names;
 }
 
 bool BatchRun::record(JobRecord& rec) {

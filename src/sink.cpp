@@ -129,6 +129,10 @@ std::string image_file_name(std::string_view id, unsigned k, ImageFormat format)
   return name;
 }
 
+std::string sidecar_file_name(std::string_view id, unsigned k, std::string_view extension) {
+  return fmt::format("{}_{}.{}", id, k, extension);
+}
+
 bool is_temp_file_name(std::string_view name) {
   return name.size() > 1 && name[0] == '.' && name.find(".tmp-") != std::string_view::npos;
 }
@@ -252,6 +256,27 @@ std::optional<std::string> OutputSink::flagged_folder_problem() const {
   return problem;
 }
 
+std::size_t OutputSink::remove_images(const std::vector<std::string>& names) const {
+  std::size_t removed = 0;
+  std::string open_folder;
+  int folder_fd = -1;
+  for (const auto& name : names) {
+    const auto slash = name.rfind('/');
+    const std::string folder = slash == std::string::npos ? std::string() : name.substr(0, slash);
+    if (folder_fd < 0 || folder != open_folder) {
+      if (folder_fd >= 0 && folder_fd != images_fd_) ::close(folder_fd);
+      folder_fd = folder.empty() ? images_fd_
+                                 : ::openat(images_fd_, folder.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      open_folder = folder;
+    }
+    if (folder_fd < 0) continue;  // no such folder (nothing to remove), or a link: never followed
+    const std::string file = slash == std::string::npos ? name : name.substr(slash + 1);
+    if (::unlinkat(folder_fd, file.c_str(), 0) == 0) ++removed;
+  }
+  if (folder_fd >= 0 && folder_fd != images_fd_) ::close(folder_fd);
+  return removed;
+}
+
 std::size_t OutputSink::remove_stale_temp_files() const {
   std::size_t removed = 0;
   std::vector<std::filesystem::path> dirs{out_dir_, images_dir_, out_dir_ / flagged_name_};
@@ -352,14 +377,15 @@ StoredResponse decode_and_store(ResponseDecoder& decoder, const HttpResponse& re
         (expected.size->width != image.size.width || expected.size->height != image.size.height))
       file.requested_size = expected.size;
     if (target.sidecars && !out.blurred) {
-      const std::string stem = fmt::format("{}{}_{}", folder, target.file_prefix, variant);
       auto side = [&](const std::string& name, std::string_view text) {
         if (auto w = sink->write_image(name, as_bytes(text)); !w)
           out.warnings.push_back(
               fmt::format("sidecar {}/{} not written: {}", sink->images_name(), name, w.error().message()));
       };
-      if (target.sidecars->kinds.txt) side(stem + ".txt", target.sidecars->prompt);
-      if (target.sidecars->kinds.json) side(stem + ".json", sidecar_json(*target.sidecars, variant, file, out.server_id));
+      if (target.sidecars->kinds.txt) side(folder + sidecar_file_name(target.file_prefix, variant, "txt"), target.sidecars->prompt);
+      if (target.sidecars->kinds.json)
+        side(folder + sidecar_file_name(target.file_prefix, variant, "json"),
+             sidecar_json(*target.sidecars, variant, file, out.server_id));
     }
     out.files.push_back(std::move(file));
   }

@@ -90,6 +90,38 @@ TEST(ResumeRedoTest, AChangedLineRefusedBeforeSendingKeepsTheEarlierImage) {
   EXPECT_EQ(dataset_files(fx.out()), std::set<std::string>{"m_0.webp"});
 }
 
+// The same for a refusal that comes later, at the spend check: a changed line naming a model
+// the catalog has no price for, under --max-spend (found in review: the images went first).
+TEST(ResumeRedoTest, AChangedLineRefusedAtTheSpendCheckKeepsTheEarlierImage) {
+  Fixture fx(MockFaults{});
+  const auto manifest = fx.dir / "m.jsonl";
+  test_support::write_file(manifest, R"({"id":"m","prompt":"a cat","width":64,"height":64})" "\n");
+  ASSERT_EQ(fx.run(manifest).exit_status, 0);
+  test_support::write_file(manifest,
+                           R"({"id":"m","prompt":"a cat","width":64,"height":64,"model":"venice-preview"})" "\n");
+  auto r = fx.run(manifest, {"--max-spend", "5"});
+  EXPECT_EQ(fx.server->stats().requests, 1u) << r.err;
+  EXPECT_EQ(dataset_files(fx.out()), std::set<std::string>{"m_0.webp"}) << r.err;
+}
+
+// A link planted at a fan-out folder's name is never followed by the removal of a job's earlier
+// images (the writes refuse it already): the file it points at is not the out dir's to delete.
+TEST(ResumeRedoTest, RemovingEarlierImagesNeverFollowsALinkAtTheirFolder) {
+  Fixture fx(MockFaults{});
+  const auto manifest = fx.dir / "m.jsonl";
+  test_support::write_file(manifest, R"({"id":"x","prompt":"a cat","width":64,"height":64})" "\n");
+  ASSERT_EQ(fx.run(manifest).exit_status, 0);
+  const auto folder = fx.out() / "images" / venice_batch::fanout_folder("x", 3);
+  const auto elsewhere = fx.dir / "elsewhere";
+  std::filesystem::create_directories(elsewhere);
+  test_support::write_file(elsewhere / "x_0.webp", "someone else's file");
+  std::filesystem::remove_all(folder);
+  std::filesystem::create_directory_symlink(elsewhere, folder);
+  test_support::write_file(manifest, R"({"id":"x","prompt":"a dog","width":64,"height":64})" "\n");
+  fx.run(manifest);  // its write fails on the link (exit 3); what matters is what was removed
+  EXPECT_EQ(test_support::read_file(elsewhere / "x_0.webp"), "someone else's file");
+}
+
 // An earlier run's sidecars describe its prompt: a redo that writes none, or fewer variants,
 // must not leave them beside the new images (a LoRA trainer reads x_0.txt as x_0.webp's caption).
 TEST(ResumeRedoTest, AnEarlierRunsSidecarsGoWithItsImages) {

@@ -43,6 +43,11 @@ struct FileRecord {
 /// "<id>_<k>.<ext>": the final file name of variant k (0-based) of job `id`.
 std::string image_file_name(std::string_view id, unsigned k, ImageFormat format);
 
+/// The most images one request asks for (the API's `variants` is 1-4; request_schema checks it).
+inline constexpr unsigned kMaxVariants = 4;
+/// "<id>_<k>.txt" / "<id>_<k>.json": the sidecars of image_file_name(id, k, ...).
+std::string sidecar_file_name(std::string_view id, unsigned k, std::string_view extension);
+
 /// True for the names this sink uses while a file is being written (".<name>.tmp-<random>").
 bool is_temp_file_name(std::string_view name);
 /// What a temp name adds to a file's name: "." + ".tmp-" + 16 hex digits.
@@ -123,6 +128,10 @@ class OutputSink {
   /// followed), not a directory, or one this process cannot create files in. nullopt: fine, or
   /// not made yet (made on first use, as the out dir is writable).
   std::optional<std::string> flagged_folder_problem() const;
+  /// Removes these files of the images dir ("<file>" or "<folder>/<file>", as write_image takes
+  /// them), missing ones skipped: a folder is opened with O_NOFOLLOW, so a link planted at a
+  /// folder's name never leads a removal out of the out dir. Returns how many were removed.
+  std::size_t remove_images(const std::vector<std::string>& names) const;
   /// Removes leftover temp files of a crashed run (in the out dir, the images dir and its
   /// fan-out folders, flagged/); returns how many were removed.
   std::size_t remove_stale_temp_files() const;
