@@ -171,6 +171,7 @@ class BatchRun {
   int stop_status_ = 0;
   std::string stop_reason_;
   std::uint64_t skipped_failed_ = 0, changed_ = 0;
+  std::unordered_set<std::string> changed_ids_;  // jobs done again because their line changed (few)
   std::uint64_t waiting_for_regeneration_ = 0;  // not sent: a regeneration beyond this run's --regenerate-flagged
   std::uint64_t skipped_unparsed_ = 0;  // finished lines the manifest reader skipped, counted so far
   bool manifest_done_ = false;          // read to its end (or to --limit)

@@ -43,6 +43,7 @@ std::optional<PendingJob> BatchRun::next_job() {
     switch (action) {
       case ResumeAction::run_changed:
         ++changed_;
+        changed_ids_.insert(job.id);  // a later duplicate line's message must not say its record is kept
         if (!options_.quiet)
           log_ << fmt::format("venice-batch: job '{}' (line {}) changed since it was recorded; doing it again\n",
                               job.id, job.line);
@@ -165,8 +166,13 @@ void BatchRun::record_invalid_line(const InvalidLine& bad) {
     case ResumeAction::keep_done:
       // A duplicate id of a job done earlier: say so, never overwrite its ok.
       ++metrics_.counters().jobs_invalid;
-      if (progress_) progress_->note(fmt::format("line {}: {} (job '{}' is already done; its record is kept)",
-                                                 bad.line, bad.reason, bad.id));
+      if (progress_)
+        progress_->note(changed_ids_.contains(bad.id)
+                            ? fmt::format("line {}: {} (job '{}' is done again in this run from its first line, "
+                                          "which changed; this line is not sent)",
+                                          bad.line, bad.reason, bad.id)
+                            : fmt::format("line {}: {} (job '{}' is already done; its record is kept)", bad.line,
+                                          bad.reason, bad.id));
       return;
     default: break;
   }

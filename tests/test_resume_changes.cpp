@@ -120,3 +120,19 @@ TEST(ResumeChangesTest, ADuplicateIdsRecordNeverRemovesTheImagesOfTheJobItDuplic
   EXPECT_EQ(fx.server->stats().requests, 2u) << r.err;
   EXPECT_EQ(images_of(fx.out()), std::set<std::string>{"dup_0.webp"}) << r.err;
 }
+
+// A new line pasted above a job's unchanged ok line, with the same id: the first line of an id is
+// the job (README), so it is done again, and the duplicate's message must say so rather than
+// "its record is kept" (found in review).
+TEST(ResumeChangesTest, ADuplicateBelowAChangedFirstLineIsNotSaidToKeepTheRecord) {
+  Fixture fx(MockFaults{});
+  const auto manifest = fx.dir / "m.jsonl";
+  const std::string cat = R"({"id":"X","prompt":"a cat","width":64,"height":64})" "\n";
+  test_support::write_file(manifest, cat);
+  ASSERT_EQ(fx.run(manifest).exit_status, 0);
+  test_support::write_file(manifest, R"({"id":"X","prompt":"a dog","width":64,"height":64})" "\n" + cat);
+  auto r = fx.run(manifest, {"--lookahead", "1"});
+  EXPECT_NE(r.err.find("is done again in this run from its first line"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("its record is kept"), std::string::npos) << r.err;
+  EXPECT_EQ(fx.server->stats().requests, 2u);
+}
