@@ -221,6 +221,15 @@ inline void expect_no_key(const std::filesystem::path& out, const test_support::
 
 /// Every file under images/ is a complete image with a final name; every file the journal lists exists.
 /// `torn_lines_allowed`: after SIGKILLs a torn journal line may sit mid-file (counted by the caller).
+/// The file names (without folders) of every file under <out>/images: the dataset a user would take.
+inline std::set<std::string> dataset_files(const std::filesystem::path& out) {
+  std::set<std::string> names;
+  if (!std::filesystem::exists(out / "images")) return names;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(out / "images"))
+    if (e.is_regular_file()) names.insert(e.path().filename().string());
+  return names;
+}
+
 inline void expect_clean_images(const std::filesystem::path& out, bool torn_lines_allowed = false) {
   expect_no_key(out);
   std::set<std::string> listed;

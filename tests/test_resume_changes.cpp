@@ -54,14 +54,6 @@ TEST(ResumeChangesTest, ADuplicateIdNeverUndoesTheFirstJobsOk) {
   EXPECT_EQ(fx.server->stats().requests, 1u) << "the ok job was requested again: " << r.err;
 }
 
-namespace {
-std::set<std::string> images_of(const std::filesystem::path& out) {
-  std::set<std::string> names;
-  for (const auto& e : std::filesystem::recursive_directory_iterator(out / "images"))
-    if (e.is_regular_file()) names.insert(e.path().filename().string());
-  return names;
-}
-}  // namespace
 
 // Found reading the leftovers: a changed line whose new request ended blurred left the old
 // line's image in images/, the dataset, where nothing said it was not the line's. Each layout
@@ -73,13 +65,13 @@ TEST(ResumeChangesTest, AChangedLineThatEndsBlurredLeavesNoOldImageInTheDataset)
     const auto manifest = fx.dir / "m.jsonl";
     test_support::write_file(manifest, R"({"id":"cat","prompt":"a cat","width":64,"height":64})" "\n");
     ASSERT_EQ(fx.run(manifest, {"--layout", layout}).exit_status, 0);
-    ASSERT_EQ(images_of(fx.out()), std::set<std::string>{"cat_0.webp"});
+    ASSERT_EQ(dataset_files(fx.out()), std::set<std::string>{"cat_0.webp"});
 
     test_support::write_file(manifest, R"({"id":"cat","prompt":"a dog","width":64,"height":64})" "\n");
     auto r = fx.run(manifest, {"--layout", layout});
     EXPECT_EQ(r.exit_status, 1) << r.err;
     EXPECT_EQ(final_state(fx.out())["cat"].error_kind, "blurred");
-    EXPECT_TRUE(images_of(fx.out()).empty()) << "the cat is not the dog's image";
+    EXPECT_TRUE(dataset_files(fx.out()).empty()) << "the cat is not the dog's image";
     const std::string flagged = layout == "imagefolder" ? ".flagged" : "flagged";
     EXPECT_TRUE(std::filesystem::exists(fx.out() / flagged / "cat_0.webp")) << "the paid blurred image is kept apart";
     if (layout == "imagefolder")
@@ -104,7 +96,7 @@ TEST(ResumeChangesTest, AnImagefolderLineRedoneOkIsNamedOnceInMetadataWhenTheRun
   std::size_t black = 0;
   for (const auto& l : lines) black += l.find("a black cat") != std::string::npos;
   EXPECT_EQ(black, 1u) << "the new line's prompt, once";
-  EXPECT_EQ(images_of(fx.out()), (std::set<std::string>{"cat_0.webp", "owl_0.webp"}));
+  EXPECT_EQ(dataset_files(fx.out()), (std::set<std::string>{"cat_0.webp", "owl_0.webp"}));
 }
 
 // The rule above must not reach a duplicate id: its line is recorded invalid after the first
@@ -118,7 +110,7 @@ TEST(ResumeChangesTest, ADuplicateIdsRecordNeverRemovesTheImagesOfTheJobItDuplic
                                      R"({"id":"dup","prompt":"two","width":64,"height":64})" "\n");
   auto r = fx.run(manifest, {"--retry-failed", "--concurrency", "1"});
   EXPECT_EQ(fx.server->stats().requests, 2u) << r.err;
-  EXPECT_EQ(images_of(fx.out()), std::set<std::string>{"dup_0.webp"}) << r.err;
+  EXPECT_EQ(dataset_files(fx.out()), std::set<std::string>{"dup_0.webp"}) << r.err;
 }
 
 // A new line pasted above a job's unchanged ok line, with the same id: the first line of an id is

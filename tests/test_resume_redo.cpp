@@ -10,15 +10,6 @@
 
 using namespace fault_test;
 
-namespace {
-std::set<std::string> dataset_files(const std::filesystem::path& out) {
-  std::set<std::string> names;
-  if (!std::filesystem::exists(out / "images")) return names;
-  for (const auto& e : std::filesystem::recursive_directory_iterator(out / "images"))
-    if (e.is_regular_file()) names.insert(e.path().filename().string());
-  return names;
-}
-}  // namespace
 
 // A redo wrote its new image over the earlier one of the same name while the journal still said
 // ok for the earlier line: a kill there, the earlier line put back, and the job was skipped as
