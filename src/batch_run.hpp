@@ -173,6 +173,7 @@ class BatchRun {
   std::uint64_t skipped_failed_ = 0, changed_ = 0;
   std::unordered_set<std::string> changed_ids_;  // jobs done again because their line changed (few)
   std::uint64_t waiting_for_regeneration_ = 0;  // not sent: a regeneration beyond this run's --regenerate-flagged
+  unsigned highest_waiting_regeneration_ = 0;   // the --regenerate-flagged that would send them all
   std::uint64_t skipped_unparsed_ = 0;  // finished lines the manifest reader skipped, counted so far
   bool manifest_done_ = false;          // read to its end (or to --limit)
   std::uint64_t jobs_taken_ = 0;        // pending jobs read for this run (--limit counts these)

@@ -181,9 +181,15 @@ void keep_last_per_id(std::vector<LineEntry>& entries) {
   std::sort(entries.begin(), entries.end(), [](const LineEntry& a, const LineEntry& b) {
     return a.id_hash != b.id_hash ? a.id_hash < b.id_hash : a.offset < b.offset;
   });
+  // The journal's own rule (journal.hpp, replaces): a later line decides, except that an invalid
+  // line (a changed line refused before sending, a duplicate id) never undoes an ok one.
   std::size_t out = 0;
-  for (std::size_t i = 0; i < entries.size(); ++i)
-    if (i + 1 == entries.size() || entries[i + 1].id_hash != entries[i].id_hash) entries[out++] = entries[i];
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    const bool first_of_id = out == 0 || entries[out - 1].id_hash != entries[i].id_hash;
+    if (first_of_id) entries[out++] = entries[i];
+    else if (!(entries[out - 1].status == JobStatus::ok && entries[i].status == JobStatus::invalid))
+      entries[out - 1] = entries[i];
+  }
   entries.resize(out);
 }
 

@@ -336,8 +336,9 @@ void BatchRun::print_summary() {
   if (stopped_at_daily_cap_)
     s += fmt::format("  {} job(s) not sent: their model reached its daily request cap (resumable)\n", stopped_at_daily_cap_);
   if (waiting_for_regeneration_)
-    s += fmt::format("  {} job(s) not sent: they wait for a regeneration beyond --regenerate-flagged {} (resumable)\n",
-                     waiting_for_regeneration_, config_.regenerate_flagged);
+    s += fmt::format("  {} job(s) not sent: they wait for a regeneration beyond --regenerate-flagged {}; "
+                     "--regenerate-flagged {} sends them all (resumable)\n",
+                     waiting_for_regeneration_, config_.regenerate_flagged, highest_waiting_regeneration_);
   s += spend_summary(spend_.totals(), catalog_.has_value());
   s += fmt::format("  results: {}\n", (sink_.out_dir() / "results.jsonl").string());
   if (shards_) s += fmt::format("  shards:  {}/\n", shards_->shards_dir().string());  // staging/ is emptied as they are packed

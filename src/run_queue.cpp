@@ -1,5 +1,7 @@
 // Where jobs come from: the manifest read on, each line resumed (skip what is done), checked
 // against its model and priced (preflight), then held in the look-ahead until its model may send.
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include <boost/asio/as_tuple.hpp>
@@ -130,11 +132,13 @@ void BatchRun::record_refused(const JobSpec& spec, const std::string& reason) {
 // request). It keeps waiting; the run ends with exit 4 and says how to go on.
 void BatchRun::note_regeneration_beyond_cap(const PendingJob& pending) {
   ++waiting_for_regeneration_;
+  highest_waiting_regeneration_ = std::max(highest_waiting_regeneration_, pending.regenerating);
   ++metrics_.counters().jobs_skipped;
   limit_status_ = exit_user_limit;
+  // One warning for all of them (the same words); the summary says which N sends every one.
   note_warning(fmt::format("job(s) wait for a regeneration beyond --regenerate-flagged {} (an earlier run allowed "
-                           "more): not sent; run with --regenerate-flagged {} or more to go on",
-                           config_.regenerate_flagged, pending.regenerating));
+                           "more): not sent (see the summary)",
+                           config_.regenerate_flagged));
 }
 
 // A warning is printed the first time it is met; the same words again are only counted.

@@ -243,6 +243,7 @@ TEST(RegenerateTest, AResumeWithFewerTriesAllowedSendsNoRegenerationBeyondThem) 
     auto held = fx.run(fx.dir / "m.jsonl", {"--regenerate-flagged", fewer});
     EXPECT_EQ(held.exit_status, 4) << held.err;
     EXPECT_NE(held.err.find("wait for a regeneration beyond --regenerate-flagged"), std::string::npos) << held.err;
+    EXPECT_NE(held.err.find("--regenerate-flagged 2 sends them all"), std::string::npos) << held.err;
     EXPECT_EQ(fx.server->stats().requests, 2u) << "regeneration 2 is beyond the tries this run allows";
   }
   EXPECT_NE(test_support::read_lines(fx.out() / "results.jsonl").back().find(R"("regenerating":2)"), std::string::npos)

@@ -108,6 +108,19 @@ TEST(ReportJournalTest, LastLinePerIdIsTheJobsStateAndEveryRunsAttemptsCount) {
   EXPECT_EQ(d.lines, 3u);
 }
 
+// The report decides a job's state as resume does: an invalid line after an ok one (a changed
+// line refused before sending, a duplicate id) does not undo it; the job and its images stay ok
+// (found by a hostile test: the report counted such a job invalid while its images were kept).
+TEST(ReportJournalTest, AnInvalidLineAfterAnOkOneLeavesTheJobOk) {
+  TempDir dir;
+  const auto d = digest_of(dir, line_of("a", 1, JobStatus::ok) + line_of("a", 1, JobStatus::invalid) +
+                                    line_of("b", 2, JobStatus::failed) + line_of("b", 2, JobStatus::invalid));
+  EXPECT_EQ(d.jobs, 2u);
+  EXPECT_EQ(d.ok, 1u) << "a stays ok";
+  EXPECT_EQ(d.invalid, 1u) << "b's invalid line does replace a failure";
+  EXPECT_EQ(d.images, 1u) << "a's image is still the dataset's";
+}
+
 TEST(ReportJournalTest, BlurredImagesKeptInAFlaggedFolderAreNotCountedAsTheDatasets) {
   TempDir dir;
   JobRecord r;  // tries ran out: its last image is kept apart, in flagged/ (.flagged/ with imagefolder)
