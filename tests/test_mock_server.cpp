@@ -86,6 +86,18 @@ TEST(MockServerTest, RateLimitsTakesNoPlaceInTheFaultScheduleAndIsNoGenerateRequ
   EXPECT_NE(page.body.find(R"("faults":{"500":1})"), std::string::npos) << page.body;
 }
 
+// --help says the per-prompt counts are shown at /__mock/stats; they were only counted in-process
+// (found by a hostile tester counting requests from outside).
+TEST(MockServerTest, TrackedPromptsAreOnTheStatsPage) {
+  venice_batch::MockOptions o;
+  o.track_prompts = true;
+  Emulator emu(o);
+  ASSERT_EQ(emu.generate(kGenerateBody).status, 200);
+  const auto page = emu.exchange(http::verb::get, "/__mock/stats", std::nullopt);
+  EXPECT_NE(page.body.find(R"("by_prompt":{")"), std::string::npos) << page.body;
+  EXPECT_NE(page.body.find(R"(":1})"), std::string::npos) << page.body;
+}
+
 TEST(MockServerTest, PortIsFreeAfterStopThoughAChildProcessStartedMeanwhile) {
   Emulator emu;
   const auto port = emu.server->port();

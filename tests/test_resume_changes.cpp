@@ -74,9 +74,10 @@ TEST(ResumeChangesTest, AChangedLineThatEndsBlurredLeavesNoOldImageInTheDataset)
     EXPECT_TRUE(dataset_files(fx.out()).empty()) << "the cat is not the dog's image";
     const std::string flagged = layout == "imagefolder" ? ".flagged" : "flagged";
     EXPECT_TRUE(std::filesystem::exists(fx.out() / flagged / "cat_0.webp")) << "the paid blurred image is kept apart";
-    if (layout == "imagefolder")
+    if (layout == "imagefolder") {
       EXPECT_TRUE(test_support::read_lines(fx.out() / "metadata.jsonl").empty())
           << "at the end of this run, not only at the next start";
+    }
   }
 }
 

@@ -276,6 +276,7 @@ std::string stats_json(const MockStats& stats) {
   write_counts(w, "by_status", by_status);
   write_counts(w, "faults", stats.faults);
   write_counts(w, "by_coding", stats.by_coding);
+  if (!stats.by_prompt.empty()) write_counts(w, "by_prompt", stats.by_prompt);  // --track-prompts
   write_model_stats(w, stats.by_model);
   write_key(w, "spent_usd");
   write_money(w, stats.spent);
