@@ -302,9 +302,9 @@ boost::system::result<void> JournalWriter::sync() {
   return {};
 }
 
-bool replaces(const JournalState& earlier, const JournalState& later) {
-  return !(earlier.status == JobStatus::ok && later.status == JobStatus::invalid);
-}
+bool replaces(JobStatus earlier, JobStatus later) { return !(earlier == JobStatus::ok && later == JobStatus::invalid); }
+
+bool replaces(const JournalState& earlier, const JournalState& later) { return replaces(earlier.status, later.status); }
 
 bool worth_compacting(const JournalSummary& s) {
   return s.lines >= kCompactMinLines && 2 * (s.superseded_lines + s.unreadable_lines) > s.lines;

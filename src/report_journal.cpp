@@ -187,8 +187,7 @@ void keep_last_per_id(std::vector<LineEntry>& entries) {
   for (std::size_t i = 0; i < entries.size(); ++i) {
     const bool first_of_id = out == 0 || entries[out - 1].id_hash != entries[i].id_hash;
     if (first_of_id) entries[out++] = entries[i];
-    else if (!(entries[out - 1].status == JobStatus::ok && entries[i].status == JobStatus::invalid))
-      entries[out - 1] = entries[i];
+    else if (replaces(entries[out - 1].status, entries[i].status)) entries[out - 1] = entries[i];
   }
   entries.resize(out);
 }

@@ -154,6 +154,8 @@ std::uint64_t hash_prefix64(std::string_view hex);
 /// (a duplicate id on another manifest line): from ok the state moves only by a record of a
 /// request that was sent (ok, failed, content_violation), i.e. a changed line or a user's choice.
 bool replaces(const JournalState& earlier, const JournalState& later);
+/// The same rule on the statuses alone (the report reads the journal with its own, smaller entries).
+bool replaces(JobStatus earlier, JobStatus later);
 
 /// Last state per id from an existing results.jsonl (by `replaces`). Lines that do not parse (torn
 /// by a crash or a full disk, anywhere in the file) are counted in `unreadable_lines` and skipped;
