@@ -126,6 +126,12 @@ net::awaitable<void> BatchRun::run_job(Worker& w, PendingJob pending, RunClock::
       const bool admitted = co_await admit(w, job, pending.model, cost);
       if (!admitted) break;
     }
+    // Before anything is paid for: a file or a link at the job's fan-out folder would fail the
+    // write only once the image is bought (and each later run would buy it again).
+    if (auto problem = sink_.folder_problem(folder)) {
+      stop_run(exit_stopped, fmt::format("{}; nothing was sent for job '{}'", *problem, spec.id));
+      break;
+    }
     const SpendDecision spend = spend_.reserve(pending.price);
     if (spend.kind == SpendDecision::Kind::refuse_unpriced) {
       if (job.rec.attempts.empty()) record_refused(spec, spend.message);

@@ -256,6 +256,19 @@ std::optional<std::string> OutputSink::flagged_folder_problem() const {
   return problem;
 }
 
+std::optional<std::string> OutputSink::folder_problem(const std::string& folder) const {
+  std::lock_guard lock(synced_mutex_);
+  if (folder.empty() || fine_folders_.contains(folder)) return std::nullopt;
+  struct stat st {};
+  if (::fstatat(images_fd_, folder.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return std::nullopt;  // made on first use
+  if (S_ISDIR(st.st_mode)) {
+    fine_folders_.insert(folder);
+    return std::nullopt;
+  }
+  return fmt::format("cannot write into '{}': it is {}, not a folder (remove it; a link is never followed)",
+                     (images_dir_ / folder).string(), S_ISLNK(st.st_mode) ? "a symbolic link" : "a file");
+}
+
 std::size_t OutputSink::remove_images(const std::vector<std::string>& names) const {
   std::size_t removed = 0;
   std::string open_folder;

@@ -155,3 +155,28 @@ TEST(ResumeRedoTest, AFlaggedFolderThatCannotTakeImagesIsRefusedBeforeAnythingIs
     EXPECT_EQ(fx.server->stats().requests, 1u);
   }
 }
+
+// A link planted at a job's fan-out folder was met only by the write, after the image was bought:
+// the job was recorded failed and retryable, and every rerun paid again. It is refused before the
+// request; the run stops (exit 3) with nothing recorded for the job, and goes on once it is removed.
+TEST(ResumeRedoTest, AFanOutFolderThatIsALinkStopsTheRunBeforeTheJobIsPaid) {
+  Fixture fx(MockFaults{});
+  const auto manifest = fx.dir / "m.jsonl";
+  test_support::write_file(manifest, R"({"id":"x","prompt":"a fox","width":64,"height":64})" "\n");
+  const auto folder = fx.out() / "images" / venice_batch::fanout_folder("x", 3);
+  std::filesystem::create_directories(fx.dir / "elsewhere");
+  std::filesystem::create_directories(fx.out() / "images");
+  std::filesystem::create_directory_symlink(fx.dir / "elsewhere", folder);
+  auto r = fx.run(manifest);
+  EXPECT_EQ(r.exit_status, 3) << r.err;
+  EXPECT_NE(r.err.find("symbolic link"), std::string::npos) << r.err;
+  EXPECT_EQ(fx.server->stats().requests, 0u);
+  EXPECT_FALSE(final_state(fx.out()).contains("x"));
+  EXPECT_TRUE(std::filesystem::is_empty(fx.dir / "elsewhere"));
+
+  std::filesystem::remove(folder);
+  r = fx.run(manifest);
+  EXPECT_EQ(r.exit_status, 0) << r.err;
+  EXPECT_EQ(fx.server->stats().requests, 1u);
+  EXPECT_EQ(final_state(fx.out())["x"].status, "ok");
+}

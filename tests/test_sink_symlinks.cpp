@@ -87,3 +87,29 @@ TEST(SinkSymlinkTest, TempNamesAreUnpredictable) {
     EXPECT_EQ(name.find("tmp-" + std::to_string(::getpid()) + "-"), std::string::npos) << name;  // the old pattern
   }
 }
+
+// A link or a file planted at a fan-out folder's name failed the write only after the image was
+// bought. folder_problem() says so before: the run checks it before each request.
+TEST(SinkSymlinkTest, AFanOutFolderThatIsNotAFolderIsFoundBeforeAnyWrite) {
+  TempDir dir;
+  std::filesystem::create_directories(dir / "elsewhere");
+  OutputSink sink(dir / "out", true);
+  std::filesystem::create_directory_symlink(dir / "elsewhere", dir / "out/images/a3f");
+  test_support::write_file(dir / "out/images/b00", "not a folder");
+  std::filesystem::create_directories(dir / "out/images/c11");
+
+  const auto link = sink.folder_problem("a3f");
+  ASSERT_TRUE(link);
+  EXPECT_NE(link->find("a symbolic link"), std::string::npos) << *link;
+  const auto file = sink.folder_problem("b00");
+  ASSERT_TRUE(file);
+  EXPECT_NE(file->find("a file"), std::string::npos) << *file;
+  EXPECT_FALSE(sink.folder_problem("c11"));  // a folder
+  EXPECT_FALSE(sink.folder_problem("d22"));  // not made yet: the first write makes it
+  EXPECT_FALSE(sink.folder_problem(""));     // no fan-out
+  // What the check says is what the write meets.
+  EXPECT_FALSE(sink.write_image("a3f/x_0.png", std::vector<std::uint8_t>(10, 1)));
+  EXPECT_TRUE(std::filesystem::is_empty(dir / "elsewhere"));
+  EXPECT_TRUE(sink.write_image("d22/x_0.png", std::vector<std::uint8_t>(10, 1)));
+  EXPECT_FALSE(sink.folder_problem("d22"));
+}

@@ -128,6 +128,11 @@ class OutputSink {
   /// followed), not a directory, or one this process cannot create files in. nullopt: fine, or
   /// not made yet (made on first use, as the out dir is writable).
   std::optional<std::string> flagged_folder_problem() const;
+  /// Why images could not be written into `folder` (a fan-out folder of the images dir), checked
+  /// before a job is paid for: something other than a directory there (a symbolic link, never
+  /// followed, or a file). nullopt: a directory, or not made yet (made on the first write). A
+  /// folder found fine is not looked at again.
+  std::optional<std::string> folder_problem(const std::string& folder) const;
   /// Removes these files of the images dir ("<file>" or "<folder>/<file>", as write_image takes
   /// them), missing ones skipped: a folder is opened with O_NOFOLLOW, so a link planted at a
   /// folder's name never leads a removal out of the out dir. Returns how many were removed.
@@ -144,6 +149,7 @@ class OutputSink {
   std::string flagged_name_ = "flagged";
   mutable std::mutex synced_mutex_;
   mutable std::unordered_set<std::string> synced_folders_;  // folders whose entry was fsynced in its parent
+  mutable std::unordered_set<std::string> fine_folders_;    // folders folder_problem() found to be directories
   int images_fd_ = -1;
   int out_fd_ = -1;
   bool durable_;
