@@ -291,8 +291,7 @@ void BatchRun::note_flag(JobInProgress& job, const PendingJob& pending, const St
   a.flag = std::string(to_string(flag));
   if (pending.price && flag != ImageFlag::content_violation) a.price_usd = pending.price->usd;  // a 200 is billed
   job.blurred = flag == ImageFlag::blurred;
-  if (job.blurred) ++metrics_.counters().images_blurred;
-  (void)stored;
+  if (job.blurred) metrics_.counters().images_blurred += stored.images;  // images, as its name says: not answers
 }
 
 // What the attempt cost: a 200 was billed (the images may still have been thrown away), a

@@ -119,6 +119,19 @@ TEST(RegenerateTest, ABlurredAnswerIsAskedAgainAndEachTryIsRecordedWithItsSeedFl
   EXPECT_EQ(fx.server->stats().requests, requests);
 }
 
+// metrics.json's images_blurred counted blurred answers: a blurred answer of two variants was one.
+TEST(RegenerateTest, BlurredImagesAreCountedAsImagesNotAnswers) {
+  Fixture fx(schedule("blurred,ok"));
+  test_support::write_file(fx.dir / "m.jsonl",
+                           R"({"id":"fox","prompt":"a fox","width":64,"height":64,"variants":2})" "\n");
+  auto r = fx.run(fx.dir / "m.jsonl", {"--regenerate-flagged", "1"});
+  ASSERT_EQ(r.exit_status, 0) << r.err;
+  const auto metrics = test_support::read_file(fx.out() / "metrics.json");
+  EXPECT_NE(metrics.find(R"("images":2,)"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find(R"("images_blurred":2,)"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find(R"("images_flagged":2,)"), std::string::npos) << metrics;
+}
+
 TEST(RegenerateTest, WhenTriesRunOutABlurredJobFailsAndItsImageIsNeverInTheDataset) {
   Fixture fx(schedule("blurred,blurred"));
   test_support::write_file(fx.dir / "m.jsonl", R"({"id":"owl","prompt":"an owl","width":64,"height":64})" "\n");
