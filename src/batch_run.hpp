@@ -124,7 +124,10 @@ class BatchRun {
 
   // run.cpp: wiring, signals, ticker, summary.
   net::awaitable<void> startup();
-  void use_catalog(const CatalogSources& sources, const std::vector<std::string>& problems);
+  /// `live`: just fetched, so its balance is today's; a saved one's (--catalog FILE) is not used.
+  void use_catalog(const CatalogSources& sources, const std::vector<std::string>& problems, bool live = true);
+  /// The key's balance and per-model limits as /api_keys/rate_limits stated them just now.
+  void use_account_state(const Catalog& fetched);
   net::awaitable<void> tick_loop();
   net::awaitable<void> signal_loop();
   void spawn(net::awaitable<void> task);
@@ -152,6 +155,7 @@ class BatchRun {
   JournalSummary previous_;
   HttpClientPool pool_;
   std::optional<Catalog> catalog_;
+  std::optional<CatalogSources> saved_catalog_;  // --catalog FILE: its models, with today's rate limits once fetched
   Admission admission_;
   Lookahead<PendingJob> lookahead_;
   SpendGuard spend_;

@@ -81,7 +81,8 @@ void BatchRun::prepare() {
   if (!config_.catalog_file.empty()) {
     auto sources = load_catalog_sources(config_.catalog_file);
     if (!sources) throw ConfigError(sources.error());
-    use_catalog(*sources, {});
+    saved_catalog_ = *sources;
+    use_catalog(*sources, {}, false);
     if (!catalog_) throw ConfigError(fmt::format("catalog {}: no usable model list", config_.catalog_file));
   }
   sink_.set_flagged_name(std::string(flagged_folder(layout_.kind)));
@@ -146,7 +147,16 @@ net::awaitable<void> BatchRun::startup() {
     if (!verdict.message.empty() && !options_.quiet)
       log_ << "venice-batch: warning: " << escape_for_terminal(verdict.message, kMaxPrintedBytes) << "\n";
   }
-  if (!whole_catalog) co_return;
+  if (!whole_catalog) {
+    // A saved catalog's balance is as old as the file (--min-balance would hold against it): the
+    // balance and limits of the start-up check are today's.
+    if (saved_catalog_ && !fetched.sources.rate_limits.empty()) {
+      CatalogSources today = *saved_catalog_;
+      today.rate_limits = fetched.sources.rate_limits;
+      if (auto live = build_catalog(today)) use_account_state(*live);
+    }
+    co_return;
+  }
   use_catalog(fetched.sources, fetched.problems);
   if (catalog_) {
     // Saved with the time fetched: `--catalog FILE` reruns or plans against exactly this.
@@ -156,17 +166,19 @@ net::awaitable<void> BatchRun::startup() {
 
 // Builds the catalog from its parts (fetched or loaded); without one the run checks lines
 // against the generic spec only, and a spend cap cannot be kept.
-void BatchRun::use_catalog(const CatalogSources& sources, const std::vector<std::string>& problems) {
+void BatchRun::use_catalog(const CatalogSources& sources, const std::vector<std::string>& problems, bool live) {
   std::vector<std::string> warnings;
   auto built = build_catalog(sources, &warnings);
   if (built) {
     catalog_ = std::move(*built);
     manifest_->set_max_prompt_chars(kLargestPromptLimit);  // each model's own limit is preflight's
     manifest_->set_model_sizes(model_sizes_from(*catalog_));  // OpenAI Batch lines' `size`
-    // The balance before the first answer: --min-balance can hold from the first request on.
-    if (catalog_->balance_usd) spend_.observe_balance(*catalog_->balance_usd, catalog_->balance_diem);
-    for (const auto& [model, limits] : catalog_->rate_limits)
-      admission_.set_model_limits(model, limits.rpm, limits.rpd);
+    if (live) {
+      use_account_state(*catalog_);
+    } else {
+      for (const auto& [model, limits] : catalog_->rate_limits)
+        admission_.set_model_limits(model, limits.rpm, limits.rpd);  // until today's are fetched
+    }
   }
   if (options_.quiet) return;
   for (const auto& w : warnings) log_ << "venice-batch: warning: catalog: " << escape_for_terminal(w, kMaxPrintedBytes) << "\n";
@@ -175,6 +187,17 @@ void BatchRun::use_catalog(const CatalogSources& sources, const std::vector<std:
                         "only, not priced, and paced by the API's headers\n",
                         escape_for_terminal(problems.empty() ? (built ? "" : built.error()) : fmt::format("{}", fmt::join(problems, "; ")),
                                             kMaxPrintedBytes));
+  }
+}
+
+void BatchRun::use_account_state(const Catalog& fetched) {
+  // The balance before the first answer: --min-balance can hold from the first request on.
+  if (fetched.balance_usd) spend_.observe_balance(*fetched.balance_usd, fetched.balance_diem);
+  for (const auto& [model, limits] : fetched.rate_limits) admission_.set_model_limits(model, limits.rpm, limits.rpd);
+  if (catalog_ && &*catalog_ != &fetched) {
+    catalog_->rate_limits = fetched.rate_limits;
+    catalog_->balance_usd = fetched.balance_usd;
+    catalog_->balance_diem = fetched.balance_diem;
   }
 }
 

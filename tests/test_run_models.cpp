@@ -200,3 +200,34 @@ TEST(RunModelsTest, MetricsAndTheJournalCarryEachModelsPacingAndThePrices) {
   EXPECT_NE(r.err.find("spend: $0.03"), std::string::npos) << r.err;
   EXPECT_EQ(metrics.find(R"("bytes_wire":0,)"), std::string::npos) << "compressed or not, the bodies are counted";
 }
+
+// --catalog FILE took its balance from the file: a catalog saved when the key held $1,000,000 let
+// --min-balance send against a key holding $0.10 (and one saved near empty stopped a full key).
+// The balance is the start-up check's, fetched now; the file's models and prices stay.
+TEST(RunModelsTest, ASavedCatalogsBalanceIsNeverTakenForTodays) {
+  const auto saved_from = [](double balance, const std::filesystem::path& to) {
+    MockOptions o = mock_options(MockFaults{});
+    o.balance_usd = balance;
+    Fixture fx(o);
+    ASSERT_EQ(fx.run(flat_jobs(fx, 1)).exit_status, 0);
+    std::filesystem::copy_file(fx.out() / "catalog.json", to);
+  };
+  test_support::TempDir saved;
+  saved_from(1000000, saved / "rich.json");
+  saved_from(0.03, saved / "poor.json");
+
+  MockOptions poor = mock_options(MockFaults{});
+  poor.balance_usd = 0.10;
+  Fixture low(poor);
+  low.config(config_with(R"("min_balance_usd": 0.095)"));
+  auto r = low.run(flat_jobs(low, 4), {"--catalog", (saved / "rich.json").string(), "--concurrency", "4"});
+  EXPECT_EQ(r.exit_status, 4) << r.err;
+  EXPECT_EQ(low.server->stats().requests, 0u) << "$0.10 less $0.01 is below $0.095: nothing is sent";
+  EXPECT_NE(r.err.find("$0.10"), std::string::npos) << r.err;
+
+  Fixture rich(MockFaults{});
+  rich.config(config_with(R"("min_balance_usd": 0.05)"));
+  r = rich.run(flat_jobs(rich, 3), {"--catalog", (saved / "poor.json").string()});
+  EXPECT_EQ(r.exit_status, 0) << r.err;
+  EXPECT_EQ(rich.server->stats().requests, 3u);
+}
