@@ -120,6 +120,7 @@ class BatchRun {
   bool append_imagefolder_lines(const JobRecord& rec, const std::string& body_sent);
   void add_to_shards(const JobRecord& rec);
   void open_dataset();
+  void remove_unrecorded_images(const std::function<bool(std::string_view)>& recorded_ok);
   int close_dataset();
 
   // run.cpp: wiring, signals, ticker, summary.
@@ -155,7 +156,8 @@ class BatchRun {
   JournalSummary previous_;
   HttpClientPool pool_;
   std::optional<Catalog> catalog_;
-  std::optional<CatalogSources> saved_catalog_;  // --catalog FILE: its models, with today's rate limits once fetched
+  std::optional<CatalogSources> saved_catalog_;
+  bool journal_failed_ = false;  // a record could not be appended: its job's files may have none  // --catalog FILE: its models, with today's rate limits once fetched
   Admission admission_;
   Lookahead<PendingJob> lookahead_;
   SpendGuard spend_;

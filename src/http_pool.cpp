@@ -200,7 +200,7 @@ struct HttpClientPool::Impl {
     }
   }
 
-  net::awaitable<HttpExchange> send(Request req);
+  net::awaitable<HttpExchange> send(Request req, HttpClientPool::MayResend may_resend = {});
   net::awaitable<bool> read_body(Connection& c, Parser& parser, ContentCoding coding, std::string& body,
                                  HttpExchange& ex, Clock::time_point deadline);
   net::awaitable<bool> read_exact_body(Connection& c, std::size_t length, std::string& body, HttpExchange& ex,
@@ -363,9 +363,11 @@ Request make_request(http::verb verb, const HttpEndpoint& ep, const HttpPoolSett
 }
 }  // namespace
 
-net::awaitable<HttpExchange> HttpClientPool::post(std::string path, std::string body, std::string authorization) {
+net::awaitable<HttpExchange> HttpClientPool::post(std::string path, std::string body, std::string authorization,
+                                                  MayResend may_resend) {
   return impl_->send(make_request(http::verb::post, impl_->endpoint, impl_->settings, std::move(path), std::move(body),
-                                  std::move(authorization)));
+                                  std::move(authorization)),
+                     std::move(may_resend));
 }
 
 net::awaitable<HttpExchange> HttpClientPool::get(std::string path, std::string authorization) {
@@ -375,7 +377,7 @@ net::awaitable<HttpExchange> HttpClientPool::get(std::string path, std::string a
 
 // One request: a connection from the pool (opened if need be), the exchange, the connection
 // parked or closed, and at once again on a fresh connection if the pool's one was stale.
-net::awaitable<HttpExchange> HttpClientPool::Impl::send(Request req) {
+net::awaitable<HttpExchange> HttpClientPool::Impl::send(Request req, HttpClientPool::MayResend may_resend) {
   HttpExchange ex;
   const auto start = Clock::now();
   for (unsigned resends = 0;; ++resends) {
@@ -399,8 +401,12 @@ net::awaitable<HttpExchange> HttpClientPool::Impl::send(Request req) {
         !resend_on_fresh_connection(ex.timings.reused_connection, ex.failed_at, ex.error, answer_bytes, resends,
                                     slots.max_size()))
       break;
-    // The server had closed it while idle. A request fully written there may have reached it.
-    if (ex.request_sent) ++ex.stale_reconnects;
+    // The server had closed it while idle. A request fully written there may have reached it:
+    // sent again only if the caller agrees (the spend cap counts the first one as maybe billed).
+    if (ex.request_sent) {
+      if (may_resend && !may_resend()) break;
+      ++ex.stale_reconnects;
+    }
   }
   ex.timings.total_us = micros_since(start);
   co_return ex;

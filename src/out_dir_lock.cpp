@@ -35,8 +35,14 @@ OutDirLock::OutDirLock(const std::filesystem::path& out_dir) {
     throw ConfigError(fmt::format("another run (pid {}) is using output directory '{}'; wait for it or use another "
                                   "--out", pid, out_dir.string()));
   }
+  char mark = 0;
+  previous_interrupted_ = ::pread(fd_, &mark, 1, 0) == 1;  // a pid left: that run never ended
   const std::string pid = fmt::format("{}\n", ::getpid());
   if (::ftruncate(fd_, 0) == 0) (void)!::pwrite(fd_, pid.data(), pid.size(), 0);
+}
+
+void OutDirLock::mark_ended() {
+  if (fd_ >= 0) (void)!::ftruncate(fd_, 0);
 }
 
 OutDirLock::~OutDirLock() {

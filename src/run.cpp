@@ -379,6 +379,7 @@ void BatchRun::open_dataset() {
     auto it = previous_.jobs.find(id);
     return it != previous_.jobs.end() && it->second.status == JobStatus::ok;
   };
+  if (layout_.kind != LayoutKind::webdataset && lock_.previous_run_interrupted()) remove_unrecorded_images(recorded_ok);
   if (layout_.kind == LayoutKind::imagefolder) {
     const auto path = sink_.out_dir() / "metadata.jsonl";
     // A line whose image is gone (a changed line's old format, removed once the new one was recorded) goes too.
@@ -418,6 +419,21 @@ void BatchRun::open_dataset() {
     if (requeued && !options_.quiet)
       log_ << fmt::format("venice-batch: {} staged sample(s) of jobs recorded ok go into the next shard\n", requeued);
   }
+}
+
+// The last run was killed (or could not write a record): images it wrote for jobs it never
+// recorded are in images/ under final names, and no later record would supersede them (the job
+// may come back in another format, with fewer variants, or not at all). They go before anything
+// else; an image of a job recorded ok stays. (webdataset's staging/ has its own rule above.)
+void BatchRun::remove_unrecorded_images(const std::function<bool(std::string_view)>& recorded_ok) {
+  const auto names = sink_.image_files_where([&](std::string_view folder, std::string_view file) {
+    const auto id = job_id_of_file_name(file);
+    return id && !recorded_ok(*id) && folder == fanout_folder(*id, layout_.fanout_digits);
+  });
+  const std::size_t removed = sink_.remove_images(names);
+  if (removed && !options_.quiet)
+    log_ << fmt::format("venice-batch: the last run was interrupted: removed {} file(s) in {}/ that no record names\n",
+                        removed, sink_.images_dir().string());
 }
 
 // A job recorded ok: its staged sample (image, .txt, .json per variant) goes into the current shard.
@@ -515,6 +531,7 @@ int BatchRun::execute() {
     }
   }
   print_summary();
+  if (!journal_failed_) lock_.mark_ended();  // every file written is recorded or was removed
   if (stop_status_ != 0) return stop_status_;
   if (dataset_status != 0) return dataset_status;
   if (signal_status_ != 0) return signal_status_;

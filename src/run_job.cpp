@@ -153,7 +153,17 @@ net::awaitable<void> BatchRun::run_job(Worker& w, PendingJob pending, RunClock::
     }
     target.regeneration = job.regenerations;
     ++metrics_.counters().in_flight;
-    HttpExchange ex = co_await pool_.post("/image/generate", *body, authorization_);
+    // A POST written on a connection the server had closed is sent again on a fresh one by the
+    // pool: the first may have been billed, so each resend takes its own place under the cap.
+    std::vector<Reservation> resends;
+    auto may_resend = [this, &pending, &resends] {
+      const SpendDecision again = spend_.reserve(pending.price);
+      if (again.kind != SpendDecision::Kind::go) return false;
+      resends.push_back(again.reservation);
+      return true;
+    };
+    HttpExchange ex = co_await pool_.post("/image/generate", *body, authorization_, may_resend);
+    for (const Reservation& r : resends) spend_.settle(r, Billing::unknown);
     --metrics_.counters().in_flight;
     job.between_tries = false;  // this try is under way: its outcome decides from here
     // When this try is over (its images decoded and written), its body buffer serves the next answer.
@@ -280,7 +290,10 @@ net::awaitable<bool> BatchRun::withdraw_earlier_ok(const JobInProgress& job) {
 // One line into results.jsonl; a line that cannot be written stops the run (exit 3).
 bool BatchRun::append_to_journal(const JobRecord& rec) {
   auto appended = journal_->append(rec);
-  if (!appended) stop_run(exit_stopped, fmt::format("cannot append to results.jsonl: {}", appended.error().message()));
+  if (!appended) {
+    journal_failed_ = true;  // a job's files may be left with no record: the next run sweeps images/
+    stop_run(exit_stopped, fmt::format("cannot append to results.jsonl: {}", appended.error().message()));
+  }
   return appended.has_value();
 }
 

@@ -133,6 +133,19 @@ std::string sidecar_file_name(std::string_view id, unsigned k, std::string_view 
   return fmt::format("{}_{}.{}", id, k, extension);
 }
 
+std::optional<std::string_view> job_id_of_file_name(std::string_view name) {
+  const auto dot = name.rfind('.');
+  if (dot == std::string_view::npos) return std::nullopt;
+  const std::string_view ext = name.substr(dot + 1);
+  if (ext != "webp" && ext != "png" && ext != "jpg" && ext != "txt" && ext != "json") return std::nullopt;
+  const std::string_view stem = name.substr(0, dot);
+  const auto underscore = stem.rfind('_');
+  if (underscore == std::string_view::npos || underscore == 0 || underscore + 1 == stem.size()) return std::nullopt;
+  for (char c : stem.substr(underscore + 1))
+    if (c < '0' || c > '9') return std::nullopt;
+  return stem.substr(0, underscore);
+}
+
 bool is_temp_file_name(std::string_view name) {
   return name.size() > 1 && name[0] == '.' && name.find(".tmp-") != std::string_view::npos;
 }
@@ -288,6 +301,29 @@ std::size_t OutputSink::remove_images(const std::vector<std::string>& names) con
   }
   if (folder_fd >= 0 && folder_fd != images_fd_) ::close(folder_fd);
   return removed;
+}
+
+std::vector<std::string> OutputSink::image_files_where(
+    const std::function<bool(std::string_view folder, std::string_view file)>& select) const {
+  std::vector<std::string> names;
+  const auto scan = [&](const std::filesystem::path& dir, const std::string& folder) {
+    std::error_code ec;
+    for (auto it = std::filesystem::directory_iterator(dir, ec); !ec && it != std::filesystem::directory_iterator();
+         it.increment(ec)) {
+      const std::string file = it->path().filename().string();
+      if (it->is_symlink(ec)) continue;
+      if (folder.empty() && it->is_directory(ec)) continue;  // a fan-out folder: scanned below
+      if (is_temp_file_name(file) || !select(folder, file)) continue;
+      names.push_back(folder.empty() ? file : folder + "/" + file);
+    }
+  };
+  scan(images_dir_, "");
+  std::error_code ec;
+  for (auto it = std::filesystem::directory_iterator(images_dir_, ec); !ec && it != std::filesystem::directory_iterator();
+       it.increment(ec)) {
+    if (it->is_directory(ec) && !it->is_symlink(ec)) scan(it->path(), it->path().filename().string());
+  }
+  return names;
 }
 
 std::size_t OutputSink::remove_stale_temp_files() const {

@@ -54,3 +54,16 @@ TEST(FaultTest, APostSentAgainAfterAStaleKeepAliveIsCountedAsMaybeBilledTwice) {
   EXPECT_GE(m->retries_maybe_billed, 1u) << "a POST sent again after a stale keep-alive went uncounted";
   EXPECT_GE(attempts_flagged_maybe_billed(fx.out()), 1u) << "no attempt_log entry says maybe_billed_twice";
 }
+
+// The pool wrote the POST again on a fresh connection under the job's one reservation: with
+// every reuse stale, 3 jobs under a $0.03 cap wrote 5 POSTs ($0.05 if each had been billed) and
+// the summary said $0.03. Each resend now takes its own place under the cap.
+TEST(FaultTest, APostSentAgainAfterAStaleKeepAliveCountsAgainstTheSpendCap) {
+  auto o = mock_options(MockFaults{});
+  o.idle_timeout = std::chrono::milliseconds(200);
+  Fixture fx(o);
+  auto r = fx.run(fx.manifest(3), {"--concurrency", "1", "--rpm", "60", "--max-spend", "0.03"});
+  EXPECT_EQ(r.exit_status, 4) << r.err;
+  EXPECT_EQ(fx.server->stats().requests, 2u) << r.err;
+  EXPECT_NE(r.err.find("outcome unknown $0.01"), std::string::npos) << r.err;
+}

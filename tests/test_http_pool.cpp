@@ -38,8 +38,9 @@ struct PoolFixture {
     pool = std::make_unique<HttpClientPool>(io.get_executor(),
                                             HttpEndpoint::from_base_url("https://127.0.0.1:" + std::to_string(mock->port()) + "/api/v1"), s);
   }
-  HttpExchange post(std::string body, std::string auth = "Bearer pool-key") {
-    auto f = boost::asio::co_spawn(io, pool->post("/image/generate", std::move(body), std::move(auth)), boost::asio::use_future);
+  HttpExchange post(std::string body, std::string auth = "Bearer pool-key", HttpClientPool::MayResend may_resend = {}) {
+    auto f = boost::asio::co_spawn(io, pool->post("/image/generate", std::move(body), std::move(auth), std::move(may_resend)),
+                                   boost::asio::use_future);
     io.restart();
     io.run();
     return f.get();
@@ -125,6 +126,26 @@ TEST(HttpPoolTest, IdleConnectionClosedByTheServerIsReplacedTransparently) {
   EXPECT_EQ(fx.pool->connections_opened(), 2u);
   EXPECT_EQ(fx.mock->stats().connections, 2u);
   EXPECT_EQ(fx.mock->stats().requests, 2u) << "the request went once, on the fresh connection";
+}
+
+// The POST written on the stale connection may have been billed: the caller (the run's spend
+// cap) is asked before it goes again, and a refusal ends the exchange with the lost connection.
+TEST(HttpPoolTest, APostIsSentAgainAfterAStaleConnectionOnlyIfTheCallerAgrees) {
+  PoolFixture fx(std::chrono::milliseconds(200));
+  ASSERT_TRUE(fx.post(kBody).response);
+  ASSERT_TRUE(test_support::wait_until([&] { return peer_closed_a_connection_to(fx.mock->port()); }));
+  unsigned asked = 0;
+  auto refused = fx.post(kBody, "Bearer pool-key", [&] { ++asked; return false; });
+  EXPECT_EQ(asked, 1u);
+  EXPECT_FALSE(refused.response);
+  EXPECT_EQ(refused.error, TransportError::connection_lost);
+  EXPECT_TRUE(refused.request_sent) << "the POST was written: its outcome is unknown";
+  EXPECT_EQ(refused.stale_reconnects, 0u);
+  EXPECT_EQ(fx.mock->stats().requests, 1u) << "not sent again";
+
+  auto agreed = fx.post(kBody, "Bearer pool-key", [&] { ++asked; return true; });  // a fresh connection: not stale
+  ASSERT_TRUE(agreed.response);
+  EXPECT_EQ(asked, 1u);
 }
 
 TEST(HttpPoolTest, EmulatorAnswersAuthAndValidationLikeTheApi) {

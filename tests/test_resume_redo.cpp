@@ -180,3 +180,45 @@ TEST(ResumeRedoTest, AFanOutFolderThatIsALinkStopsTheRunBeforeTheJobIsPaid) {
   EXPECT_EQ(fx.server->stats().requests, 1u);
   EXPECT_EQ(final_state(fx.out())["x"].status, "ok");
 }
+
+// A kill between a job's renames and its record left its images under final names with no
+// record; the job came back in another format (or fewer variants, or its line was removed) and
+// nothing ever removed them: a second picture of the id in images/, in imagefolder one no
+// metadata.jsonl line names (found by a hostile kill loop). A run that ends empties the lock
+// file; one that finds a pid there sweeps images/ of files no ok record names. Here the killed
+// run's state is planted exactly.
+TEST(ResumeRedoTest, ImagesAKilledRunWroteWithoutARecordAreRemovedByTheNextRun) {
+  for (const std::string layout : {"files", "imagefolder"}) {
+    SCOPED_TRACE(layout);
+    Fixture fx(MockFaults{});
+    const auto manifest = fx.dir / "m.jsonl";
+    const std::string done = R"({"id":"done","prompt":"a cat","width":64,"height":64})" "\n";
+    test_support::write_file(manifest, done);
+    ASSERT_EQ(fx.run(manifest, {"--layout", layout}).exit_status, 0);
+    const auto lock = fx.out() / ".venice-batch.lock";
+    EXPECT_EQ(std::filesystem::file_size(lock), 0u) << "a run that ended leaves no pid behind";
+
+    // What a run killed mid-job leaves: k's jpegs and a sidecar, an image of a line since removed,
+    // and its pid in the lock file. A file that is not a job's name is not ours to judge.
+    const auto k_folder = fx.out() / "images" / venice_batch::fanout_folder("k", 3);
+    std::filesystem::create_directories(k_folder);
+    for (const char* name : {"k_0.jpg", "k_1.jpg", "k_0.txt"}) test_support::write_file(k_folder / name, "killed run");
+    const auto gone_folder = fx.out() / "images" / venice_batch::fanout_folder("gone", 3);
+    std::filesystem::create_directories(gone_folder);
+    test_support::write_file(gone_folder / "gone_0.webp", "killed run");
+    test_support::write_file(fx.out() / "images" / "notes.md", "the user's");
+    test_support::write_file(lock, "4242\n");
+
+    test_support::write_file(manifest, done + R"({"id":"k","prompt":"a dog","width":64,"height":64})" "\n");
+    auto r = fx.run(manifest, {"--layout", layout});
+    ASSERT_EQ(r.exit_status, 0) << r.err;
+    EXPECT_NE(r.err.find("removed 4 file(s)"), std::string::npos) << r.err;
+    EXPECT_EQ(dataset_files(fx.out()), (std::set<std::string>{"done_0.webp", "k_0.webp", "notes.md"}));
+    EXPECT_EQ(fx.server->stats().requests, 2u) << "the job recorded ok was not sent again";
+    if (layout == "imagefolder") {
+      const auto metadata = test_support::read_lines(fx.out() / "metadata.jsonl");
+      EXPECT_EQ(metadata.size(), 2u);
+    }
+    EXPECT_EQ(std::filesystem::file_size(lock), 0u);
+  }
+}

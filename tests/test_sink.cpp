@@ -127,3 +127,13 @@ TEST(SinkTest, ATruncatedImageIsARetryableErrorAndNoFile) {
   EXPECT_EQ(stored.error_kind, "truncated_image");
   EXPECT_TRUE(std::filesystem::is_empty(dir.path() / "images"));
 }
+
+TEST(SinkTest, AFileNameGivesBackItsJobIdOnlyWhenItIsOneOfAJobsNames) {
+  EXPECT_EQ(job_id_of_file_name("cat_0.webp"), "cat");
+  EXPECT_EQ(job_id_of_file_name("a_1_3.png"), "a_1");  // the last _<k> is the variant
+  EXPECT_EQ(job_id_of_file_name("x.y_2.jpg"), "x.y");
+  EXPECT_EQ(job_id_of_file_name("cat_0.txt"), "cat");
+  EXPECT_EQ(job_id_of_file_name("cat_0.json"), "cat");
+  for (const char* other : {"notes.md", "cat.webp", "cat_.webp", "_0.webp", "cat_x.png", "cat_0", "cat_0.tar"})
+    EXPECT_FALSE(job_id_of_file_name(other)) << other;
+}

@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -74,8 +75,14 @@ class HttpClientPool {
   HttpClientPool(const HttpClientPool&) = delete;
   HttpClientPool& operator=(const HttpClientPool&) = delete;
 
+  /// Asked before a request that was fully written on a connection the server had closed is sent
+  /// again on a fresh one (it may have reached the API, so the resend may be a second charge).
+  /// False: not sent again; the exchange ends with the lost connection.
+  using MayResend = std::function<bool()>;
+
   /// POSTs `body` (JSON) to path_prefix + `path` with the given Authorization header value.
-  boost::asio::awaitable<HttpExchange> post(std::string path, std::string body, std::string authorization);
+  boost::asio::awaitable<HttpExchange> post(std::string path, std::string body, std::string authorization,
+                                            MayResend may_resend = {});
   /// GETs path_prefix + `path` (with its query) with the given Authorization header value.
   boost::asio::awaitable<HttpExchange> get(std::string path, std::string authorization);
 

@@ -1,6 +1,8 @@
 // One run per out dir: an exclusive flock on <out>/.venice-batch.lock, held for
 // the run's life (the kernel drops it when the process dies, even by SIGKILL).
-// A second run on the same out dir is refused and told the first one's pid.
+// A second run on the same out dir is refused and told the first one's pid. The file holds the
+// pid while a run is under way and is emptied when one ends: a pid found there at start means
+// the last run was killed (or its books could not be closed).
 #pragma once
 
 #include <filesystem>
@@ -16,8 +18,15 @@ class OutDirLock {
   OutDirLock(const OutDirLock&) = delete;
   OutDirLock& operator=(const OutDirLock&) = delete;
 
+  /// The run before this one did not end (SIGKILL, a crash, a power cut) or did not call
+  /// mark_ended(): files it wrote may have no record.
+  bool previous_run_interrupted() const { return previous_interrupted_; }
+  /// This run ended with every file it wrote either recorded or removed.
+  void mark_ended();
+
  private:
   int fd_ = -1;
+  bool previous_interrupted_ = false;
 };
 
 }  // namespace venice_batch

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <mutex>
 #include <unordered_set>
 #include <optional>
@@ -47,6 +48,10 @@ std::string image_file_name(std::string_view id, unsigned k, ImageFormat format)
 inline constexpr unsigned kMaxVariants = 4;
 /// "<id>_<k>.txt" / "<id>_<k>.json": the sidecars of image_file_name(id, k, ...).
 std::string sidecar_file_name(std::string_view id, unsigned k, std::string_view extension);
+
+/// The job id of an images/ file name "<id>_<k>.<ext>" (an image or a sidecar: webp, png, jpg,
+/// txt, json); nullopt for any other name.
+std::optional<std::string_view> job_id_of_file_name(std::string_view name);
 
 /// True for the names this sink uses while a file is being written (".<name>.tmp-<random>").
 bool is_temp_file_name(std::string_view name);
@@ -137,6 +142,9 @@ class OutputSink {
   /// them), missing ones skipped: a folder is opened with O_NOFOLLOW, so a link planted at a
   /// folder's name never leads a removal out of the out dir. Returns how many were removed.
   std::size_t remove_images(const std::vector<std::string>& names) const;
+  /// The files of the images dir and of its folders (one level down; links never followed) that
+  /// `select` picks, as write_image names them ("<file>" or "<folder>/<file>"); temp files never.
+  std::vector<std::string> image_files_where(const std::function<bool(std::string_view folder, std::string_view file)>& select) const;
   /// Removes leftover temp files of a crashed run (in the out dir, the images dir and its
   /// fan-out folders, flagged/); returns how many were removed.
   std::size_t remove_stale_temp_files() const;
