@@ -72,10 +72,20 @@ std::vector<std::pair<std::string, element>> members(Field e) {
   return out;
 }
 
+// A price is an amount a request can cost: not negative, and below a bound no image approaches
+// ($10,000), so sums stay exact in micro-dollars. Anything else is no price: the job is unpriced
+// (refused under --max-spend) rather than priced at a number that would defeat the cap.
+constexpr double kMaxPlausiblePrice = 10000;
+std::optional<double> amount(Field e) {
+  auto v = number(e);
+  if (!v || !(*v >= 0 && *v <= kMaxPlausiblePrice)) return std::nullopt;
+  return v;
+}
+
 std::optional<Price> price(Field e) {
-  auto usd = number(at(e, "usd"));
+  auto usd = amount(at(e, "usd"));
   if (!usd) return std::nullopt;
-  return Price{*usd, number(at(e, "diem"))};
+  return Price{*usd, amount(at(e, "diem"))};
 }
 
 ModelConstraints constraints_of(Field c) {

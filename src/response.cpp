@@ -34,7 +34,13 @@ class ResponseErrorCategory final : public boost::system::error_category {
 
 bool header_is_true(const HttpResponse& r, std::string_view name) {
   auto v = r.header(name);
-  return v && (*v == "true" || *v == "True" || *v == "1");
+  if (!v) return false;
+  std::string_view t = *v;
+  while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) t.remove_suffix(1);
+  while (!t.empty() && (t.front() == ' ' || t.front() == '\t')) t.remove_prefix(1);
+  // Any case: a flag missed keeps a blurred image as a dataset image.
+  return t == "1" || (t.size() == 4 && (t[0] | 0x20) == 't' && (t[1] | 0x20) == 'r' && (t[2] | 0x20) == 'u' &&
+                      (t[3] | 0x20) == 'e');
 }
 
 // The bytes as an image, if their container is whole. Whatever format they are is kept: the

@@ -99,7 +99,15 @@ std::optional<PendingJob> BatchRun::preflight(JobSpec&& spec) {
     for (auto& w : checked.warnings) note_warning(w);
     pending.warnings = std::move(checked.warnings);
     if (checked.model) {
-      pending.price = price_job(*checked.model, *view).total;
+      const JobPrice priced = price_job(*checked.model, *view);
+      // Under a cap, a price that leaves out what the line asks for is no price (as unpriced jobs are).
+      if (config_.max_spend_usd > 0 && !priced.unpriced_extras.empty()) {
+        record_refused(spec, fmt::format("{} costs extra and the catalog has no price for it: not sent under "
+                                         "--max-spend (remove it from the line, or run without a cap)",
+                                         fmt::join(priced.unpriced_extras, " and ")));
+        return std::nullopt;
+      }
+      pending.price = priced.total;
       pending.model = checked.model->id;
     }
   }

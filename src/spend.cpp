@@ -11,7 +11,13 @@ namespace {
 
 constexpr double kMicro = 1e6;
 
-std::int64_t micros(double amount) { return std::llround(amount * kMicro); }
+// Saturating: an amount beyond any account (a --max-spend of 1e300) must not overflow llround.
+std::int64_t micros(double amount) {
+  constexpr double kLimit = 9e12;  // USD: 9e18 micro-units, inside int64
+  if (!(amount < kLimit)) return static_cast<std::int64_t>(kLimit * kMicro);
+  if (!(amount > -kLimit)) return -static_cast<std::int64_t>(kLimit * kMicro);
+  return std::llround(amount * kMicro);
+}
 double from_micros(std::int64_t m) { return static_cast<double>(m) / kMicro; }
 std::string usd(std::int64_t m) { return format_usd(from_micros(m)); }
 
@@ -39,7 +45,7 @@ void SpendGuard::Micros::subtract(const Micros& m) {
 }
 
 SpendGuard::SpendGuard(SpendLimits limits)
-    : limits_(limits), cap_micros_(micros(limits.max_spend_usd)), min_balance_micros_(micros(limits.min_balance_usd)) {}
+    : limits_(limits), has_cap_(limits.max_spend_usd > 0), cap_micros_(micros(limits.max_spend_usd)), min_balance_micros_(micros(limits.min_balance_usd)) {}
 
 SpendGuard::Micros SpendGuard::to_micros(const std::optional<Price>& price) {
   Micros m;
@@ -54,7 +60,7 @@ SpendGuard::Micros SpendGuard::to_micros(const std::optional<Price>& price) {
 SpendAmount SpendGuard::to_amount(const Micros& m) { return {from_micros(m.usd), from_micros(m.diem), m.attempts}; }
 
 std::optional<std::string> SpendGuard::cap_stop(const Micros& price) const {
-  if (cap_micros_ <= 0) return std::nullopt;
+  if (!has_cap_) return std::nullopt;
   const std::int64_t spent = billed_.usd + unknown_.usd + in_flight_.usd;
   if (spent + price.usd <= cap_micros_) return std::nullopt;
   std::string parts = fmt::format("finished {}, in flight {}", usd(billed_.usd), usd(in_flight_.usd));
@@ -83,7 +89,7 @@ SpendDecision SpendGuard::reserve(const std::optional<Price>& estimated_total) {
     d.message = stop_message_;
     return d;
   }
-  if (!estimated_total && cap_micros_ > 0) {
+  if (!estimated_total && has_cap_) {
     d.kind = SpendDecision::Kind::refuse_unpriced;
     d.message = fmt::format("refused: --max-spend {} is set and the catalog lists no price for this job",
                             usd(cap_micros_));

@@ -131,6 +131,21 @@ TEST(CatalogTest, ModelsMayBeABareArrayWithIntsOrDoublesAndUnknownFields) {
   EXPECT_TRUE(mentions(warnings, "model list entry 1 has no id"));
 }
 
+// A negative price let every job through --max-spend (spend went down); $1e13 overflowed the
+// micro-dollar sums. Neither is a price: the model is unpriced (refused under a cap).
+TEST(CatalogTest, ANegativeOrAbsurdPriceIsNoPrice) {
+  CatalogSources s;
+  s.models = R"({"data": [{"id": "neg", "model_spec": {"pricing": {"generation": {"usd": -0.01}}}},
+    {"id": "huge", "model_spec": {"pricing": {"generation": {"usd": 1e13}}}},
+    {"id": "diem", "model_spec": {"pricing": {"generation": {"usd": 0.02, "diem": -5}}}},
+    {"id": "free", "model_spec": {"pricing": {"generation": {"usd": 0}}}}]})";
+  const Catalog c = build(s);
+  EXPECT_FALSE(model(c, "neg").pricing.per_image);
+  EXPECT_FALSE(model(c, "huge").pricing.per_image);
+  EXPECT_EQ(model(c, "diem").pricing.per_image, (Price{0.02, std::nullopt}));
+  EXPECT_EQ(model(c, "free").pricing.per_image, (Price{0.0, std::nullopt}));
+}
+
 TEST(CatalogTest, MissingPricingIsEmptyNotAFailure) {
   CatalogSources s;
   s.models = R"({"data": [{"id": "free", "model_spec": {"pricing": null}}, {"id": "internal"}]})";

@@ -165,6 +165,24 @@ TEST(ResponseTest, ContentViolationHeaderMarksPlaceholder) {
   EXPECT_TRUE(r->content_violation);
 }
 
+// "TRUE" was not read as true: a blurred image was kept as a dataset image.
+TEST(ResponseTest, FlagHeadersAreTrueInAnyCaseAndFalseOtherwise) {
+  ResponseDecoder d;
+  auto img = base64::encode(fake_image(ImageFormat::webp));
+  for (const char* yes : {"true", "TRUE", "True", " true ", "1"}) {
+    auto r = d.decode(json_response(body_with({img}), {{"x-venice-is-blurred", yes}, {"x-venice-is-content-violation", yes}}),
+                      {ImageFormat::webp, 1, false});
+    ASSERT_TRUE(r) << r.error().message();
+    EXPECT_TRUE(r->blurred) << yes;
+    EXPECT_TRUE(r->content_violation) << yes;
+  }
+  for (const char* no : {"false", "0", "", "truex", "yes"}) {
+    auto r = d.decode(json_response(body_with({img}), {{"x-venice-is-blurred", no}}), {ImageFormat::webp, 1, false});
+    ASSERT_TRUE(r) << r.error().message();
+    EXPECT_FALSE(r->blurred) << no;
+  }
+}
+
 TEST(ApiErrorTest, StandardErrorMessage) {
   auto e = parse_api_error(R"({"error": "Authentication failed"})");
   EXPECT_EQ(e.message, "Authentication failed");

@@ -231,3 +231,22 @@ TEST(RunModelsTest, ASavedCatalogsBalanceIsNeverTakenForTodays) {
   EXPECT_EQ(r.exit_status, 0) << r.err;
   EXPECT_EQ(rich.server->stats().requests, 3u);
 }
+
+// Under --max-spend, a line asking for enhance_prompt (an extra charge the catalog does not price)
+// was sent at the image's price alone; --max-spend 0 meant no cap at all.
+TEST(RunModelsTest, UnderACapALineWithAnUnpricedExtraIsRefusedAndACapOfZeroIsAUsageError) {
+  Fixture fx(MockFaults{});
+  const auto manifest = fx.dir / "m.jsonl";
+  test_support::write_file(manifest,
+                           R"({"id":"plain","model":"z-image-turbo","prompt":"p","width":64,"height":64})" "\n"
+                           R"({"id":"enhanced","model":"z-image-turbo","prompt":"p","width":64,"height":64,"enhance_prompt":true})" "\n");
+  auto zero = fx.run(manifest, {"--max-spend", "0"});
+  EXPECT_EQ(zero.exit_status, 2) << zero.err;
+  EXPECT_EQ(fx.server->stats().requests, 0u);
+
+  auto r = fx.run(manifest, {"--max-spend", "1"});
+  EXPECT_EQ(r.exit_status, 1) << r.err;
+  EXPECT_EQ(fx.server->stats().requests, 1u) << "only the line whose price is known";
+  EXPECT_NE(r.err.find("enhance_prompt costs extra"), std::string::npos) << r.err;
+  EXPECT_EQ(final_state(fx.out())["enhanced"].status, "invalid");
+}

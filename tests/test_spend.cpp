@@ -220,3 +220,14 @@ TEST(SpendTest, FormatUsdKeepsSubCentDigits) {
   EXPECT_EQ(format_usd(83000), "$83000.00");
   EXPECT_EQ(format_usd(0.83), "$0.83");
 }
+
+// A cap that rounds to zero micro-dollars was taken for no cap at all; one beyond any account
+// overflowed the micro-dollar conversion.
+TEST(SpendTest, ATinyCapLetsNothingThroughAndAHugeOneEverything) {
+  SpendGuard tiny = capped(0.0000004);
+  EXPECT_EQ(tiny.reserve(usd(0.01)).kind, SpendDecision::Kind::stop);
+  SpendGuard huge = capped(1e300);
+  auto d = huge.reserve(usd(0.01));
+  EXPECT_EQ(d.kind, SpendDecision::Kind::go);
+  EXPECT_EQ(huge.reserve(std::nullopt).kind, SpendDecision::Kind::refuse_unpriced) << "still a cap";
+}

@@ -105,6 +105,7 @@ class SpendGuard {
   std::optional<std::string> balance_stop(const Micros& price) const;
 
   SpendLimits limits_;
+  bool has_cap_ = false;  // --max-spend given (a cap under a micro-dollar lets nothing through)
   std::int64_t cap_micros_ = 0, min_balance_micros_ = 0;
   std::map<std::uint64_t, Held> held_;
   std::uint64_t next_id_ = 1;

@@ -19,7 +19,7 @@ const char* const kExitStatuses =
     "       the API unreachable for longer than max_outage_s, the out dir became unwritable\n"
     "       (disk full), or an internal error; run the same command again to resume\n"
     "  4    stopped at a limit the user set (--max-spend, --min-balance, a model's daily request cap):\n"
-    "       run again (with a higher limit) to resume\n"
+    "       run again to resume (--max-spend counts each run's spend from 0)\n"
     "  130  interrupted by SIGINT;  143  terminated by SIGTERM (resumable)\n";
 
 void ConnectionOptions::add_to(CLI::App* command) {

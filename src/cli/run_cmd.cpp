@@ -73,8 +73,8 @@ void add_catalog_and_spend_options(CLI::App* cmd, RunCommandState& s) {
   catalog->excludes(no_catalog);
   cmd->add_option("--max-spend", s.max_spend,
                   "Stop (exit 4) before the run's spend at catalog prices (finished, in flight, unknown outcome) "
-                  "could pass USD; jobs without a price are refused")
-      ->check(CLI::NonNegativeNumber)
+                  "could pass USD; jobs without a price are refused (more than 0: omit it for no cap)")
+      ->check(CLI::PositiveNumber)
       ->type_name("USD");
   cmd->add_option("--min-balance", s.min_balance,
                   "Stop (exit 4) before the balance the API reports (x-venice-balance-usd) would fall below USD")
