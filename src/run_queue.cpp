@@ -128,7 +128,13 @@ void BatchRun::record_refused(const JobSpec& spec, const std::string& reason) {
   rec.prompt = prompt_excerpt(spec.prompt);
   rec.metadata = spec.metadata;
   rec.error = JobError{"preflight", reason, {}, {}, false};
-  if (progress_) progress_->note(fmt::format("line {}: {}", spec.line, escape_for_terminal(reason, kMaxPrintedBytes)));
+  const auto earlier = previous_.jobs.find(spec.id);
+  const bool stays_done = earlier != previous_.jobs.end() && earlier->second.status == JobStatus::ok;
+  if (progress_)
+    progress_->note(fmt::format("line {}: {}{}", spec.line, escape_for_terminal(reason, kMaxPrintedBytes),
+                                stays_done ? fmt::format(" (job '{}' stays done from its earlier line; this line is not sent)",
+                                                         escape_for_terminal(spec.id, kMaxPrintedBytes))
+                                           : std::string()));
   // Not superseding: an ok record is never undone by an invalid one (journal.hpp, replaces), so
   // the earlier images stay its images; putting the line back costs nothing.
   record(rec);

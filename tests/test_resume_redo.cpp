@@ -72,7 +72,8 @@ TEST(ResumeRedoTest, AChangedLineRefusedBeforeSendingKeepsTheEarlierImage) {
   test_support::write_file(manifest, good);
   ASSERT_EQ(fx.run(manifest).exit_status, 0);
   test_support::write_file(manifest, R"({"id":"m","prompt":"a cat","width":64,"height":64,"model":"no-such-model"})" "\n");
-  fx.run(manifest);
+  auto refused = fx.run(manifest);
+  EXPECT_NE(refused.err.find("job 'm' stays done from its earlier line"), std::string::npos) << refused.err;
   EXPECT_EQ(fx.server->stats().requests, 1u);
   EXPECT_EQ(dataset_files(fx.out()), std::set<std::string>{"m_0.webp"});
   test_support::write_file(manifest, good);
