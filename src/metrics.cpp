@@ -212,7 +212,7 @@ std::string RunMetrics::to_prometheus() const {
   help("venice_batch_attempts_total", "counter", "Requests attempted.");
   line("venice_batch_attempts_total", "", static_cast<double>(c.attempts));
   help("venice_batch_flagged_total", "counter",
-       "Blurred answers, new-seed tries sent for flagged answers, and blurred images kept in flagged/.");
+       "Blurred images, new-seed tries sent for flagged answers, and blurred images kept in flagged/.");
   line("venice_batch_flagged_total", "what=\"blurred\"", static_cast<double>(c.images_blurred));
   line("venice_batch_flagged_total", "what=\"regenerations\"", static_cast<double>(c.regenerations));
   line("venice_batch_flagged_total", "what=\"images_kept\"", static_cast<double>(c.images_flagged));

@@ -13,6 +13,17 @@
 #include "venice_batch/config.hpp"
 
 namespace venice_batch {
+namespace {
+constexpr std::string_view kWriting = "writing ";
+
+std::string read_mark(int fd) {
+  char buf[40] = {};
+  const ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
+  std::string mark = n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string();
+  while (!mark.empty() && (mark.back() == '\n' || mark.back() == ' ')) mark.pop_back();
+  return mark;
+}
+}  // namespace
 
 OutDirLock::OutDirLock(const std::filesystem::path& out_dir) {
   std::error_code ec;
@@ -26,19 +37,30 @@ OutDirLock::OutDirLock(const std::filesystem::path& out_dir) {
     throw ConfigError(fmt::format("cannot open '{}': {}", path.string(), std::strerror(e)));
   }
   if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
-    char buf[32] = {};
-    const ssize_t n = ::pread(fd_, buf, sizeof buf - 1, 0);
-    std::string pid = n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : "?";
-    while (!pid.empty() && (pid.back() == '\n' || pid.back() == ' ')) pid.pop_back();
+    std::string mark = read_mark(fd_);
     ::close(fd_);
     fd_ = -1;
-    throw ConfigError(fmt::format("another run (pid {}) is using output directory '{}'; wait for it or use another "
-                                  "--out", pid, out_dir.string()));
+    if (mark.starts_with(kWriting)) mark.erase(0, kWriting.size());
+    throw ConfigError(fmt::format("another run ({}) is using output directory '{}'; wait for it or use another --out",
+                                  mark.empty() ? std::string("finishing") : "pid " + mark, out_dir.string()));
   }
-  char mark = 0;
-  previous_interrupted_ = ::pread(fd_, &mark, 1, 0) == 1;  // a pid left: that run never ended
-  const std::string pid = fmt::format("{}\n", ::getpid());
-  if (::ftruncate(fd_, 0) == 0) (void)!::pwrite(fd_, pid.data(), pid.size(), 0);
+  // Whoever wrote this has let go of the lock: it cannot be writing any more.
+  previous_interrupted_ = read_mark(fd_).starts_with(kWriting);
+  // An interrupted run's mark is kept until this one ends: a kill of this run before its sweep
+  // must not make the next one forget it.
+  write_mark(fmt::format("{}{}", previous_interrupted_ ? kWriting : "", ::getpid()));
+}
+
+// The new text first, then the file cut to its length: a kill in between never leaves it empty.
+void OutDirLock::write_mark(const std::string& text) {
+  if (fd_ < 0) return;
+  const std::string line = text + "\n";
+  if (::pwrite(fd_, line.data(), line.size(), 0) == static_cast<ssize_t>(line.size()))
+    (void)!::ftruncate(fd_, static_cast<off_t>(line.size()));
+}
+
+void OutDirLock::mark_writing() {
+  write_mark(fmt::format("{}{}", kWriting, ::getpid()));
 }
 
 void OutDirLock::mark_ended() {

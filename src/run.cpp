@@ -311,8 +311,10 @@ void BatchRun::write_snapshots(bool final_snapshot) {
   line.push_back('\n');
   append_text_line(sink_.out_dir() / "timeline.jsonl", line);
   if (final_snapshot) {
-    if (imagefolder_) imagefolder_->sync();  // its lines before the journal's: see imagefolder.hpp
-    journal_->sync();
+    // Its lines before the journal's: see imagefolder.hpp. A failed sync may lose records of
+    // images on disk: the next run sweeps them as after a kill (the lock keeps its mark).
+    if (imagefolder_ && !imagefolder_->sync()) journal_failed_ = true;
+    if (!journal_->sync()) journal_failed_ = true;
   }
 }
 
@@ -493,10 +495,14 @@ int BatchRun::execute() {
     io_.run();
     io_.restart();
   }
+  if (stop_status_ == 0 && config_.min_balance_usd > 0 && !spend_.totals().balance_last_usd && !options_.quiet)
+    log_ << "venice-batch: warning: --min-balance: the start-up check gave no balance; it holds from the first "
+            "answer's x-venice-balance-usd on\n";
   if (stop_status_ == 0 && config_.max_spend_usd > 0 && !catalog_)
     stop_run(exit_usage, "--max-spend needs the catalog's prices, and there is no catalog (see above; "
                          "--catalog FILE uses a saved one)");
   if (stop_status_ == 0) {
+    lock_.mark_writing();  // a kill from here on may leave images without a record
     const unsigned n = config_.concurrency;
     live_workers_ = n;
     // The signal and tick loops first: if every job is already done the workers finish at

@@ -10,6 +10,7 @@
 #include "batch_run.hpp"
 #include "venice_batch/model_preflight.hpp"
 #include "venice_batch/pricing.hpp"
+#include "venice_batch/regenerate.hpp"
 #include "venice_batch/resume.hpp"
 #include "venice_batch/text.hpp"
 
@@ -129,6 +130,15 @@ void BatchRun::record_refused(const JobSpec& spec, const std::string& reason) {
   rec.metadata = spec.metadata;
   rec.error = JobError{"preflight", reason, {}, {}, false};
   const auto earlier = previous_.jobs.find(spec.id);
+  if (earlier != previous_.jobs.end() && resume_regeneration(&earlier->second, hash_prefix64(spec.request_hash)) > 0) {
+    // Its record says which regeneration it waits for (the tries before were paid): an invalid
+    // record would replace it, and a later run would start again from the line's own seed.
+    if (progress_)
+      progress_->note(fmt::format("line {}: {} (job '{}' keeps waiting for its regeneration; not sent)", spec.line,
+                                  escape_for_terminal(reason, kMaxPrintedBytes),
+                                  escape_for_terminal(spec.id, kMaxPrintedBytes)));
+    return;
+  }
   const bool stays_done = earlier != previous_.jobs.end() && earlier->second.status == JobStatus::ok;
   if (progress_)
     progress_->note(fmt::format("line {}: {}{}", spec.line, escape_for_terminal(reason, kMaxPrintedBytes),

@@ -272,14 +272,21 @@ std::optional<std::string> OutputSink::flagged_folder_problem() const {
 std::optional<std::string> OutputSink::folder_problem(const std::string& folder) const {
   std::lock_guard lock(synced_mutex_);
   if (folder.empty() || fine_folders_.contains(folder)) return std::nullopt;
+  const auto path = images_dir_ / folder;
   struct stat st {};
-  if (::fstatat(images_fd_, folder.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return std::nullopt;  // made on first use
+  if (::fstatat(images_fd_, folder.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    if (errno == ENOENT) return std::nullopt;  // made on first use
+    return fmt::format("cannot look at '{}': {}", path.string(), last_error().message());
+  }
   if (S_ISDIR(st.st_mode)) {
+    // Made by another user (a run under sudo): the write would fail once the image is bought.
+    if (::faccessat(images_fd_, folder.c_str(), W_OK | X_OK, AT_EACCESS) != 0)
+      return fmt::format("cannot write into '{}': {}", path.string(), last_error().message());
     fine_folders_.insert(folder);
     return std::nullopt;
   }
   return fmt::format("cannot write into '{}': it is {}, not a folder (remove it; a link is never followed)",
-                     (images_dir_ / folder).string(), S_ISLNK(st.st_mode) ? "a symbolic link" : "a file");
+                     path.string(), S_ISLNK(st.st_mode) ? "a symbolic link" : "a file");
 }
 
 std::size_t OutputSink::remove_images(const std::vector<std::string>& names) const {

@@ -143,9 +143,14 @@ TEST(HttpPoolTest, APostIsSentAgainAfterAStaleConnectionOnlyIfTheCallerAgrees) {
   EXPECT_EQ(refused.stale_reconnects, 0u);
   EXPECT_EQ(fx.mock->stats().requests, 1u) << "not sent again";
 
-  auto agreed = fx.post(kBody, "Bearer pool-key", [&] { ++asked; return true; });  // a fresh connection: not stale
-  ASSERT_TRUE(agreed.response);
+  ASSERT_TRUE(fx.post(kBody, "Bearer pool-key", [&] { ++asked; return true; }).response);  // fresh: not asked
   EXPECT_EQ(asked, 1u);
+  ASSERT_TRUE(test_support::wait_until([&] { return peer_closed_a_connection_to(fx.mock->port()); }));
+  auto agreed = fx.post(kBody, "Bearer pool-key", [&] { ++asked; return true; });
+  ASSERT_TRUE(agreed.response) << agreed.error_message;
+  EXPECT_EQ(asked, 2u);
+  EXPECT_EQ(agreed.stale_reconnects, 1u);
+  EXPECT_EQ(fx.mock->stats().requests, 3u);
 }
 
 TEST(HttpPoolTest, EmulatorAnswersAuthAndValidationLikeTheApi) {

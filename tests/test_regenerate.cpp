@@ -266,3 +266,26 @@ TEST(RegenerateTest, AResumeWithFewerTriesAllowedSendsNoRegenerationBeyondThem) 
   EXPECT_EQ(fx.server->stats().requests, 3u) << "regeneration 2, nothing paid again";
   EXPECT_EQ(final_state(fx.out())["fox"].status, "ok");
 }
+
+// Found in review: a job waiting for its regeneration, refused before sending by a later run (an
+// extra the catalog does not price, under --max-spend), was recorded invalid; that record replaced
+// the one saying which regeneration it waited for, and the run after sent the line's own, flagged,
+// seed again. The refusal now leaves the waiting record as it is.
+TEST(RegenerateTest, ARefusalBeforeSendingKeepsAJobWaitingForItsRegeneration) {
+  Fixture fx(schedule("blurred,401"));
+  test_support::write_file(fx.dir / "m.jsonl",
+                           R"({"id":"fox","prompt":"a fox","width":64,"height":64,"seed":42,"enhance_prompt":true})" "\n");
+  EXPECT_EQ(fx.run(fx.dir / "m.jsonl", {"--regenerate-flagged", "3"}).exit_status, 3);
+  ASSERT_NE(test_support::read_lines(fx.out() / "results.jsonl").back().find(R"("regenerating":1)"), std::string::npos);
+  auto refused = fx.run(fx.dir / "m.jsonl", {"--regenerate-flagged", "3", "--max-spend", "1"});
+  EXPECT_NE(refused.err.find("keeps waiting for its regeneration"), std::string::npos) << refused.err;
+  EXPECT_EQ(fx.server->stats().requests, 2u);
+  EXPECT_NE(test_support::read_lines(fx.out() / "results.jsonl").back().find(R"("regenerating":1)"), std::string::npos);
+  auto again = fx.run(fx.dir / "m.jsonl", {"--regenerate-flagged", "3"});
+  ASSERT_EQ(again.exit_status, 0) << again.err;
+  EXPECT_EQ(fx.server->stats().requests, 3u);
+  auto tries = tries_of(fx.out(), "fox");
+  ASSERT_EQ(tries.size(), 1u);
+  ASSERT_TRUE(tries[0].seed);
+  EXPECT_NE(*tries[0].seed, 42) << "the regeneration's new seed, not the flagged line's own";
+}

@@ -208,7 +208,7 @@ TEST(ResumeRedoTest, ImagesAKilledRunWroteWithoutARecordAreRemovedByTheNextRun) 
     std::filesystem::create_directories(gone_folder);
     test_support::write_file(gone_folder / "gone_0.webp", "killed run");
     test_support::write_file(fx.out() / "images" / "notes.md", "the user's");
-    test_support::write_file(lock, "4242\n");
+    test_support::write_file(lock, "writing 4242\n");
 
     test_support::write_file(manifest, done + R"({"id":"k","prompt":"a dog","width":64,"height":64})" "\n");
     auto r = fx.run(manifest, {"--layout", layout});
@@ -222,4 +222,34 @@ TEST(ResumeRedoTest, ImagesAKilledRunWroteWithoutARecordAreRemovedByTheNextRun) 
     }
     EXPECT_EQ(std::filesystem::file_size(lock), 0u);
   }
+}
+
+// The sweep is for a run killed while writing, and for nothing else: after a run that ended, one
+// stopped before its jobs (a bare pid, as an older version also leaves) or a fresh out dir, a
+// file in images/ that no record names is left alone.
+TEST(ResumeRedoTest, OnlyARunKilledWhileWritingMakesTheNextOneSweep) {
+  for (const std::string mark : {"", "4242\n", "writing 4242\n"}) {
+    SCOPED_TRACE(mark);
+    Fixture fx(MockFaults{});
+    const auto manifest = fx.dir / "m.jsonl";
+    test_support::write_file(manifest, R"({"id":"done","prompt":"a cat","width":64,"height":64})" "\n");
+    ASSERT_EQ(fx.run(manifest).exit_status, 0);
+    const auto folder = fx.out() / "images" / venice_batch::fanout_folder("stray", 3);
+    std::filesystem::create_directories(folder);
+    test_support::write_file(folder / "stray_0.webp", "no record names it");
+    test_support::write_file(fx.out() / ".venice-batch.lock", mark);
+    ASSERT_EQ(fx.run(manifest).exit_status, 0);
+    EXPECT_EQ(std::filesystem::exists(folder / "stray_0.webp"), mark.empty() || mark == "4242\n");
+  }
+}
+
+// A run that stops before its jobs (here a layout the out dir does not have: exit 2) leaves a
+// bare pid, not the mark of a run killed while writing.
+TEST(ResumeRedoTest, ARunStoppedBeforeItsJobsLeavesNoWritingMark) {
+  Fixture fx(MockFaults{});
+  const auto manifest = fx.dir / "m.jsonl";
+  test_support::write_file(manifest, R"({"id":"done","prompt":"a cat","width":64,"height":64})" "\n");
+  ASSERT_EQ(fx.run(manifest).exit_status, 0);
+  ASSERT_EQ(fx.run(manifest, {"--layout", "webdataset"}).exit_status, 2);
+  EXPECT_EQ(test_support::read_file(fx.out() / ".venice-batch.lock").find("writing"), std::string::npos);
 }

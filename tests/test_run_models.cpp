@@ -240,8 +240,11 @@ TEST(RunModelsTest, UnderACapALineWithAnUnpricedExtraIsRefusedAndACapOfZeroIsAUs
   test_support::write_file(manifest,
                            R"({"id":"plain","model":"z-image-turbo","prompt":"p","width":64,"height":64})" "\n"
                            R"({"id":"enhanced","model":"z-image-turbo","prompt":"p","width":64,"height":64,"enhance_prompt":true})" "\n");
-  auto zero = fx.run(manifest, {"--max-spend", "0"});
-  EXPECT_EQ(zero.exit_status, 2) << zero.err;
+  for (const char* no_cap : {"0", "nan", "inf", "-1"}) {
+    auto refused = fx.run(manifest, {"--max-spend", no_cap});
+    EXPECT_EQ(refused.exit_status, 2) << no_cap << ": " << refused.err;
+  }
+  EXPECT_EQ(fx.run(manifest, {"--min-balance", "nan"}).exit_status, 2);
   EXPECT_EQ(fx.server->stats().requests, 0u);
 
   auto r = fx.run(manifest, {"--max-spend", "1"});

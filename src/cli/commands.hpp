@@ -27,6 +27,10 @@ Command add_report_command(CLI::App& app);
 // A new subcommand gets its own src/cli/<name>_cmd.cpp declaring its add_<name>_command (here or
 // in its own header, as expand_cmd.hpp), a line in main()'s list and one in CMakeLists.txt.
 
+/// A number that is finite: CLI11's range checks let "nan" and "inf" through (a --max-spend of
+/// nan was no cap at all).
+extern const CLI::Validator kFiniteNumber;
+
 /// The exit statuses, as every --help footer shows them (README's "Exit status" says the same).
 extern const char* const kExitStatuses;
 

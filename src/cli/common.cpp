@@ -1,5 +1,6 @@
 // What the subcommands share: the exit-status footer, the connection options, the parsers of
 // durations and rates.
+#include <cmath>
 #include <cstdlib>
 #include <stdexcept>
 
@@ -22,6 +23,15 @@ const char* const kExitStatuses =
     "       run again to resume (--max-spend counts each run's spend from 0)\n"
     "  130  interrupted by SIGINT;  143  terminated by SIGTERM (resumable)\n";
 
+const CLI::Validator kFiniteNumber(
+    [](std::string& text) -> std::string {
+      char* end = nullptr;
+      const double v = std::strtod(text.c_str(), &end);
+      if (end == text.c_str() || !std::isfinite(v)) return "must be a finite number: " + text;
+      return {};
+    },
+    "", "FINITE");
+
 void ConnectionOptions::add_to(CLI::App* command) {
   command->add_option("--config", config_file, "JSON config overlaid on the built-in config/default.json")
       ->check(CLI::ExistingFile);
@@ -29,7 +39,8 @@ void ConnectionOptions::add_to(CLI::App* command) {
   command->add_option("--ca-file", ca_file, "Extra trusted CA certificate (PEM), e.g. the emulator's (env VENICE_CA_FILE)")
       ->check(CLI::ExistingFile);
   command->add_option("--timeout", timeout_s, "Whole-request timeout in seconds (env VENICE_TIMEOUT)")
-      ->check(CLI::PositiveNumber);
+      ->check(CLI::PositiveNumber)
+      ->check(kFiniteNumber);
 }
 
 Config ConnectionOptions::load(const CLI::App* command) const {

@@ -35,6 +35,7 @@ void add_dataset_options(CLI::App* cmd, RunCommandState& s) {
       ->type_name("N");
   cmd->add_option("--shard-max-mb", s.shard_max_mb, "webdataset: close a shard before it passes MB; 0 = no cap")
       ->check(CLI::Range(0.0, 1e9))
+      ->check(kFiniteNumber)
       ->type_name("MB");
   cmd->add_flag("--no-embed-metadata", s.no_embed_metadata,
                 "Do not write the prompt, model, seed... inside the image files (config `embed_metadata`)");
@@ -52,11 +53,13 @@ void add_pacing_options(CLI::App* cmd, RunCommandState& s) {
   cmd->add_option("--concurrency", s.concurrency, "Requests in flight (env VENICE_CONCURRENCY)")
       ->check(CLI::Range(1u, 4096u));
   cmd->add_option("--rpm", s.rpm, "Requests per minute cap; 0 = follow the API's headers (env VENICE_RPM)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::NonNegativeNumber)
+      ->check(kFiniteNumber);
   cmd->add_option("--burst", s.burst, "Requests that may start back to back")->check(CLI::Range(1u, 100000u));
   cmd->add_option("--max-attempts", s.max_attempts, "Attempts per job, first included")->check(CLI::Range(1u, 100u));
   cmd->add_option("--grace", s.grace_s, "Seconds requests in flight may finish after SIGINT/SIGTERM")
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::NonNegativeNumber)
+      ->check(kFiniteNumber);
   cmd->add_option("--lookahead", s.lookahead,
                   "Jobs read ahead, so a model waiting on its rate limit never holds back another model's jobs")
       ->check(CLI::Range(1u, 100000u))
@@ -75,10 +78,12 @@ void add_catalog_and_spend_options(CLI::App* cmd, RunCommandState& s) {
                   "Stop (exit 4) before the run's spend at catalog prices (finished, in flight, unknown outcome) "
                   "could pass USD; jobs without a price are refused (more than 0: omit it for no cap)")
       ->check(CLI::PositiveNumber)
+      ->check(kFiniteNumber)
       ->type_name("USD");
   cmd->add_option("--min-balance", s.min_balance,
                   "Stop (exit 4) before the balance the API reports (x-venice-balance-usd) would fall below USD")
       ->check(CLI::NonNegativeNumber)
+      ->check(kFiniteNumber)
       ->type_name("USD");
   cmd->add_option("--limit", s.run.limit, "Send only the first N pending jobs (a trial before the night)")
       ->check(CLI::Range(std::uint64_t{1}, std::numeric_limits<std::uint64_t>::max()).description(""))
