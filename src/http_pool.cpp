@@ -16,6 +16,7 @@
 #include <boost/beast/http.hpp>
 #include <fmt/format.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include "venice_batch/decompress.hpp"
 #include "venice_batch/pool_state.hpp"
@@ -53,6 +54,19 @@ struct Connection {
 using Request = http::request<http::string_body>;
 using Parser = http::response_parser<http::buffer_body>;
 
+// The status and headers of an answer (names in lower case), without its body.
+HttpResponse response_head(const http::response<http::buffer_body>& msg) {
+  HttpResponse response;
+  response.status = static_cast<int>(msg.result_int());
+  response.headers.reserve(16);
+  for (const auto& field : msg) {
+    std::string name(field.name_string());
+    for (auto& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    response.headers.emplace_back(std::move(name), std::string(field.value()));
+  }
+  return response;
+}
+
 }  // namespace
 
 HttpPoolSettings pool_settings_from(const Config& c, std::string_view user_agent_suffix) {
@@ -69,6 +83,7 @@ HttpPoolSettings pool_settings_from(const Config& c, std::string_view user_agent
 }
 
 struct HttpClientPool::Impl {
+  std::uint64_t dropped_idle = 0;  // parked connections found not quiet, dropped before a request
   net::any_io_executor executor;
   HttpEndpoint endpoint;
   HttpPoolSettings settings;
@@ -109,7 +124,9 @@ struct HttpClientPool::Impl {
 
   bool fail(HttpExchange& ex, const boost::system::error_code& ec, ExchangeStep step, Connection* c,
             std::string_view what) {
-    return fail_saying(ex, ec, step, c, fmt::format("{} ({}): {}", what, to_string(step), ec.message()));
+    return fail_saying(ex, ec, step, c,
+                       what.starts_with(to_string(step)) ? fmt::format("{}: {}", what, ec.message())
+                                               : fmt::format("{} ({}): {}", what, to_string(step), ec.message()));
   }
   bool fail_decoding(HttpExchange& ex, const ContentDecoder& decoder, Connection& c) {
     // The framing may be intact, but the rest of the body was not read: the connection goes.
@@ -120,6 +137,11 @@ struct HttpClientPool::Impl {
                    std::string message) {
     ex.error = classify_transport_error(ec, step, c && c->cancelled);
     ex.failed_at = step;
+    if (ex.error == TransportError::certificate_rejected && c && c->stream.native_handle()) {
+      // Why: expired, another host's, an unknown issuer... ("certificate verify failed" says none of it).
+      const long verdict = SSL_get_verify_result(c->stream.native_handle());
+      if (verdict != X509_V_OK) message += fmt::format(" ({})", X509_verify_cert_error_string(verdict));
+    }
     ex.error_message = std::move(message);
     if (c) c->close();
     return false;
@@ -305,23 +327,26 @@ net::awaitable<bool> HttpClientPool::Impl::exchange(Connection& c, const Request
                                       head.result_int(), escape_for_terminal(head[http::field::content_encoding], 64)));
   const auto td = Clock::now();
   std::string body;
-  if (!co_await read_body(c, *parser, coding, body, ex, deadline)) co_return false;
+  const auto& msg = parser->get();
+  if (!co_await read_body(c, *parser, coding, body, ex, deadline)) {
+    // An error answer whose body could not be read is still that answer: its status and headers
+    // (a 429's Retry-After, the rate-limit headers) decide, not "the answer was lost", which
+    // would retry at once and count the attempt as maybe billed.
+    if (msg.result_int() != 200 && ex.error != TransportError::cancelled) {
+      ex.response = response_head(msg);
+      ex.error = TransportError::none;
+    }
+    co_return false;
+  }
   ex.timings.download_us = micros_since(td);
 
-  HttpResponse response;
-  const auto& msg = parser->get();
-  response.status = static_cast<int>(msg.result_int());
-  response.headers.reserve(16);
-  for (const auto& field : msg) {
-    std::string name(field.name_string());
-    for (auto& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-    response.headers.emplace_back(std::move(name), std::string(field.value()));
-  }
+  HttpResponse response = response_head(msg);
   response.body = std::move(body);
   ex.response = std::move(response);
   // A parked connection must not carry this request's deadline into the next one.
   c.stream.expires_never();
-  co_return msg.keep_alive() && !c.cancelled && !c.stream.broken();
+  // Bytes after the answer (a response nobody asked for) would be read as the next request's.
+  co_return msg.keep_alive() && !c.cancelled && !c.stream.broken() && c.buffer.size() == 0 && c.stream.quiet();
 }
 
 // A slot (waiting while every one is in use) with its connection object.
@@ -382,6 +407,16 @@ net::awaitable<HttpExchange> HttpClientPool::Impl::send(Request req, HttpClientP
   const auto start = Clock::now();
   for (unsigned resends = 0;; ++resends) {
     auto lease = co_await acquire();
+    // A parked connection on which something arrived while idle (the server's close, a 408, bytes
+    // nobody asked for) is dropped before the request is written on it: nothing is sent twice.
+    while (lease->reused() && !(connections.at(lease->id())->buffer.size() == 0 &&
+                                connections.at(lease->id())->stream.quiet())) {
+      connections.erase(lease->id());
+      lease.reset();
+      ++dropped_idle;
+      auto next = co_await acquire();
+      lease.emplace(std::move(*next));
+    }
     Connection& c = *connections.at(lease->id());
     HttpExchange fresh;  // a resend starts clean but keeps what was counted so far
     fresh.stale_reconnects = ex.stale_reconnects;
@@ -427,6 +462,7 @@ void HttpClientPool::cancel_all() {
 }
 
 std::uint64_t HttpClientPool::connections_opened() const { return impl_->slots.opened_total(); }
+std::uint64_t HttpClientPool::idle_connections_dropped() const { return impl_->dropped_idle; }
 const HttpEndpoint& HttpClientPool::endpoint() const { return impl_->endpoint; }
 
 }  // namespace venice_batch

@@ -167,6 +167,14 @@ void TlsStream::close() {
 
 bool TlsStream::broken() const { return static_cast<bool>(state_->pending); }
 
+bool TlsStream::quiet() const {
+  if (broken() || !state_->socket.is_open()) return false;
+  if (state_->ssl && SSL_has_pending(state_->ssl) == 1) return false;
+  char byte = 0;
+  const ssize_t n = ::recv(state_->socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);  // 0: closed; 1: bytes nobody asked for
+}
+
 TlsStep TlsStream::State::step(Op op, void* data, std::size_t size) {
   if (!socket.is_open()) return {TlsStep::failed, 0, net::error::operation_aborted};  // closed meanwhile
   if (!SSL_get_rbio(ssl)) {

@@ -15,6 +15,10 @@ keep-alive on 127.0.0.1; prints "listening PORT" once bound. Answers
                      filter blurred it; billed), later ones are clean
     endless_interim  the first request of each prompt gets "100 Continue" after "100 Continue",
                      as fast as the socket takes them, until the client gives up; then 200s
+    unsolicited      the first 200 is followed, in the same write, by a second whole 200 that
+                     nobody asked for (its image's prompt is "UNSOLICITED")
+    error_bad_gzip   the first answer for each prompt is a 429 with Retry-After: 1 whose body
+                     says Content-Encoding: gzip and is not gzip; then 200s
 Each 200 is JSON with one real PNG per variant, of the width and height asked; its tEXt chunk
 and the answer's id carry the prompt (hex), so a test can tell each job got its own image.
 Every generate request is logged to --log as one JSON line, written before the answer is sent.
@@ -180,11 +184,32 @@ class Handler(BaseHTTPRequestHandler):
                     self.wfile.flush()
             except OSError:
                 return  # the client closed the connection
+        if mode == "error_bad_gzip" and nth == 1:
+            entry["status"] = 429
+            state.record(entry)
+            self.send_body(429, b"\x1f\x8b\x08\x00 this is not gzip at all", "application/json",
+                           [("Content-Encoding", "gzip"), ("Retry-After", "1")])
+            return
         entry["status"] = 200
         state.record(entry)
+        if mode == "unsolicited" and n == 1:
+            # Both answers in one write: the second is already there when the first is read.
+            first = self.image_answer(req, prompt, n)
+            second = self.image_answer(req, "UNSOLICITED", 0)
+            self.wfile.write(first + second)
+            self.wfile.flush()
+            return
         if mode == "early_hints":
             self.send_interim()
         self.send_image(req, prompt, n, mode, blurred=mode == "blurred_first" and nth == 1)
+
+    def image_answer(self, req, prompt, n):
+        """A whole 200 with the image of `prompt`, as raw bytes."""
+        png = make_png(side(req.get("width")), side(req.get("height")), n, prompt.encode("latin-1", "replace"))
+        body = json.dumps({"id": "generate-image-%d-%s" % (n, prompt.encode("utf-8").hex()),
+                           "images": [base64.b64encode(png).decode("ascii")], "request": None}).encode("ascii")
+        head = ("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body))
+        return head.encode("ascii") + body
 
     def send_image(self, req, prompt, n, mode, blurred=False):
         tag = prompt.encode("utf-8").hex()
@@ -235,6 +260,7 @@ def main():
     p.add_argument("--key", required=True)
     p.add_argument("--mode", required=True,
                    choices=["early_hints", "cf524", "bare429", "bad_utf8_header", "escape_error", "blurred_first",
+                            "unsolicited", "error_bad_gzip",
                             "endless_interim"])
     p.add_argument("--count", type=int, default=3, help="bare429: how many 429s first")
     p.add_argument("--log", help="append one JSON line per generate request here")

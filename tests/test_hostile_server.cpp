@@ -228,3 +228,30 @@ for shard in sorted(glob.glob(sys.argv[1] + "/*.tar")):
         << "the blurred image is kept apart";
   }
 }
+
+// Found by a hostile test: a second whole answer, sent after the first in the same write, stayed
+// in the kept-alive connection and was read as the next job's answer; every later job kept the
+// image made for the job before it, recorded ok. A connection with bytes after an answer is not
+// kept, and a parked one is checked before a request is written on it.
+TEST(HostileServerTest, AnAnswerNobodyAskedForIsNeverTakenForTheNextJobs) {
+  HostileServer hs("unsolicited");
+  run_all_ok(hs, 3, "1");
+}
+
+// Found by a hostile test: a 429 whose body could not be decoded (a broken gzip) lost its status:
+// it was taken for an answer lost after sending, retried at once against Retry-After and counted
+// as maybe billed twice. The status and headers decide, as for any answered error.
+TEST(HostileServerTest, AnErrorAnswerWhoseBodyCannotBeReadIsStillThatAnswer) {
+  HostileServer hs("error_bad_gzip");
+  const int n = 1;  // the pacer holds the model after a 429: one job is enough
+  run_all_ok(hs, n, "1");
+  EXPECT_EQ(causes_by_job(hs), every_job(n, {"http_429", "ok"}));
+  for (auto& [id, l] : final_state(hs.fx.out())) {
+    ASSERT_EQ(l.attempts.size(), 2u) << id;
+    EXPECT_FALSE(l.attempts[0].maybe_billed_twice) << id << ": a 429 is not paid for";
+    EXPECT_GE(l.attempts[1].wait_ms, 1000) << id << ": Retry-After: 1 was not honoured";
+  }
+  const auto m = fault_test::read_metrics(hs.fx.out());
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->retries_maybe_billed, 0u);
+}

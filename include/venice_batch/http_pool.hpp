@@ -95,6 +95,9 @@ class HttpClientPool {
   void cancel_all();
 
   std::uint64_t connections_opened() const;
+  /// Parked connections on which something arrived while idle (a close, stray bytes): dropped
+  /// before a request was written on them.
+  std::uint64_t idle_connections_dropped() const;
   const HttpEndpoint& endpoint() const;
 
  private:

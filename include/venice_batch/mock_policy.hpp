@@ -37,6 +37,8 @@ enum class MockFault {
   corrupt_compressed,  ///< "corrupt_compressed": a well-framed compressed body whose bytes are damaged
   cut_compressed,      ///< "cut_compressed": a well-framed compressed body whose stream stops half way
   blurred,             ///< "blurred": a 200 flagged x-venice-is-blurred (the filter blurred it), charged
+  drop,                ///< "drop": the request read, the connection dropped without a byte of answer (a
+                       ///< keep-alive closed just as the request came), not charged
 };
 
 /// The fault's name in a schedule and in MockStats::faults ("ok", "429", "close", "lock", ...).

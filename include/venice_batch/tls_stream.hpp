@@ -82,6 +82,10 @@ class TlsStream {
   /// An error (the peer's close, a reset) already met after the last bytes given: whatever the
   /// HTTP answer said, the connection cannot carry another request.
   bool broken() const;
+  /// Nothing arrived since the last read: no bytes held by OpenSSL, none waiting on the socket, no
+  /// close from the peer. Only such a connection, parked idle, may carry the next request: bytes
+  /// there (a response nobody asked for, a 408 sent while idle) would be read as its answer.
+  bool quiet() const;
 
   template <class Token>
   auto async_handshake(Token&& token) {

@@ -22,7 +22,7 @@ struct FaultInfo {
   std::string_view name;
   bool billed;
 };
-constexpr std::array<FaultInfo, 16> kFaults = {{
+constexpr std::array<FaultInfo, 17> kFaults = {{
     {MockFault::ok, "ok", true},
     {MockFault::rate_limited, "429", false},
     {MockFault::server_error_500, "500", false},
@@ -39,6 +39,7 @@ constexpr std::array<FaultInfo, 16> kFaults = {{
     {MockFault::corrupt_compressed, "corrupt_compressed", true},
     {MockFault::cut_compressed, "cut_compressed", true},
     {MockFault::blurred, "blurred", true},
+    {MockFault::drop, "drop", false},
 }};
 
 std::uint64_t cost_units(unsigned cost) { return std::max(1u, cost); }

@@ -147,7 +147,8 @@ std::optional<FaultAnswer> fault_answer(MockFault fault) {
     case MockFault::content_violation:
     case MockFault::corrupt_compressed:
     case MockFault::cut_compressed:
-    case MockFault::blurred: return std::nullopt;
+    case MockFault::blurred:
+    case MockFault::drop: return std::nullopt;
   }
   return std::nullopt;
 }

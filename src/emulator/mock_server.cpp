@@ -123,6 +123,7 @@ struct MockServer::Impl {
       }
       co_return false;  // close: drop the TCP connection without close_notify
     }
+    if (fault == MockFault::drop) co_return false;  // not a byte: closed as if idle
     if (fault == MockFault::stall) {
       net::steady_timer t(co_await net::this_coro::executor);
       t.expires_after(options.faults.stall);

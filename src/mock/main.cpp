@@ -80,7 +80,7 @@ void add_fault_options(CLI::App& app, vb::MockFaults& f, CommandLine& c) {
   auto* g = app.add_option_group("faults", "Fault injection (probabilities 0..1, or a schedule by request number)");
   g->add_option("--fault-schedule", c.schedule,
                 "Faults for requests 1, 2, ...: e.g. \"ok,500,429x3,close\" (ok 429 500 503 close short stall "
-                "invalid_json invalid_base64 401 402 lock violation corrupt_compressed cut_compressed blurred)");
+                "invalid_json invalid_base64 401 402 lock violation corrupt_compressed cut_compressed blurred drop)");
   g->add_option("--p-429", f.p_429, "Probability of a 429 with rate-limit headers");
   g->add_option("--p-500", f.p_500, "Probability of a 500");
   g->add_option("--p-503", f.p_503, "Probability of a 503");
