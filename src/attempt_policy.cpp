@@ -76,6 +76,15 @@ AttemptDecision AttemptPolicy::decide_transport(const AttemptOutcome& o, PacingC
     d.pacer = {PacerFeedback::Kind::answer, 0, false, true};
     return d;
   }
+  if (o.transport == TransportError::body_too_large) {
+    // An answer over max_response_mb would be again: asking again pays again for an answer that
+    // is thrown away. Not retried in this run; a later one (with a higher max_response_mb) does it.
+    d.step = NextStep::fail;
+    d.retryable_later = true;
+    d.message = fmt::format("{} (raise max_response_mb to keep such answers)", o.transport_message);
+    d.pacer = {PacerFeedback::Kind::answer, 0, false, true};
+    return d;
+  }
   if (o.transport == TransportError::certificate_rejected) {
     d.step = NextStep::stop_run;
     d.exit_status = exit_stopped;

@@ -2,6 +2,8 @@
 
 #include <chrono>
 
+#include <fmt/format.h>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -61,6 +63,14 @@ AttemptOutcome attempt_outcome(const HttpExchange& ex, const StoredResponse& sto
   o.limits = parse_rate_limit_headers(*ex.response, now_epoch_ms);
   o.failure_lock = api.failure_lock;
   o.api_message = api.message;
+  if (o.http_status >= 201 && o.http_status < 300) {
+    // Only a 200 carries the images: another success status is an answer without them.
+    o.body = BodyOutcome::bad_response;
+    o.body_error_kind = "unexpected_status";
+    o.body_error_message = fmt::format("HTTP {}: an answer without images (only a 200 carries them)", o.http_status);
+    o.body_retryable = true;
+    return o;
+  }
   if (o.http_status != 200) return o;
   if (stored.ok) o.body = BodyOutcome::stored;
   else if (stored.content_violation) o.body = BodyOutcome::content_violation;

@@ -32,15 +32,19 @@ class ResponseErrorCategory final : public boost::system::error_category {
   }
 };
 
+// True when any header `name` says true (in any case, "1" too): a flag missed keeps a blurred
+// image as a dataset image, so two headers that disagree count as flagged.
 bool header_is_true(const HttpResponse& r, std::string_view name) {
-  auto v = r.header(name);
-  if (!v) return false;
-  std::string_view t = *v;
-  while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) t.remove_suffix(1);
-  while (!t.empty() && (t.front() == ' ' || t.front() == '\t')) t.remove_prefix(1);
-  // Any case: a flag missed keeps a blurred image as a dataset image.
-  return t == "1" || (t.size() == 4 && (t[0] | 0x20) == 't' && (t[1] | 0x20) == 'r' && (t[2] | 0x20) == 'u' &&
-                      (t[3] | 0x20) == 'e');
+  for (const auto& [key, value] : r.headers) {
+    if (key != name) continue;
+    std::string_view t = value;
+    while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) t.remove_suffix(1);
+    while (!t.empty() && (t.front() == ' ' || t.front() == '\t')) t.remove_prefix(1);
+    if (t == "1" || (t.size() == 4 && (t[0] | 0x20) == 't' && (t[1] | 0x20) == 'r' && (t[2] | 0x20) == 'u' &&
+                     (t[3] | 0x20) == 'e'))
+      return true;
+  }
+  return false;
 }
 
 // The bytes as an image, if their container is whole. Whatever format they are is kept: the

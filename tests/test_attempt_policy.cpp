@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "venice_batch/attempt_policy.hpp"
+#include "venice_batch/exchange.hpp"
 #include "venice_batch/exit_status.hpp"
 
 using namespace venice_batch;
@@ -170,13 +171,25 @@ TEST(AttemptPolicyTest, NothingIsRetriedWhileTheRunStops) {
 TEST(AttemptPolicyTest, AnswerLostAfterSendingIsRetriedAndMayHaveBeenBilledTwice) {
   auto p = make_policy();
   for (auto e : {TransportError::timeout, TransportError::connection_lost, TransportError::body_truncated,
-                 TransportError::protocol_error, TransportError::body_too_large}) {
+                 TransportError::protocol_error}) {
     auto d = p.decide(transport(e, true), 1, false, t0);
     EXPECT_EQ(d.step, NextStep::retry) << to_string(e);
     EXPECT_TRUE(d.maybe_billed_twice) << to_string(e);
     EXPECT_EQ(d.cause, std::string(to_string(e)));
     EXPECT_TRUE(d.pacer.request_sent) << "counts against the failure budget";
   }
+}
+
+// An answer over max_response_mb was asked again up to max_attempts times: each paid, each too
+// large again, each thrown away. It fails the job for this run; a later run (with a higher
+// max_response_mb) does it.
+TEST(AttemptPolicyTest, AnAnswerTooLargeToKeepIsNotAskedAgainInThisRun) {
+  auto p = make_policy();
+  auto d = p.decide(transport(TransportError::body_too_large, true), 1, false, t0);
+  EXPECT_EQ(d.step, NextStep::fail);
+  EXPECT_TRUE(d.retryable_later);
+  EXPECT_NE(d.message.find("max_response_mb"), std::string::npos) << d.message;
+  EXPECT_TRUE(d.pacer.request_sent);
 }
 
 TEST(AttemptPolicyTest, AnUnusableTwoHundredIsRetriedAndMayHaveBeenBilledTwice) {
@@ -279,4 +292,20 @@ TEST(AttemptPolicyTest, AnAnswerInACodingWeCannotReadFailsAtOnceAndALaterRunRetr
   EXPECT_EQ(d.step, NextStep::fail) << "the same answer would come again: no retries spent on it";
   EXPECT_TRUE(d.retryable_later);
   EXPECT_TRUE(d.pacer.request_sent);
+}
+
+// A 204 (or any 2xx but 200) was retried with an empty message: it is an answer without images,
+// and says so.
+TEST(AttemptPolicyTest, ASuccessStatusOtherThan200IsAnAnswerWithoutImagesThatSaysSo) {
+  HttpExchange ex;
+  ex.request_sent = true;
+  ex.response = HttpResponse{};
+  ex.response->status = 204;
+  const AttemptOutcome o = attempt_outcome(ex, StoredResponse{}, ApiError{}, 0);
+  auto p = make_policy();
+  auto d = p.decide(o, 1, false, t0);
+  EXPECT_EQ(d.step, NextStep::retry);
+  EXPECT_EQ(d.cause, "unexpected_status");
+  EXPECT_NE(d.message.find("HTTP 204"), std::string::npos) << d.message;
+  EXPECT_FALSE(d.maybe_billed_twice) << "only a 200 is charged";
 }

@@ -176,6 +176,11 @@ TEST(ResponseTest, FlagHeadersAreTrueInAnyCaseAndFalseOtherwise) {
     EXPECT_TRUE(r->blurred) << yes;
     EXPECT_TRUE(r->content_violation) << yes;
   }
+  // Two headers that disagree: flagged (a blurred image kept as a dataset image is the worse mistake).
+  auto both = d.decode(json_response(body_with({img}), {{"x-venice-is-blurred", "false"}, {"x-venice-is-blurred", "true"}}),
+                       {ImageFormat::webp, 1, false});
+  ASSERT_TRUE(both) << both.error().message();
+  EXPECT_TRUE(both->blurred);
   for (const char* no : {"false", "0", "", "truex", "yes"}) {
     auto r = d.decode(json_response(body_with({img}), {{"x-venice-is-blurred", no}}), {ImageFormat::webp, 1, false});
     ASSERT_TRUE(r) << r.error().message();
