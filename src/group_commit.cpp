@@ -44,6 +44,7 @@ boost::system::result<void> GroupCommitter::commit(FileToCommit file) {
   Waiter self{std::move(file), {}, false};
   std::unique_lock lock(mutex_);
   queue_.push_back(&self);
+  ++counts_.waiting;
   while (!self.done) {
     if (leader_active_) {
       batch_done_.wait(lock);
@@ -75,6 +76,7 @@ boost::system::result<void> GroupCommitter::commit(FileToCommit file) {
     for (Waiter* w : batch) w->done = true;
     ++counts_.batches;
     counts_.files += batch.size();
+    counts_.waiting -= batch.size();
     counts_.largest_batch = std::max(counts_.largest_batch, batch.size());
     leader_active_ = false;
     batch_done_.notify_all();

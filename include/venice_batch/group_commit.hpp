@@ -57,6 +57,7 @@ class GroupCommitter {
   struct Counts {
     std::uint64_t batches = 0, files = 0, dir_syncs = 0;
     std::size_t largest_batch = 0;
+    std::size_t waiting = 0;  ///< handed over and not done yet (queued, or in the batch under way)
   };
   /// What was done so far (for tests and benchmarks).
   Counts counts() const;
