@@ -30,7 +30,7 @@ for tool in nginx wrk openssl; do
 done
 if [ "$SKIP_BUILD" != 1 ]; then
   timeout 600 cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-  timeout 3600 cmake --build "$BUILD" --parallel "${JOBS:-2}" --target venice-batch venice-mock >/dev/null
+  timeout 3600 cmake --build "$BUILD" --parallel "${JOBS:-2}" --target venice-batch venice-mock floor_client >/dev/null
 fi
 mkdir -p "$DISK_DIR"
 
@@ -221,6 +221,10 @@ for rep in $(seq "$REPEATS"); do
   vb "$rep" vb-nodurable-disk "$disk_root/vb-off-$rep" "$CONC" --config "$work/durable_off.json"
   vb "$rep" vb-durable-tmpfs "$tmpfs_root/vb-on-$rep" "$CONC"
   vb "$rep" vb-nodurable-tmpfs "$tmpfs_root/vb-off-$rep" "$CONC" --config "$work/durable_off.json"
+  if [ -x "$BUILD/bench/floor_client" ]; then
+    run_one "$rep" floor-tmpfs images "$tmpfs_root/floor-$rep" \
+      "$BUILD/bench/floor_client" 127.0.0.1 "$port" "$N" "$CONC" "$tmpfs_root/floor-$rep" bench
+  fi
   vb "$rep" vb-durable-disk-c$CONC_RSS "$disk_root/vb-c64-$rep" "$CONC_RSS"
 done
 
@@ -248,6 +252,10 @@ print("\nratios (of medians):")
 ratio("vb-durable-disk", "py-client-disk", 2, "venice-batch default config, disk / Python client")
 ratio("vb-durable-disk", "wrk", 0.5, "venice-batch default config, disk / wrk")
 ratio("vb-nodurable-tmpfs", "wrk", 0.7, "venice-batch durable_writes off, tmpfs / wrk")
+if ok.get("floor-tmpfs"):
+    print("and against the floor (bench/floor_client.cpp: decode and write each image, nothing else):")
+    ratio("floor-tmpfs", "wrk", 0.7, "  floor client, tmpfs / wrk")
+    ratio("vb-nodurable-tmpfs", "floor-tmpfs", 1, "  venice-batch durable_writes off, tmpfs / floor client")
 rss = f"vb-durable-disk-c{sys.argv[2]}"
 print(f"{'peak RSS of venice-batch at concurrency ' + sys.argv[2]:<55} {med(rss, 'rss_mb'):5.1f} MB (target < 150 MB)")
 failed = sum(1 for r in runs if not r["ok"])
