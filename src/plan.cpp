@@ -15,8 +15,10 @@
 
 #include "venice_batch/exchange.hpp"
 #include "venice_batch/exit_status.hpp"
+#include "venice_batch/layout.hpp"
 #include "venice_batch/model_preflight.hpp"
 #include "venice_batch/pricing.hpp"
+#include "venice_batch/resume.hpp"
 #include "venice_batch/sink.hpp"
 
 namespace venice_batch {
@@ -102,7 +104,27 @@ void PlanBuilder::add(const ManifestEntry& entry) {
   add_job(std::get<JobSpec>(entry));
 }
 
+void PlanBuilder::resume_from(const JournalSummary* previous, bool webdataset) {
+  previous_ = previous;
+  webdataset_ = webdataset;
+}
+
 void PlanBuilder::add_job(const JobSpec& job) {
+  if (previous_) {
+    // As the run's next_job: the journal's word on the id decides, before the line is checked
+    // (a finished line is skipped unparsed there, so a catalog that changed since cannot refuse it).
+    const auto it = previous_->jobs.find(job.id);
+    const JournalState* state = it == previous_->jobs.end() ? nullptr : &it->second;
+    ResumeAction action = resume_job(state, hash_prefix64(job.request_hash), retry_failed_);
+    if (action == ResumeAction::run_changed && webdataset_ && state->status == JobStatus::ok)
+      action = ResumeAction::skip_done;  // a webdataset keeps the sample it has (run_queue.cpp)
+    switch (action) {
+      case ResumeAction::skip_done: ++already_done_; return;
+      case ResumeAction::skip_failed: ++failed_skipped_; return;
+      case ResumeAction::run_changed: ++changed_; break;
+      default: break;
+    }
+  }
   auto view = view_request(job.body);
   if (!view) {
     manifest_invalid_.add(view.error(), job.line);
@@ -149,6 +171,10 @@ PlanSummary PlanBuilder::summary(std::optional<std::uint64_t> free_bytes) const 
     if (auto d = m.days()) s.days = std::max(s.days.value_or(0), *d);
   }
   s.free_bytes = free_bytes;
+  s.journal = previous_ != nullptr;
+  s.already_done = already_done_;
+  s.failed_skipped = failed_skipped_;
+  s.changed = changed_;
   return s;
 }
 
@@ -190,6 +216,23 @@ Catalog obtain_catalog(const PlanOptions& o, std::ostream& out) {
 int run_plan(const PlanOptions& o, std::ostream& out) {
   const Catalog catalog = obtain_catalog(o, out);
   PlanBuilder builder(catalog);
+  // An out dir a run has used: plan what a run resuming there would send, not the whole manifest.
+  JournalSummary previous;
+  const auto journal_path = o.out_dir / "results.jsonl";
+  std::error_code ec;
+  if (std::filesystem::exists(std::filesystem::symlink_status(journal_path, ec))) {
+    try {
+      previous = read_journal(journal_path);
+    } catch (const std::exception& e) {
+      throw ConfigError(fmt::format("plan: cannot read the out dir's journal: {}", e.what()));
+    }
+    bool webdataset = false;
+    std::string text;
+    if (read_whole_file(o.out_dir / "layout.json", text) == 0)
+      if (auto layout = parse_layout_json(text)) webdataset = layout->kind == LayoutKind::webdataset;
+    builder.resume_from(&previous, webdataset);
+  }
+  builder.set_retry_failed(o.retry_failed);
   try {
     ManifestReader reader(o.manifest, manifest_options_from(o.config));
     reader.set_max_prompt_chars(kLargestPromptLimit);  // as `run` with a catalog: each model's own limit applies

@@ -132,6 +132,12 @@ void print_details(std::string& s, const PlanSummary& p) {
 std::string format_plan(const PlanSummary& p) {
   std::string s = fmt::format("Plan for {} against the catalog {} (dry run: no image requested)\n\n", p.manifest,
                               utc_text(p.catalog_fetched_at_ms));
+  if (p.journal) {
+    s += fmt::format("Resuming in {}: {} already done (skipped)", p.out_dir.string(), jobs_text(p.already_done));
+    if (p.failed_skipped) s += fmt::format(", {} failed for good (skipped; --retry-failed sends them)", jobs_text(p.failed_skipped));
+    if (p.changed) s += fmt::format(", {} whose line changed since (sent again)", jobs_text(p.changed));
+    s += ". The figures are for what a run would send now.\n\n";
+  }
   print_table(s, p);
   print_details(s, p);
   s += fmt::format("\nTime: at least {} (models run side by side, each at its own limit; latency not counted)\n",
@@ -214,6 +220,14 @@ std::string plan_to_json(const PlanSummary& p) {
   put(w, "minutes", p.minutes);
   put(w, "days", p.days);
   put(w, "disk_bytes", p.disk_bytes);
+  w.EndObject();
+  w.Key("resume");
+  w.StartObject();
+  w.Key("journal");
+  w.Bool(p.journal);
+  put(w, "already_done", p.already_done);
+  put(w, "failed_skipped", p.failed_skipped);
+  put(w, "changed", p.changed);
   w.EndObject();
   w.Key("disk");
   w.StartObject();

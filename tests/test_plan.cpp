@@ -229,7 +229,7 @@ TEST(PlanTest, HelpListsEveryOptionAndTheReadmeDocumentsIt) {
   const std::string readme = test_support::read_file(std::filesystem::path(VENICE_SOURCE_DIR) / "README.md");
   const auto plan_section = readme.find("`plan` is a dry run");
   ASSERT_NE(plan_section, std::string::npos);
-  for (const char* opt : {"--manifest", "--catalog", "--out", "--json", "--config", "--base-url", "--ca-file", "--timeout"}) {
+  for (const char* opt : {"--manifest", "--catalog", "--out", "--retry-failed", "--json", "--config", "--base-url", "--ca-file", "--timeout"}) {
     EXPECT_NE(help.out.find(opt), std::string::npos) << "plan --help lacks " << opt;
     EXPECT_NE(readme.find(std::string("`") + opt, plan_section), std::string::npos) << opt << " is not in README's plan";
   }
@@ -252,4 +252,98 @@ TEST(PlanTest, APromptOverTheGenericCapButWithinItsModelsLimitIsValidAsInARun) {
   EXPECT_EQ(r.exit_status, 0) << r.out << r.err;
   EXPECT_NE(r.out.find("nano-banana-pro"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("gpt-image-2"), std::string::npos) << r.out;
+}
+
+namespace {
+
+// A journal as a run would have left it for the manifest `text`: `a` ok, `b` failed for good,
+// `c` failed retryable, `d` ok for another request (its line changed since); `e` never recorded.
+constexpr const char* kResumeManifest =
+    R"({"id": "a", "prompt": "p"}
+{"id": "b", "prompt": "p"}
+{"id": "c", "prompt": "p"}
+{"id": "d", "prompt": "p, changed"}
+{"id": "e", "prompt": "p"}
+)";
+
+void write_resume_journal(const std::filesystem::path& manifest, const std::filesystem::path& journal) {
+  ManifestOptions mo;
+  mo.defaults_json = R"({"model": "z-image-turbo", "format": "webp"})";
+  ManifestReader reader(manifest, mo);
+  std::string lines;
+  while (auto e = reader.next()) {
+    const auto& job = std::get<JobSpec>(*e);
+    JobRecord r;
+    r.id = job.id;
+    r.line = job.line;
+    r.request_hash = job.request_hash;
+    r.line_key = job.line_key;
+    if (job.id == "a") r.status = JobStatus::ok;
+    else if (job.id == "b") r.error = JobError{"http_400", "bad", "", "", false, false};
+    else if (job.id == "c") r.error = JobError{"timeout", "slow", "", "", true, false};
+    else if (job.id == "d") r.status = JobStatus::ok, r.request_hash = std::string(64, 'a'), r.line_key.clear();
+    else continue;
+    lines += to_json_line(r) + "\n";
+  }
+  test_support::write_file(journal, lines);
+}
+
+}  // namespace
+
+TEST(PlanTest, AnOutDirARunUsedIsPlannedAsItsResumeWouldSendIt) {
+  // A user planning the rest of a half-done run must see the rest's cost, not the whole
+  // manifest's again (z-image-turbo costs $0.01 a job in the fixture).
+  test_support::TempDir dir;
+  test_support::write_file(dir / "m.jsonl", kResumeManifest);
+  std::filesystem::create_directory(dir / "out");
+  write_resume_journal(dir / "m.jsonl", dir / "out" / "results.jsonl");
+  const Catalog catalog = test::fixture_catalog();
+  const JournalSummary previous = read_journal(dir / "out" / "results.jsonl");
+  for (const bool retry_failed : {false, true}) {
+    PlanBuilder builder(catalog);
+    builder.resume_from(&previous, false);
+    builder.set_retry_failed(retry_failed);
+    ManifestOptions mo;
+    mo.defaults_json = R"({"model": "z-image-turbo", "format": "webp"})";
+    ManifestReader reader(dir / "m.jsonl", mo);
+    while (auto e = reader.next()) builder.add(*e);
+    const PlanSummary p = builder.summary(std::uint64_t{1} << 40);
+    EXPECT_TRUE(p.journal);
+    EXPECT_EQ(p.already_done, 1u);                       // a
+    EXPECT_EQ(p.failed_skipped, retry_failed ? 0u : 1u);  // b
+    EXPECT_EQ(p.changed, 1u);                            // d
+    EXPECT_EQ(p.jobs, retry_failed ? 4u : 3u) << retry_failed;  // c, d, e (and b)
+  }
+  // A webdataset keeps the sample of an ok job whose line changed: nothing is sent for d.
+  PlanBuilder wds(catalog);
+  wds.resume_from(&previous, true);
+  ManifestOptions mo;
+  mo.defaults_json = R"({"model": "z-image-turbo", "format": "webp"})";
+  ManifestReader reader(dir / "m.jsonl", mo);
+  while (auto e = reader.next()) wds.add(*e);
+  EXPECT_EQ(wds.summary(std::nullopt).already_done, 2u);
+  EXPECT_EQ(wds.summary(std::nullopt).jobs, 2u);
+
+  // The command reads --out's journal, says so, and writes the counts in its JSON.
+  test_support::write_file(dir / "catalog.json", catalog_sources_to_json(test::fixture_sources()));
+  auto r = test_support::run_process({VENICE_BATCH_EXE, "plan", "--manifest", (dir / "m.jsonl").string(), "--catalog",
+                                      (dir / "catalog.json").string(), "--out", (dir / "out").string(), "--json",
+                                      (dir / "plan.json").string()});
+  EXPECT_EQ(r.exit_status, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("1 job already done (skipped), 1 job failed for good (skipped; --retry-failed sends them), "
+                       "1 job whose line changed since (sent again)"),
+            std::string::npos)
+      << r.out;
+  rapidjson::Document doc;
+  const std::string json = test_support::read_file(dir / "plan.json");
+  ASSERT_FALSE(doc.Parse(json.c_str()).HasParseError()) << json;
+  EXPECT_EQ(doc["totals"]["jobs"].GetUint64(), 3u);
+  EXPECT_TRUE(doc["resume"]["journal"].GetBool());
+  EXPECT_EQ(doc["resume"]["already_done"].GetUint64(), 1u);
+  EXPECT_EQ(doc["resume"]["failed_skipped"].GetUint64(), 1u);
+  EXPECT_EQ(doc["resume"]["changed"].GetUint64(), 1u);
+  // An out dir without a journal plans the whole manifest, and says nothing of resuming.
+  auto fresh = test_support::run_process({VENICE_BATCH_EXE, "plan", "--manifest", (dir / "m.jsonl").string(),
+                                          "--catalog", (dir / "catalog.json").string(), "--out", dir.path().string()});
+  EXPECT_EQ(fresh.out.find("Resuming"), std::string::npos) << fresh.out;
 }

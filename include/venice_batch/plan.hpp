@@ -15,6 +15,7 @@
 #include "venice_batch/catalog.hpp"
 #include "venice_batch/config.hpp"
 #include "venice_batch/image_format.hpp"
+#include "venice_batch/journal.hpp"
 #include "venice_batch/manifest.hpp"
 
 namespace venice_batch {
@@ -71,6 +72,12 @@ struct PlanSummary {
   ReasonTally manifest_invalid;   ///< lines the manifest reader refused (no model to put them under)
   std::uint64_t jobs = 0, images = 0, invalid = 0, unpriced_jobs = 0, disk_bytes = 0;
   double cost_usd = 0, cost_diem = 0, minutes = 0;
+  /// What the out dir's journal already holds (a run resumes there): jobs recorded ok or as a
+  /// content violation for the same request, skipped by a run; jobs failed for good, skipped
+  /// unless --retry-failed; jobs recorded for another request (the line changed), sent again and
+  /// counted in the figures above. `journal` is false when the out dir has none.
+  bool journal = false;
+  std::uint64_t already_done = 0, failed_skipped = 0, changed = 0;
   std::optional<std::uint64_t> days;
   std::filesystem::path out_dir;
   std::optional<std::uint64_t> free_bytes;  ///< on the out dir's file system (nullopt: unknown)
@@ -89,6 +96,12 @@ std::uint64_t estimate_image_bytes(ImageFormat format, std::uint64_t pixels);
 class PlanBuilder {
  public:
   explicit PlanBuilder(const Catalog& catalog);
+  /// The out dir's journal (it must outlive the builder): each line is then judged as a run
+  /// resuming there would (resume_job), and only what it would send is counted. `webdataset`:
+  /// the out dir's layout is webdataset, where a changed line of an ok job keeps its sample.
+  void resume_from(const JournalSummary* previous, bool webdataset);
+  /// As `run --retry-failed`: jobs failed for good are planned, not skipped.
+  void set_retry_failed(bool retry) { retry_failed_ = retry; }
   void add(const ManifestEntry& entry);
   /// The plan so far, totalled; `free_bytes` is what the caller found free on the out dir.
   PlanSummary summary(std::optional<std::uint64_t> free_bytes) const;
@@ -98,6 +111,9 @@ class PlanBuilder {
   void add_job(const JobSpec& job);
 
   const Catalog& catalog_;
+  const JournalSummary* previous_ = nullptr;
+  bool webdataset_ = false, retry_failed_ = false;
+  std::uint64_t already_done_ = 0, failed_skipped_ = 0, changed_ = 0;
   std::map<std::string, ModelPlan> models_;
   ReasonTally manifest_invalid_;
 };
@@ -110,7 +126,8 @@ struct PlanOptions {
   Config config;                      ///< manifest defaults, catalog_file, base_url for a fetch
   std::filesystem::path manifest;
   std::filesystem::path catalog_file; ///< `--catalog FILE`; empty: config catalog_file, else fetch
-  std::filesystem::path out_dir = ".";
+  std::filesystem::path out_dir = ".";  ///< its free space; its journal, when it has one
+  bool retry_failed = false;            ///< as `run --retry-failed`: jobs failed for good are counted
   std::filesystem::path json_file;    ///< also write the plan as JSON here
   std::string api_key;                ///< for fetching the catalog
 };

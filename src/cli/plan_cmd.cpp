@@ -21,7 +21,10 @@ Command add_plan_command(CLI::App& app) {
   cmd->add_option("--manifest", s->manifest, "JSONL manifest to plan")->required()->check(CLI::ExistingFile);
   cmd->add_option("--catalog", s->catalog, "A saved catalog.json (from a run's out dir) with the models and prices")
       ->check(CLI::ExistingFile);
-  cmd->add_option("--out", s->out, "The out dir the run will use: its file system's free space is checked (default .)");
+  cmd->add_option("--out", s->out,
+                  "The out dir the run will use: its file system's free space is checked (default .); when a run "
+                  "has used it, only what a run resuming there would send is planned");
+  cmd->add_flag("--retry-failed", s->plan.retry_failed, "As run --retry-failed: plan the jobs that failed for good too");
   cmd->add_option("--json", s->json, "Also write the plan as JSON to this file");
   s->connection.add_to(cmd);
   cmd->footer(kExitStatuses);
