@@ -87,6 +87,22 @@ std::optional<LayoutSettings> parse_layout_json(std::string_view text) {
   return s;
 }
 
+namespace {
+
+// What only a run with layouts leaves in an out dir (shards, staging, metadata.jsonl, a fan-out
+// folder in images/), named for a message; nullopt when there is none of it.
+std::optional<std::string> sign_of_a_layout(const std::filesystem::path& out_dir) {
+  std::error_code ec;
+  for (const char* made : {"shards", "staging", "metadata.jsonl"})
+    if (std::filesystem::exists(std::filesystem::symlink_status(out_dir / made, ec))) return std::string(made);
+  std::filesystem::directory_iterator it(out_dir / "images", ec), end;
+  for (; !ec && it != end; it.increment(ec))
+    if (it->is_directory(ec)) return fmt::format("the folder images/{}/", it->path().filename().string());
+  return std::nullopt;
+}
+
+}  // namespace
+
 LayoutSettings settle_layout(const std::filesystem::path& out_dir, const LayoutSettings& wanted, bool durable) {
   const auto path = out_dir / "layout.json";
   std::string text;
@@ -110,6 +126,13 @@ LayoutSettings settle_layout(const std::filesystem::path& out_dir, const LayoutS
   if (chosen.kind == LayoutKind::webdataset) chosen.fanout_digits = 0;  // staging/ is emptied shard by shard
   std::error_code ec;
   if (std::filesystem::exists(out_dir / "results.jsonl", ec)) {
+    // A journal without layout.json: made before layouts, or layout.json was lost. Only the
+    // first keeps its images flat in images/; guessing wrong for the second would mix layouts.
+    if (auto sign = sign_of_a_layout(out_dir))
+      throw ConfigError(fmt::format("{} has a journal and {}, but no layout.json: a run with layouts made it, and "
+                                    "which layout cannot be told for sure. Restore its layout.json, or use another "
+                                    "--out; nothing was changed",
+                                    out_dir.string(), *sign));
     // Made before layouts: its images are flat in images/, and they stay where they are.
     if (wanted.kind != LayoutKind::files)
       throw ConfigError(fmt::format("{} holds a run made before layouts (flat images/, no layout.json); this run asks "

@@ -129,8 +129,13 @@ TEST(LayoutTest, ARerunWithAnotherLayoutExits2NamingBothAndChangesNothing) {
 TEST(LayoutTest, AnOutDirFromBeforeLayoutsKeepsItsFlatImagesFolder) {
   Fixture fx(MockFaults{});
   const auto manifest = fx.manifest(2);
+  // What an older version left: images flat in images/, a journal, no layout.json (a layout.json
+  // with no fan-out, removed after the run, leaves just that).
+  std::filesystem::create_directories(fx.out());
+  LayoutSettings flat;
+  flat.fanout_digits = 0;
+  test_support::write_file(fx.out() / "layout.json", layout_json(flat));
   ASSERT_EQ(fx.run(manifest).exit_status, 0);
-  // What an older version left: images flat in images/, a journal, no layout.json.
   std::filesystem::remove(fx.out() / "layout.json");
   test_support::write_file(fx.dir / "m2.jsonl", test_support::read_file(manifest) +
                                                     R"({"id":"new","prompt":"p","width":64,"height":64})" "\n");
@@ -140,6 +145,25 @@ TEST(LayoutTest, AnOutDirFromBeforeLayoutsKeepsItsFlatImagesFolder) {
   EXPECT_EQ(parse_layout_json(test_support::read_file(fx.out() / "layout.json"))->fanout_digits, 0u);
   auto wd = fx.run(manifest, {"--layout", "webdataset"});
   EXPECT_EQ(wd.exit_status, 2) << wd.err;
+}
+
+TEST(LayoutTest, AnOutDirThatLostItsLayoutJsonIsRefusedRatherThanGuessed) {
+  // A files out dir with its fan-out, a webdataset and an imagefolder whose layout.json was
+  // deleted: taken for a pre-layout dir, the next run wrote flat images beside the fan-out or
+  // the shards (a dataset reader of the shards never saw them). Now: exit 2, nothing changed.
+  for (const char* layout : {"files", "webdataset", "imagefolder"}) {
+    Fixture fx(MockFaults{});
+    const auto manifest = fx.manifest(3);
+    ASSERT_EQ(fx.run(manifest, {"--layout", layout}).exit_status, 0) << layout;
+    std::filesystem::remove(fx.out() / "layout.json");
+    const auto before = files_under(fx.out());
+    test_support::write_file(fx.dir / "m2.jsonl", test_support::read_file(manifest) +
+                                                      R"({"id":"new","prompt":"p","width":64,"height":64})" "\n");
+    auto r = fx.run(fx.dir / "m2.jsonl", {"--layout", layout});
+    EXPECT_EQ(r.exit_status, 2) << layout << r.err;
+    EXPECT_NE(r.err.find("no layout.json"), std::string::npos) << r.err;
+    EXPECT_EQ(files_under(fx.out()), before) << layout;
+  }
 }
 
 TEST(LayoutTest, ImagefolderMetadataNamesEveryKeptImageExactlyOnce) {
