@@ -37,6 +37,7 @@ namespace {
 // Boost 1.81 has no default as_tuple token: define it once.
 constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
 constexpr std::size_t kReadChunk = 64 * 1024;  // a body read through the parser lands here first
+constexpr std::uint32_t kMaxHeadBytes = 256 * 1024;  // status line and headers of one answer
 
 std::int64_t micros_since(Clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t).count();
@@ -212,10 +213,17 @@ struct HttpClientPool::Impl {
                                           to_string(ExchangeStep::read_header), kMaxInterim));
       parser.emplace();
       parser->body_limit(settings.max_body_bytes);
+      // Beast's default is 8 KiB of head; an answer's headers (x-venice-enhanced-prompt holds a
+      // whole prompt, URL-encoded) can pass that, and the answer was paid for all the same.
+      parser->header_limit(kMaxHeadBytes);
       c.stream.expires_at(deadline);
       auto [ec, n] = co_await http::async_read_header(c.stream, c.buffer, *parser, use_tuple);
       answer_bytes += n;
       ex.bytes_in += n;
+      if (ec == http::error::header_limit)
+        co_return fail_saying(ex, ec, ExchangeStep::read_header, &c,
+                              fmt::format("reading the response ({}): its head is over {} KiB",
+                                          to_string(ExchangeStep::read_header), kMaxHeadBytes / 1024));
       if (ec) co_return fail(ex, ec, ExchangeStep::read_header, &c, "reading the response");
       const int status = static_cast<int>(parser->get().result_int());
       if (status < 100 || status >= 200 || status == 101) co_return true;
@@ -346,7 +354,9 @@ net::awaitable<bool> HttpClientPool::Impl::exchange(Connection& c, const Request
   // A parked connection must not carry this request's deadline into the next one.
   c.stream.expires_never();
   // Bytes after the answer (a response nobody asked for) would be read as the next request's.
-  co_return msg.keep_alive() && !c.cancelled && !c.stream.broken() && c.buffer.size() == 0 && c.stream.quiet();
+  // An answer whose body ran to the end of the stream (no length, not chunked) used the
+  // connection up, whatever its Connection header says.
+  co_return msg.keep_alive() && !parser->need_eof() && !c.cancelled && !c.stream.broken() && c.buffer.size() == 0 && c.stream.quiet();
 }
 
 // A slot (waiting while every one is in use) with its connection object.

@@ -320,10 +320,8 @@ void BatchRun::settle_spend(JobInProgress& job, Reservation reservation, const H
       }
     }
   }
-  Billing billing = Billing::not_billed;
-  if (ex.response && ex.response->status == 200) billing = d.content_violation ? Billing::not_billed : Billing::billed;
-  else if (d.maybe_billed_twice || (!ex.response && ex.request_sent)) billing = Billing::unknown;
-  spend_.settle(reservation, billing);
+  const auto status = ex.response ? std::optional<int>(ex.response->status) : std::nullopt;
+  spend_.settle(reservation, billing_of_attempt(status, ex.request_sent, d.content_violation, d.maybe_billed_twice));
 }
 
 // The run's books after one attempt: the pacer, the run's counters, the run's stop.

@@ -2,6 +2,8 @@
 // sum of catalog prices equals the cap exactly when it should.
 #include "venice_batch/spend.hpp"
 
+#include "venice_batch/attempt_policy.hpp"
+
 #include <cmath>
 
 #include <fmt/format.h>
@@ -166,6 +168,14 @@ SpendTotals SpendGuard::totals() const {
     t.observed_spend_diem = from_micros(*first_diem_ - *last_diem_);
   }
   return t;
+}
+
+Billing billing_of_attempt(std::optional<int> http_status, bool request_sent, bool content_violation,
+                           bool maybe_billed_twice) {
+  if (http_status && *http_status == 200) return content_violation ? Billing::not_billed : Billing::billed;
+  if (http_status && classify_status(*http_status) == StatusClass::transient_maybe_billed) return Billing::unknown;
+  if (maybe_billed_twice || (!http_status && request_sent)) return Billing::unknown;
+  return Billing::not_billed;
 }
 
 }  // namespace venice_batch

@@ -90,7 +90,8 @@ TransportError classify_transport_error(const boost::system::error_code& ec, Exc
     case ExchangeStep::write:
       return TransportError::connection_lost;
     case ExchangeStep::read_header:
-      if (ec == http::error::body_limit || ec == http::error::header_limit) return TransportError::body_too_large;
+      if (ec == http::error::body_limit) return TransportError::body_too_large;
+      if (ec == http::error::header_limit) return TransportError::protocol_error;  // not max_response_mb's
       if (ec.category() == http::make_error_code(http::error::bad_version).category() && !is_connection_closed(ec))
         return TransportError::protocol_error;
       return TransportError::connection_lost;

@@ -17,6 +17,9 @@ keep-alive on 127.0.0.1; prints "listening PORT" once bound. Answers
                      as fast as the socket takes them, until the client gives up; then 200s
     unsolicited      the first 200 is followed, in the same write, by a second whole 200 that
                      nobody asked for (its image's prompt is "UNSOLICITED")
+    huge_header      200s with a 20,000-byte x-venice-enhanced-prompt header (over Beast's default 8 KiB head)
+    no_length        200s with neither Content-Length nor chunked: the body ends when the server
+                     closes the connection (HTTP/1.1 allows it), though no Connection: close is sent
     error_bad_gzip   the first answer for each prompt is a 429 with Retry-After: 1 whose body
                      says Content-Encoding: gzip and is not gzip; then 200s
 Each 200 is JSON with one real PNG per variant, of the width and height asked; its tEXt chunk
@@ -201,6 +204,16 @@ class Handler(BaseHTTPRequestHandler):
             return
         if mode == "early_hints":
             self.send_interim()
+        if mode == "no_length":
+            body = self.image_answer(req, prompt, n).split(b"\r\n\r\n", 1)[1]
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n" + body)
+            self.wfile.flush()
+            self.close_connection = True
+            try:
+                self.request.unwrap()  # TLS close_notify: the body ended here, it was not cut
+            except (ssl.SSLError, OSError):
+                pass
+            return
         self.send_image(req, prompt, n, mode, blurred=mode == "blurred_first" and nth == 1)
 
     def image_answer(self, req, prompt, n):
@@ -227,6 +240,8 @@ class Handler(BaseHTTPRequestHandler):
         headers = [("CF-RAY", ray), ("x-hostile-prompt", tag)]
         if blurred:
             headers.append(("X-Venice-Is-Blurred", "true"))
+        if mode == "huge_header":
+            headers.append(("x-venice-enhanced-prompt", "a%20" * 5000))
         self.send_body(200, body, "application/json", headers)
 
 
@@ -259,7 +274,7 @@ def main():
     p.add_argument("--cert", required=True)
     p.add_argument("--key", required=True)
     p.add_argument("--mode", required=True,
-                   choices=["early_hints", "cf524", "bare429", "bad_utf8_header", "escape_error", "blurred_first",
+                   choices=["early_hints", "huge_header", "no_length", "cf524", "bare429", "bad_utf8_header", "escape_error", "blurred_first",
                             "unsolicited", "error_bad_gzip",
                             "endless_interim"])
     p.add_argument("--count", type=int, default=3, help="bare429: how many 429s first")

@@ -2,6 +2,7 @@
 // answers, Cloudflare's HTML 524, bare 429s, header bytes that are not UTF-8 and error text
 // holding terminal escapes. Each job must end ok exactly once, with the image the server made
 // for its own prompt, and every journal line must stay readable.
+#include "catalog_fixture.hpp"
 #include "hostile_support.hpp"
 
 using namespace hostile_test;
@@ -254,4 +255,36 @@ TEST(HostileServerTest, AnErrorAnswerWhoseBodyCannotBeReadIsStillThatAnswer) {
   const auto m = fault_test::read_metrics(hs.fx.out());
   ASSERT_TRUE(m);
   EXPECT_EQ(m->retries_maybe_billed, 0u);
+}
+
+TEST(HostileServerTest, AnAnswerWithAHeadOver8KiBIsKept) {
+  // A 20,000-byte x-venice-enhanced-prompt: Beast's default 8 KiB head limit refused the paid
+  // answer as "body_too_large ... raise max_response_mb", which could not help, on every rerun.
+  HostileServer hs("huge_header");
+  run_all_ok(hs, 3, "1");
+  EXPECT_EQ(causes_by_job(hs), every_job(3, {"ok"}));
+}
+
+TEST(HostileServerTest, AnAnswerEndedByTheServerClosingIsNotFollowedByAPostOnTheDeadConnection) {
+  // No Content-Length, not chunked: the body ends at the close. The connection was kept all the
+  // same, the next POST written on it failed, was sent again and counted as maybe billed twice.
+  HostileServer hs("no_length");
+  const int n = 4;
+  auto r = run_all_ok(hs, n, "1");
+  EXPECT_EQ(causes_by_job(hs), every_job(n, {"ok"}));
+  for (auto& [id, l] : final_state(hs.fx.out()))
+    for (auto& a : l.attempts) EXPECT_FALSE(a.maybe_billed_twice) << id;
+  EXPECT_EQ(hs.requests().size(), static_cast<std::size_t>(n));
+  EXPECT_EQ(r.err.find("may have been billed twice"), std::string::npos) << r.err;
+}
+
+TEST(HostileServerTest, TheSpendCapCountsA524OnAJobsLastAttempt) {
+  // One attempt per job, each answered 524: five $0.01 jobs under a $0.02 cap. The 524s were
+  // counted only when retried, so all five went and the cap never engaged.
+  HostileServer hs("cf524");
+  test_support::write_file(hs.fx.dir / "catalog.json", venice_batch::catalog_sources_to_json(venice_batch::test::fixture_sources()));
+  auto r = hs.run(hs.fx.manifest(5), {"--concurrency", "1", "--max-attempts", "1", "--max-spend", "0.02", "--catalog",
+                                      (hs.fx.dir / "catalog.json").string()});
+  EXPECT_EQ(r.exit_status, 4) << r.err;
+  EXPECT_EQ(hs.requests().size(), 2u) << r.err;
 }

@@ -231,3 +231,18 @@ TEST(SpendTest, ATinyCapLetsNothingThroughAndAHugeOneEverything) {
   EXPECT_EQ(d.kind, SpendDecision::Kind::go);
   EXPECT_EQ(huge.reserve(std::nullopt).kind, SpendDecision::Kind::refuse_unpriced) << "still a cap";
 }
+
+TEST(SpendTest, ACloudflare524IsUnknownEvenOnAJobsLastAttempt) {
+  // The origin may have done the work behind a 520/524: the spend cap must count it whether the
+  // job goes again or not. Only a retried one was counted, so with --max-attempts 1 (or on
+  // every job's last attempt) the cap never saw them.
+  for (const bool retried : {false, true}) {
+    EXPECT_EQ(billing_of_attempt(524, true, false, retried), Billing::unknown) << retried;
+    EXPECT_EQ(billing_of_attempt(520, true, false, retried), Billing::unknown) << retried;
+    EXPECT_EQ(billing_of_attempt(503, true, false, false), Billing::not_billed);
+  }
+  EXPECT_EQ(billing_of_attempt(200, true, false, false), Billing::billed);
+  EXPECT_EQ(billing_of_attempt(200, true, true, false), Billing::not_billed);       // a content violation
+  EXPECT_EQ(billing_of_attempt(std::nullopt, true, false, false), Billing::unknown);  // sent, no answer
+  EXPECT_EQ(billing_of_attempt(std::nullopt, false, false, false), Billing::not_billed);
+}

@@ -27,6 +27,14 @@ enum class Billing {
                ///< counted as spent, since the API may have done the work
 };
 
+/// The billing of one attempt: `http_status` the answer's (nullopt: none came), `request_sent`
+/// whether the request left, `content_violation` a flagged 200's, `maybe_billed_twice` the attempt
+/// policy's word on a retried one. A 200 is billed (a content violation is not); an answer the
+/// origin may have worked on (Cloudflare's 520/524: StatusClass::transient_maybe_billed) is
+/// unknown whether or not the job goes again; so is a request sent with no answer.
+Billing billing_of_attempt(std::optional<int> http_status, bool request_sent, bool content_violation,
+                           bool maybe_billed_twice);
+
 /// A token for one attempt's price, from reserve() to settle(). Settling it twice, or settling
 /// one never handed out, is ignored.
 struct Reservation {
