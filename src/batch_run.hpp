@@ -82,6 +82,7 @@ struct JobInProgress {
   std::optional<std::int64_t> seed;   // the seed of the try in flight, when it is a regeneration
   bool blurred = false;               // the last try's images were blurred: kept apart, not a dataset image
   bool between_tries = false;         // a regeneration is decided and not sent yet
+  bool fresh_connection = false;      // the last answer was another request's: the next try on a new connection
 };
 
 class BatchRun {
@@ -172,6 +173,9 @@ class BatchRun {
 
   std::size_t live_workers_ = 0;
   bool stopping_ = false;      // no new requests
+  // Answers echoing another prompt are refused once the API's echo has matched a prompt sent
+  // (trusted), and never again once it has not where no stray answer could be (off).
+  enum class EchoCheck { unknown, trusted, off } echo_check_ = EchoCheck::unknown;
   bool hard_stopped_ = false;  // requests in flight cancelled
   int signal_status_ = 0;
   int stop_status_ = 0;

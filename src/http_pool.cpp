@@ -49,6 +49,8 @@ struct Connection {
   beast::flat_buffer buffer;
   std::string chunk;  // kReadChunk bytes, once a body has been read through the parser
   bool cancelled = false;
+  bool condemned = false;   // an answer on it was another request's (HttpClientPool::condemn)
+  std::uint64_t serial = 0; // unique in the pool's life (slot ids are reused)
   void close() { stream.close(); }
 };
 
@@ -230,7 +232,7 @@ struct HttpClientPool::Impl {
     }
   }
 
-  net::awaitable<HttpExchange> send(Request req, HttpClientPool::MayResend may_resend = {});
+  net::awaitable<HttpExchange> send(Request req, HttpClientPool::MayResend may_resend = {}, bool fresh = false);
   net::awaitable<bool> read_body(Connection& c, Parser& parser, ContentCoding coding, std::string& body,
                                  HttpExchange& ex, Clock::time_point deadline);
   net::awaitable<bool> read_exact_body(Connection& c, std::size_t length, std::string& body, HttpExchange& ex,
@@ -238,7 +240,8 @@ struct HttpClientPool::Impl {
   net::awaitable<bool> read_decoded_body(Connection& c, Parser& parser, ContentDecoder& decoder, HttpExchange& ex,
                                          Clock::time_point deadline);
   net::awaitable<bool> exchange(Connection& c, const Request& req, HttpExchange& ex, std::size_t& answer_bytes);
-  net::awaitable<std::optional<ConnectionLease>> acquire();
+  net::awaitable<std::optional<ConnectionLease>> acquire(bool fresh = false);
+  std::uint64_t next_serial = 1;
 };
 
 // The body into `body`, decoded from its Content-Encoding, with simdjson's padding after it.
@@ -360,10 +363,13 @@ net::awaitable<bool> HttpClientPool::Impl::exchange(Connection& c, const Request
 }
 
 // A slot (waiting while every one is in use) with its connection object.
-net::awaitable<std::optional<ConnectionLease>> HttpClientPool::Impl::acquire() {
+net::awaitable<std::optional<ConnectionLease>> HttpClientPool::Impl::acquire(bool fresh) {
   for (;;) {
-    if (auto a = slots.acquire()) {
-      if (!a->reused) connections[a->id] = std::make_unique<Connection>(executor, tls);
+    if (auto a = fresh ? slots.acquire_fresh() : slots.acquire()) {
+      if (!a->reused) {
+        connections[a->id] = std::make_unique<Connection>(executor, tls);  // closes the slot's old one
+        connections[a->id]->serial = next_serial++;
+      }
       co_return ConnectionLease(slots, *a);
     }
     // Woken by cancel() on release. Never re-arm the timer here: expires_at() cancels every
@@ -399,10 +405,15 @@ Request make_request(http::verb verb, const HttpEndpoint& ep, const HttpPoolSett
 }  // namespace
 
 net::awaitable<HttpExchange> HttpClientPool::post(std::string path, std::string body, std::string authorization,
-                                                  MayResend may_resend) {
+                                                  MayResend may_resend, bool fresh_connection) {
   return impl_->send(make_request(http::verb::post, impl_->endpoint, impl_->settings, std::move(path), std::move(body),
                                   std::move(authorization)),
-                     std::move(may_resend));
+                     std::move(may_resend), fresh_connection);
+}
+
+void HttpClientPool::condemn(std::uint64_t serial) {
+  for (auto& [id, c] : impl_->connections)
+    if (c->serial == serial) c->condemned = true;
 }
 
 net::awaitable<HttpExchange> HttpClientPool::get(std::string path, std::string authorization) {
@@ -412,15 +423,18 @@ net::awaitable<HttpExchange> HttpClientPool::get(std::string path, std::string a
 
 // One request: a connection from the pool (opened if need be), the exchange, the connection
 // parked or closed, and at once again on a fresh connection if the pool's one was stale.
-net::awaitable<HttpExchange> HttpClientPool::Impl::send(Request req, HttpClientPool::MayResend may_resend) {
+net::awaitable<HttpExchange> HttpClientPool::Impl::send(Request req, HttpClientPool::MayResend may_resend,
+                                                       bool fresh) {
   HttpExchange ex;
   const auto start = Clock::now();
   for (unsigned resends = 0;; ++resends) {
-    auto lease = co_await acquire();
+    auto lease = co_await acquire(fresh);
     // A parked connection on which something arrived while idle (the server's close, a 408, bytes
     // nobody asked for) is dropped before the request is written on it: nothing is sent twice.
-    while (lease->reused() && !(connections.at(lease->id())->buffer.size() == 0 &&
-                                connections.at(lease->id())->stream.quiet())) {
+    // So is one condemned meanwhile (an answer on it was another request's).
+    while (lease->reused() && (connections.at(lease->id())->condemned ||
+                               !(connections.at(lease->id())->buffer.size() == 0 &&
+                                 connections.at(lease->id())->stream.quiet()))) {
       connections.erase(lease->id());
       lease.reset();
       ++dropped_idle;
@@ -434,11 +448,12 @@ net::awaitable<HttpExchange> HttpClientPool::Impl::send(Request req, HttpClientP
     fresh.bytes_in = ex.bytes_in;
     ex = std::move(fresh);
     ex.timings.reused_connection = lease->reused();
+    ex.connection = c.serial;
     std::size_t answer_bytes = 0;
     bool keep = true;
     if (!lease->reused()) keep = co_await open(c, ex);
     if (keep) keep = co_await exchange(c, req, ex, answer_bytes);
-    if (keep) lease->keep();
+    if (keep && !c.condemned) lease->keep();
     else connections.erase(lease->id());
     lease.reset();
     slot_freed.cancel();  // wake whoever waits for a slot

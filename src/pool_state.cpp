@@ -26,6 +26,26 @@ std::optional<ConnectionSlots::Acquired> ConnectionSlots::acquire() {
   return Acquired{id, false};
 }
 
+std::optional<ConnectionSlots::Acquired> ConnectionSlots::acquire_fresh() {
+  std::size_t id;
+  if (open() < max_size_) {
+    if (!free_ids_.empty()) {
+      id = free_ids_.back();
+      free_ids_.pop_back();
+    } else {
+      id = next_id_++;
+    }
+  } else if (!idle_.empty()) {
+    id = idle_.front();  // the coldest idle one's slot: the caller closes it and opens another
+    idle_.erase(idle_.begin());
+  } else {
+    return std::nullopt;
+  }
+  ++in_use_;
+  ++opened_total_;
+  return Acquired{id, false};
+}
+
 void ConnectionSlots::release(std::size_t id, bool reusable) {
   if (in_use_ > 0) --in_use_;
   if (reusable) idle_.push_back(id);

@@ -312,6 +312,45 @@ boost::system::result<GenerateResult> ResponseDecoder::Impl::decode_document(con
     return it == blobs.end() || it->skeleton_offset != at ? nullptr : &*it;
   };
 
+  // A string value, skimmed out or not, unescaped into `storage` when it must be.
+  auto string_of = [&](ondemand::value value, std::string& storage) -> std::optional<std::string_view> {
+    if (Blob* blob = skimmed(value.raw_json_token())) return json_string_text(blob->text, storage);
+    std::string_view text;
+    if (value.get_string().get(text)) return std::nullopt;
+    return text;
+  };
+  // The prompt of `request` when the answer echoes it ({"success": true, "data": {..., "prompt"}},
+  // VENICE_API.md); every other part is checked and not used.
+  // on_field(key, value) for each field of an object value; false at the first grammar error or
+  // false from on_field. Anything but an object is only checked.
+  auto each_field = [&](ondemand::value value, auto on_field) -> bool {
+    ondemand::json_type type;
+    if (value.type().get(type)) return false;
+    if (type != ondemand::json_type::object) return valid_value(value);
+    ondemand::object object;
+    if (value.get_object().get(object)) return false;
+    for (auto field_result : object) {
+      ondemand::field field;
+      std::string_view key;
+      if (std::move(field_result).get(field) || field.unescaped_key().get(key) || !on_field(key, field.value()))
+        return false;
+    }
+    return true;
+  };
+  auto read_echo = [&](ondemand::value request) -> bool {
+    return each_field(request, [&](std::string_view key, ondemand::value data) {
+      if (key != "data") return valid_value(data);
+      return each_field(data, [&](std::string_view data_key, ondemand::value v) {
+        ondemand::json_type type;
+        if (data_key != "prompt" || v.type().get(type) || type != ondemand::json_type::string) return valid_value(v);
+        std::string storage;
+        auto prompt = string_of(v, storage);
+        if (prompt) result.echoed_prompt.emplace(*prompt);
+        return prompt.has_value();
+      });
+    });
+  };
+
   bool saw_images = false;
   for (auto field_result : root) {
     ondemand::field field;
@@ -385,7 +424,9 @@ boost::system::result<GenerateResult> ResponseDecoder::Impl::decode_document(con
         else if (tk == "total") t.total_ms = ms;
       }
       result.timing = t;
-    } else if (!valid_value(value)) {  // "request", a null timing, anything newer: checked, not used
+    } else if (key == "request") {
+      if (!read_echo(value)) return make_error_code(ResponseError::invalid_json);
+    } else if (!valid_value(value)) {  // a null timing, anything newer: checked, not used
       return make_error_code(ResponseError::invalid_json);
     }
   }

@@ -20,6 +20,11 @@ keep-alive on 127.0.0.1; prints "listening PORT" once bound. Answers
     huge_header      200s with a 20,000-byte x-venice-enhanced-prompt header (over Beast's default 8 KiB head)
     no_length        200s with neither Content-Length nor chunked: the body ends when the server
                      closes the connection (HTTP/1.1 allows it), though no Connection: close is sent
+    unsolicited_late every answer after 0.5 s; 0.2 s after the first one, a second whole 200 nobody
+                     asked for (prompt "UNSOLICITED") on the same connection, while the client's
+                     next request waits for its answer; answers echo their request's prompt
+                     ("request": {"success": true, "data": {"prompt": ...}})
+    echo_altered     200s whose request echo holds the prompt in upper case (not the prompt sent)
     error_bad_gzip   the first answer for each prompt is a 429 with Retry-After: 1 whose body
                      says Content-Encoding: gzip and is not gzip; then 200s
 Each 200 is JSON with one real PNG per variant, of the width and height asked; its tEXt chunk
@@ -80,6 +85,7 @@ class State:
         self.lock = threading.Lock()
         self.requests = 0
         self.per_prompt = {}
+        self.stray_sent = False  # unsolicited_late: the one stray answer went
         self.log = open(log_path, "a", encoding="utf-8") if log_path else None
 
     def next_request(self, prompt):
@@ -193,8 +199,26 @@ class Handler(BaseHTTPRequestHandler):
             self.send_body(429, b"\x1f\x8b\x08\x00 this is not gzip at all", "application/json",
                            [("Content-Encoding", "gzip"), ("Retry-After", "1")])
             return
+        if mode == "unsolicited_late":
+            time.sleep(0.5)
         entry["status"] = 200
         state.record(entry)
+        if mode == "unsolicited_late":
+            answer = self.image_answer(req, prompt, n, echo=True)
+            with state.lock:
+                first, state.stray_sent = not state.stray_sent, True
+            self.wfile.write(answer)
+            self.wfile.flush()
+            if first:
+                def stray(wfile=self.wfile):
+                    time.sleep(0.2)
+                    try:
+                        wfile.write(self.image_answer(req, "UNSOLICITED", 0, echo=True))
+                        wfile.flush()
+                    except (OSError, ValueError):
+                        pass
+                threading.Thread(target=stray, daemon=True).start()
+            return
         if mode == "unsolicited" and n == 1:
             # Both answers in one write: the second is already there when the first is read.
             first = self.image_answer(req, prompt, n)
@@ -216,11 +240,12 @@ class Handler(BaseHTTPRequestHandler):
             return
         self.send_image(req, prompt, n, mode, blurred=mode == "blurred_first" and nth == 1)
 
-    def image_answer(self, req, prompt, n):
+    def image_answer(self, req, prompt, n, echo=False):
         """A whole 200 with the image of `prompt`, as raw bytes."""
         png = make_png(side(req.get("width")), side(req.get("height")), n, prompt.encode("latin-1", "replace"))
+        request = {"success": True, "data": {"model": req.get("model"), "prompt": prompt}} if echo else None
         body = json.dumps({"id": "generate-image-%d-%s" % (n, prompt.encode("utf-8").hex()),
-                           "images": [base64.b64encode(png).decode("ascii")], "request": None}).encode("ascii")
+                           "images": [base64.b64encode(png).decode("ascii")], "request": request}).encode("ascii")
         head = ("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body))
         return head.encode("ascii") + body
 
@@ -233,7 +258,7 @@ class Handler(BaseHTTPRequestHandler):
             "id": "generate-image-%d-%s" % (n, tag),
             "images": [base64.b64encode(png).decode("ascii")] * variants,
             "timing": {"inferenceDuration": 5, "inferencePreprocessingTime": 0, "inferenceQueueTime": 0, "total": 5},
-            "request": None,
+            "request": {"success": True, "data": {"prompt": prompt.upper()}} if mode == "echo_altered" else None,
         })
         # Header values are bytes: latin-1 maps "\xff\xfe" to exactly those two bytes.
         ray = "8f\xff\xfe%d-AMS" % n if mode == "bad_utf8_header" else "8f00hostile%d-AMS" % n
@@ -274,7 +299,7 @@ def main():
     p.add_argument("--cert", required=True)
     p.add_argument("--key", required=True)
     p.add_argument("--mode", required=True,
-                   choices=["early_hints", "huge_header", "no_length", "cf524", "bare429", "bad_utf8_header", "escape_error", "blurred_first",
+                   choices=["early_hints", "echo_altered", "huge_header", "no_length", "unsolicited_late", "cf524", "bare429", "bad_utf8_header", "escape_error", "blurred_first",
                             "unsolicited", "error_bad_gzip",
                             "endless_interim"])
     p.add_argument("--count", type=int, default=3, help="bare429: how many 429s first")

@@ -288,3 +288,51 @@ TEST(HostileServerTest, TheSpendCapCountsA524OnAJobsLastAttempt) {
   EXPECT_EQ(r.exit_status, 4) << r.err;
   EXPECT_EQ(hs.requests().size(), 2u) << r.err;
 }
+
+TEST(HostileServerTest, AStrayAnswerAfterTheNextRequestIsRefusedByItsEchoAndDoesNotShiftTheRest) {
+  // 0.2 s after its first answer the server sends a second, unasked-for 200 on the same
+  // connection, while the next request waits for its own (0.5 s). That stray was read as the
+  // next job's answer, and each later job on the connection kept the answer of the job before
+  // it: all recorded ok, exit 0. The answers echo their prompt: the stray is refused for it,
+  // the connection is never used again, and every job keeps its own image.
+  HostileServer hs("unsolicited_late");
+  const int n = 6;
+  auto r = hs.run(hs.fx.manifest(n), {"--concurrency", "1"});
+  ASSERT_EQ(r.exit_status, 0) << r.err;
+  simdjson::dom::parser p;
+  std::map<std::string, Kept> kept;
+  for (const auto& text : test_support::read_lines(hs.fx.out() / "results.jsonl")) {
+    auto k = kept_fields(p, text);
+    ASSERT_TRUE(k) << text;
+    kept[fault_test::parse_line(p, text)->id] = *k;
+  }
+  auto state = final_state(hs.fx.out());
+  int refused = 0;
+  for (int i = 0; i < n; ++i) {
+    const std::string id = "j" + std::to_string(i);
+    const auto& l = state[id];
+    ASSERT_EQ(l.status, "ok") << id;
+    ASSERT_EQ(l.files.size(), 1u) << id;
+    EXPECT_EQ(png_text(test_support::read_file(hs.fx.out() / l.files[0])), std::string("prompt") + '\0' + prompt_of(i))
+        << id << ": the stored image was made for another prompt";
+    const std::string tag = "-" + hex(prompt_of(i));
+    const auto& sid = kept[id].server_id;
+    EXPECT_TRUE(sid.size() > tag.size() && sid.compare(sid.size() - tag.size(), tag.size(), tag) == 0) << id << " " << sid;
+    for (auto& a : l.attempts) refused += a.cause == "answer_for_another_request";
+  }
+  EXPECT_EQ(refused, 1) << "the stray answer was not the one refused";
+  // The refused job's own answer came on the connection given up: paid, lost, asked again once.
+  EXPECT_LE(hs.requests().size(), static_cast<std::size_t>(n + 1));
+  fault_test::expect_clean_images(hs.fx.out());
+}
+
+TEST(HostileServerTest, AnEchoThatIsNotThePromptAsSentIsNotUsedToRefuseAnswers) {
+  // An API whose echo differs from what was sent (here: upper case) on a new connection, where an
+  // answer cannot be another request's: the check stands down with a warning; nothing is refused,
+  // nothing is asked twice.
+  HostileServer hs("echo_altered");
+  const int n = 5;
+  auto r = run_all_ok(hs, n, "1");
+  EXPECT_EQ(causes_by_job(hs), every_job(n, {"ok"}));
+  EXPECT_NE(r.err.find("echoed a prompt other than the one sent"), std::string::npos) << r.err;
+}

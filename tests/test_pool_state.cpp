@@ -64,3 +64,25 @@ TEST(PoolStateTest, ResendsOnAFreshConnectionOnlyWhenAnIdleOneWasFoundClosed) {
   EXPECT_FALSE(resend_on_fresh_connection(true, S::read_header, E::connection_lost, 0, 5, 4))
       << "a server closing every connection is a real failure";
 }
+
+TEST(PoolStateTest, AFreshAcquireNeverHandsOutAParkedConnection) {
+  // A try whose answer was for another request goes again on a connection that carried nothing
+  // before: a new slot under the cap, else the coldest idle one's slot, else wait.
+  ConnectionSlots slots(2);
+  auto a = slots.acquire();
+  auto b = slots.acquire();
+  slots.release(a->id, true);
+  auto fresh = slots.acquire_fresh();  // at the cap, one idle: its slot, to be reopened
+  ASSERT_TRUE(fresh);
+  EXPECT_FALSE(fresh->reused);
+  EXPECT_EQ(fresh->id, a->id);
+  EXPECT_FALSE(slots.acquire_fresh()) << "both in use: wait";
+  slots.release(b->id, true);
+  slots.release(fresh->id, false);
+  auto under_cap = slots.acquire_fresh();  // one idle, one closed: a new connection, idle kept
+  ASSERT_TRUE(under_cap);
+  EXPECT_FALSE(under_cap->reused);
+  EXPECT_NE(under_cap->id, b->id);
+  EXPECT_EQ(slots.idle(), 1u);
+  EXPECT_LE(slots.open(), 2u);
+}

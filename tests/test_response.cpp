@@ -406,3 +406,31 @@ TEST(ResponseTest, SkimmingTheBase64OutBeforeParsingDecodesExactlyAsTheWholeDocu
     EXPECT_EQ(padded->images[0].bytes, bytes);
   }
 }
+
+TEST(ResponseTest, TheEchoedPromptIsReadWhateverItsLengthEscapesOrPlace) {
+  // request.data.prompt is what an answer says it was made for: a long one (skimmed out before
+  // simdjson), one with escapes, before or after the images; none when request is null or has no
+  // data; and the echo's JSON is checked like the rest of the answer.
+  auto img = base64::encode(fake_image(ImageFormat::webp));
+  const std::string long_prompt(700, 'p');
+  for (const bool skim : {true, false}) {
+    ResponseDecoder d;
+    if (!skim) d.set_skim_threshold(SIZE_MAX);
+    auto decode = [&](const std::string& body) { return d.decode(json_response(body), {ImageFormat::webp, 1, false}); };
+    auto r = decode(R"({"request":{"success":true,"data":{"seed":1,"prompt":")" + long_prompt + R"("}},"images":[")" + img +
+                    R"("]})");
+    ASSERT_TRUE(r) << r.error().message();
+    EXPECT_EQ(r->echoed_prompt, long_prompt) << skim;
+    r = decode(R"({"images":[")" + img + R"("],"request":{"data":{"prompt":"a \"cat\"\n\u00e9"}}})");
+    ASSERT_TRUE(r) << r.error().message();
+    EXPECT_EQ(r->echoed_prompt, "a \"cat\"\n\xc3\xa9") << skim;
+    r = decode(body_with({img}));
+    ASSERT_TRUE(r);
+    EXPECT_FALSE(r->echoed_prompt);
+    r = decode(R"({"images":[")" + img + R"("],"request":{"success":false,"data":{"prompt":1}}})");
+    ASSERT_TRUE(r);
+    EXPECT_FALSE(r->echoed_prompt);
+    EXPECT_FALSE(decode(R"({"images":[")" + img + R"("],"request":{"data":{"prompt":"x","bad":nul}}})"));
+    EXPECT_FALSE(decode(R"({"images":[")" + img + R"("],"request":{"data":{"prompt":"x"} "y":1}})"));
+  }
+}

@@ -61,6 +61,7 @@ struct HttpExchange {
   ExchangeStep failed_at = ExchangeStep::resolve;  ///< where it failed, when error != none
   bool request_sent = false;             ///< the request reached the wire (it may have been billed)
   unsigned stale_reconnects = 0;         ///< written on an idle connection the server had closed, sent again
+  std::uint64_t connection = 0;          ///< the serial number of the connection it ended on (0: none)
   std::uint64_t bytes_out = 0, bytes_in = 0;
   /// The response body as it came (compressed or not) and once decoded from its Content-Encoding
   /// (as far as it got, when it failed): RunMetrics' bytes_wire and bytes_decoded.
@@ -81,8 +82,13 @@ class HttpClientPool {
   using MayResend = std::function<bool()>;
 
   /// POSTs `body` (JSON) to path_prefix + `path` with the given Authorization header value.
+  /// `fresh_connection`: on a connection opened for it, never a parked one (a try whose answer
+  /// was another request's goes again where no earlier answer can be waiting).
   boost::asio::awaitable<HttpExchange> post(std::string path, std::string body, std::string authorization,
-                                            MayResend may_resend = {});
+                                            MayResend may_resend = {}, bool fresh_connection = false);
+  /// Never reuse connection `serial` (HttpExchange::connection) again: an answer on it was for
+  /// another request, so what follows on it is out of step. Closed when next taken or ended.
+  void condemn(std::uint64_t serial);
   /// GETs path_prefix + `path` (with its query) with the given Authorization header value.
   boost::asio::awaitable<HttpExchange> get(std::string path, std::string authorization);
 

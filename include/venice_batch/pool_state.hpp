@@ -26,6 +26,9 @@ class ConnectionSlots {
   /// The most recently parked idle connection (warmest), else a new slot (the caller opens it),
   /// else nullopt: every slot is in use, wait for a release.
   std::optional<Acquired> acquire();
+  /// A new connection only (reused false): a new slot under the cap, else the oldest idle one's
+  /// slot (the caller closes that connection and opens another), else nullopt: wait.
+  std::optional<Acquired> acquire_fresh();
   /// Ends a request on slot `id`: parked for reuse when `reusable`, otherwise closed and freed.
   void release(std::size_t id, bool reusable);
   /// Closes every idle slot; returns their ids (the caller closes the sockets).

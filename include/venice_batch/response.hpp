@@ -53,6 +53,8 @@ struct GenerateResult {
   std::vector<DecodedImage> images;
   bool content_violation = false;       ///< x-venice-is-content-violation: true (images are placeholders)
   bool blurred = false;                 ///< x-venice-is-blurred: true (the filter blurred the images; billed)
+  /// `request.data.prompt` when the answer echoes the request (it may not: `request` can be null).
+  std::optional<std::string> echoed_prompt;
 };
 
 /// What the client asked for, to check the answer against.

@@ -174,6 +174,11 @@ struct StoreTarget {
   /// The try's regeneration (--regenerate-flagged; 0: the line's own request). A blurred image of
   /// regeneration r is kept as flagged/<prefix>_<k>.regen<r>.<ext>, beside the earlier tries'.
   unsigned regeneration = 0;
+  /// The prompt sent, to check an answer that echoes its request against (nullopt: no check).
+  std::optional<std::string_view> sent_prompt;
+  /// An answer echoing another prompt is refused (not written): it came on a connection that had
+  /// carried answers before, where one nobody asked for may have put every later one out of step.
+  bool refuse_other_echo = false;
 };
 
 /// What became of one 200 response: decoded, checked, and its images written.
@@ -190,6 +195,8 @@ struct StoredResponse {
   std::optional<ServerTiming> server_timing;
   std::uint64_t images = 0, image_bytes = 0;
   std::int64_t decode_us = 0, write_us = 0;
+  /// Whether the answer's echoed prompt is target.sent_prompt (nullopt: no echo, or no check).
+  std::optional<bool> echo_matches;
 };
 
 /// Decodes `response` with `decoder` and writes its images as images/<file_prefix>_<k>.<ext>
