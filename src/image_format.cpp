@@ -5,6 +5,8 @@
 #include <cstring>
 #include <string>
 
+#include <zlib.h>
+
 namespace venice_batch {
 
 std::optional<ImageFormat> parse_image_format(std::string_view name) {
@@ -79,13 +81,19 @@ ImageCheck check_png(Bytes b) {
   if (be32(b.data() + 8) != 13 || std::memcmp(b.data() + 12, "IHDR", 4) != 0) return verdict(f, ImageDefect::corrupt);
   const ImageSize size{be32(b.data() + 16), be32(b.data() + 20)};
   if (size.width > 0x7fffffff || size.height > 0x7fffffff) return verdict(f, ImageDefect::corrupt);
+  // Every chunk's CRC (of its type and data) must match, and pixels (IDAT) must come before IEND:
+  // a PNG with a chunk damaged in place, or with no image data, is refused by any strict reader.
+  bool saw_idat = false;
   for (std::size_t pos = 8;;) {
     if (b.size() - pos < 12) return verdict(f, ImageDefect::truncated);
     const std::uint32_t len = be32(b.data() + pos);
     if (len > 0x7fffffff) return verdict(f, ImageDefect::corrupt);
     if (b.size() - pos - 12 < len) return verdict(f, ImageDefect::truncated);
-    if (std::memcmp(b.data() + pos + 4, "IEND", 4) == 0)
-      return verdict(f, len == 0 ? ImageDefect::none : ImageDefect::corrupt, size);
+    const std::uint8_t* type = b.data() + pos + 4;
+    if (::crc32(0L, type, 4 + len) != be32(type + 4 + len)) return verdict(f, ImageDefect::corrupt);
+    if (std::memcmp(type, "IDAT", 4) == 0) saw_idat = true;
+    if (std::memcmp(type, "IEND", 4) == 0)
+      return verdict(f, len == 0 && saw_idat ? ImageDefect::none : ImageDefect::corrupt, size);
     pos += 12 + std::size_t{len};
   }
 }

@@ -98,6 +98,19 @@ TEST(ImageCheckTest, PngWithoutIendIsTruncated) {
   EXPECT_EQ(check_image(zero_width).defect, ImageDefect::corrupt);
 }
 
+TEST(ImageCheckTest, APngWithoutPixelsOrWithADamagedChunkIsCorrupt) {
+  // IHDR then IEND, every length and CRC right: a 64x64 image with no pixels was kept ok. And a
+  // PNG whose IDAT was overwritten in place (lengths intact) passed every length check.
+  auto png = encode_test_image(ImageFormat::png, 64, 64, 3);
+  ASSERT_EQ(check_image(png).defect, ImageDefect::none);
+  std::vector<std::uint8_t> no_pixels(png.begin(), png.begin() + 8 + 25);  // signature, IHDR chunk
+  no_pixels.insert(no_pixels.end(), png.end() - 12, png.end());          // IEND
+  EXPECT_EQ(check_image(no_pixels).defect, ImageDefect::corrupt);
+  auto damaged = png;
+  damaged[8 + 25 + 8 + 2] ^= 0x55;  // a byte of the first chunk after IHDR
+  EXPECT_EQ(check_image(damaged).defect, ImageDefect::corrupt);
+}
+
 TEST(ImageCheckTest, JpegWithoutEoiIsTruncated) {
   auto jpeg = encode_test_image(ImageFormat::jpeg, 64, 64, 2);
   EXPECT_EQ(check_image(prefix(jpeg, jpeg.size() - 2)).defect, ImageDefect::truncated);
