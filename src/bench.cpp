@@ -19,6 +19,7 @@
 #include "venice_batch/exchange.hpp"
 #include "venice_batch/exit_status.hpp"
 #include "venice_batch/manifest.hpp"
+#include "venice_batch/out_dir_lock.hpp"
 
 namespace venice_batch {
 
@@ -328,6 +329,19 @@ int run_bench(const BenchOptions& o, std::ostream& out) {
   }
   if (jobs.empty()) throw ConfigError("the manifest has no valid job");
   if (invalid) out << "bench: skipping " << invalid << " invalid manifest line(s)\n";
+
+  // bench writes its images with no journal: in a run's out dir they would be files no record
+  // names, in the dataset, never swept. Its own out dir, and no run on it meanwhile.
+  std::optional<OutDirLock> lock;
+  if (!o.discard_images) {
+    std::error_code ec;
+    for (const char* runs_file : {"results.jsonl", "layout.json"})
+      if (std::filesystem::exists(std::filesystem::symlink_status(o.out_dir / runs_file, ec)))
+        throw ConfigError(fmt::format("{} holds a run ({}): bench writes images no journal records, so give it an out "
+                                      "dir of its own (or --discard-images)",
+                                      o.out_dir.string(), runs_file));
+    lock.emplace(o.out_dir);  // throws ConfigError naming the run that holds it
+  }
 
   std::unique_ptr<Bench> bench;
   try {

@@ -8,6 +8,7 @@
 
 #include "test_support.hpp"
 #include "venice_batch/mock_server.hpp"
+#include "venice_batch/out_dir_lock.hpp"
 
 using namespace venice_batch;
 using test_support::TempDir;
@@ -99,5 +100,22 @@ TEST(BenchModeTest, ConflictingOrMissingModesAreUsageErrors) {
   EXPECT_EQ(fx.bench({"--requests", "5", "--discard-images"}).exit_status, 2);
   EXPECT_EQ(fx.bench({"--concurrency", "2", "--discard-images"}).exit_status, 2);
   EXPECT_EQ(fx.bench({"--requests", "5", "--concurrency", "2"}).exit_status, 2) << "no --out and no --discard-images";
+  EXPECT_EQ(fx.mock->stats().requests, 0u);
+}
+
+TEST(BenchModeTest, ARunsOutDirIsRefusedAndABenchOutDirIsLocked) {
+  // bench --out on a run's out dir wrote images/<id>_<k>.<ext> no journal named, in the dataset
+  // and beyond the sweep of unrecorded images; with a run on it, it did not even wait.
+  BenchFixture fx;
+  std::filesystem::create_directories(fx.dir / "run-out");
+  test_support::write_file(fx.dir / "run-out" / "results.jsonl", "");
+  auto r = fx.bench({"--requests", "2", "--concurrency", "1", "--out", (fx.dir / "run-out").string()});
+  EXPECT_EQ(r.exit_status, 2) << r.err << r.out;
+  EXPECT_NE(r.err.find("holds a run"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(fx.dir / "run-out" / "images"));
+  // Another process holding the out dir's lock (a run, or a bench) keeps bench off it.
+  OutDirLock held(fx.dir / "busy");
+  auto busy = fx.bench({"--requests", "2", "--concurrency", "1", "--out", (fx.dir / "busy").string()});
+  EXPECT_EQ(busy.exit_status, 2) << busy.err << busy.out;
   EXPECT_EQ(fx.mock->stats().requests, 0u);
 }
