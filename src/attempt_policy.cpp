@@ -52,9 +52,11 @@ AttemptDecision AttemptPolicy::decide(const AttemptOutcome& o, unsigned attempt,
     if (o.http_status == 429) min_wait = wait_after_429(o.limits, o.failure_lock);
     finish_retryable(d, o, attempt, stopping, min_wait);
   }
-  // The POST was written once on a connection the server had closed, then sent again: the
-  // first may have reached the API.
+  d.maybe_billed_posts = d.maybe_billed_twice ? 1 : 0;
+  // The POST was written on a connection the server had closed, then sent again (as often as
+  // that happened): each earlier one may have reached the API.
   if (o.stale_resends > 0) d.maybe_billed_twice = true;
+  d.maybe_billed_posts += o.stale_resends;
   return d;
 }
 

@@ -241,6 +241,10 @@ std::string to_json_line(const JobRecord& r) {
       key(w, "maybe_billed_twice");
       w.Bool(true);
     }
+    if (a.resends) {
+      key(w, "resends");
+      w.Uint(a.resends);
+    }
     num(w, "admission_rate_ms", a.admission_rate_ms);
     network(w, a.network);
     num(w, "total_ms", a.total_ms);

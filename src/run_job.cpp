@@ -369,7 +369,7 @@ void BatchRun::account(JobInProgress& job, const std::string& model, const HttpE
   ++c.attempts;
   if (job.attempt > 1) ++c.retries;
   ++c.attempt_causes[d.cause];
-  if (d.maybe_billed_twice) ++c.retries_maybe_billed;
+  c.retries_maybe_billed += d.maybe_billed_posts;
   if (d.step == NextStep::retry) {
     ++c.retry_causes[d.cause];
     if (!job.counted_retrying) {  // shown as "retrying" in the progress line until the job ends
@@ -389,6 +389,7 @@ void BatchRun::add_attempt(JobInProgress& job, const HttpExchange& ex, const Sto
   a.wait_before_ms = job.wait.count();
   a.request_sent = ex.request_sent;
   a.maybe_billed_twice = d.maybe_billed_twice;
+  a.resends = ex.stale_reconnects;
   if (job.regenerations > 0) a.seed = job.seed;  // every try of a regeneration, a retried one too
   const auto& t = ex.timings;
   a.network = NetworkPhases{t.connect_us / 1000.0, t.tls_us / 1000.0, t.write_us / 1000.0, t.ttfb_us / 1000.0,

@@ -215,6 +215,21 @@ TEST(AttemptPolicyTest, StaleKeepAliveResendCountsAsMaybeBilledEvenWhenItSucceed
   EXPECT_FALSE(p.decide(answered(200), 1, false, t0).maybe_billed_twice);
 }
 
+TEST(AttemptPolicyTest, EachResendOfOneAttemptCountsAsAPostThatMayHaveBeenBilled) {
+  // A server that drops each reused connection after reading the POST: the pool wrote one
+  // attempt's POST four times. The summary said 1 may have been billed twice, the spend 3 unknown.
+  auto p = make_policy();
+  auto o = answered(200);
+  o.stale_resends = 3;
+  EXPECT_EQ(p.decide(o, 1, false, t0).maybe_billed_posts, 3u);
+  auto lost = transport(TransportError::connection_lost, true);
+  lost.stale_resends = 2;
+  const auto d = p.decide(lost, 1, false, t0);
+  EXPECT_EQ(d.step, NextStep::retry);
+  EXPECT_EQ(d.maybe_billed_posts, 3u) << "two resends, and this one's lost outcome";
+  EXPECT_EQ(p.decide(answered(200), 1, false, t0).maybe_billed_posts, 0u);
+}
+
 TEST(AttemptPolicyTest, EveryFailureBeforeTheRequestWasWrittenPausesTheRun) {
   auto p = make_policy();
   for (auto e : {TransportError::resolve_failed, TransportError::connect_failed, TransportError::timeout,

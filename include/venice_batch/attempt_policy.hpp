@@ -76,6 +76,10 @@ struct AttemptDecision {
   /// timed out, or thrown away; or a 520/524) and the job goes again, or the POST was re-sent
   /// after a stale keep-alive failed. The one definition; summary, metrics and report use it.
   bool maybe_billed_twice = false;
+  /// How many POSTs of this attempt may have been billed beyond the one that counts: each stale
+  /// keep-alive resend, plus one when the outcome is unknown and the job goes again. The run's
+  /// "may have been billed twice" total adds these up (one attempt can hold several resends).
+  unsigned maybe_billed_posts = 0;
   int exit_status = 0;                ///< stop_run: the run's exit status
   PacerFeedback pacer;
 };

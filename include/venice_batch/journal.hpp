@@ -42,6 +42,9 @@ struct AttemptRecord {
   /// the job went again: the API may have charged for both. Defined by the attempt policy
   /// (attempt_policy.hpp); the summary, metrics and report all count this field.
   bool maybe_billed_twice = false;
+  /// The POST was written on a kept-alive connection the server had closed and sent again this
+  /// many times within the attempt (each earlier one may have reached the API); 0: not written.
+  unsigned resends = 0;
   double admission_rate_ms = 0;   ///< held by the pacer before it went out
   NetworkPhases network;
   double total_ms = 0;

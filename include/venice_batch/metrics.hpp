@@ -50,9 +50,10 @@ struct MetricsCounters {
   /// (gunzipped, un-brotli'd): their ratio is what Accept-Encoding saved.
   std::uint64_t bytes_wire = 0, bytes_decoded = 0;
   std::uint64_t attempts = 0, retries = 0;
-  /// Attempts that may have been billed twice: the attempt policy's definition
-  /// (AttemptRecord::maybe_billed_twice, attempt_policy.hpp), counted where it is set. metrics.json
-  /// keeps the key "retries_maybe_billed" for it.
+  /// POSTs that may have been billed beyond the one that counts: the attempt policy's definition
+  /// (AttemptDecision::maybe_billed_posts, attempt_policy.hpp: an attempt whose outcome is unknown
+  /// and goes again, and each stale keep-alive resend). metrics.json keeps the key
+  /// "retries_maybe_billed" for it.
   std::uint64_t retries_maybe_billed = 0;
   std::uint64_t in_flight = 0, retrying = 0;
   /// Answers the filter spoiled (x-venice-is-blurred), and new-seed tries sent for flagged answers.
