@@ -78,6 +78,14 @@ AttemptDecision AttemptPolicy::decide_transport(const AttemptOutcome& o, PacingC
     d.pacer = {PacerFeedback::Kind::answer, 0, false, true};
     return d;
   }
+  if (o.transport == TransportError::head_too_large) {
+    // A head that large would be again (an answer's headers do not change by asking twice):
+    // not retried in this run, where each try would be paid and thrown away.
+    d.step = NextStep::fail;
+    d.retryable_later = true;
+    d.pacer = {PacerFeedback::Kind::answer, 0, false, true};
+    return d;
+  }
   if (o.transport == TransportError::body_too_large) {
     // An answer over max_response_mb would be again: asking again pays again for an answer that
     // is thrown away. Not retried in this run; a later one (with a higher max_response_mb) does it.

@@ -232,7 +232,25 @@ struct HttpClientPool::Impl {
     }
   }
 
-  net::awaitable<HttpExchange> send(Request req, HttpClientPool::MayResend may_resend = {}, bool fresh = false);
+  net::awaitable<HttpExchange> send(Request req, HttpClientPool::PostOptions options = {});
+  // Ends a request's hold on its connection: parked when `keep` and not condemned or cancelled
+  // meanwhile, else closed; whoever waits for a slot is woken.
+  void end_lease(std::optional<ConnectionLease>& lease, bool keep) {
+    const auto it = connections.find(lease->id());
+    if (keep && it != connections.end() && !it->second->condemned && !it->second->cancelled) lease->keep();
+    else connections.erase(lease->id());
+    lease.reset();
+    slot_freed.cancel();  // wake whoever waits for a slot
+  }
+  // HttpExchange::held_connection: a reusable connection kept out of the pool until released.
+  struct HeldConnection {
+    HeldConnection(Impl& pool, std::optional<ConnectionLease>& taken) : impl(pool) { lease.emplace(std::move(*taken)); taken.reset(); }
+    HeldConnection(const HeldConnection&) = delete;
+    HeldConnection& operator=(const HeldConnection&) = delete;
+    ~HeldConnection() { impl.end_lease(lease, true); }
+    Impl& impl;
+    std::optional<ConnectionLease> lease;
+  };
   net::awaitable<bool> read_body(Connection& c, Parser& parser, ContentCoding coding, std::string& body,
                                  HttpExchange& ex, Clock::time_point deadline);
   net::awaitable<bool> read_exact_body(Connection& c, std::size_t length, std::string& body, HttpExchange& ex,
@@ -405,10 +423,10 @@ Request make_request(http::verb verb, const HttpEndpoint& ep, const HttpPoolSett
 }  // namespace
 
 net::awaitable<HttpExchange> HttpClientPool::post(std::string path, std::string body, std::string authorization,
-                                                  MayResend may_resend, bool fresh_connection) {
+                                                  PostOptions options) {
   return impl_->send(make_request(http::verb::post, impl_->endpoint, impl_->settings, std::move(path), std::move(body),
                                   std::move(authorization)),
-                     std::move(may_resend), fresh_connection);
+                     std::move(options));
 }
 
 void HttpClientPool::condemn(std::uint64_t serial) {
@@ -423,12 +441,11 @@ net::awaitable<HttpExchange> HttpClientPool::get(std::string path, std::string a
 
 // One request: a connection from the pool (opened if need be), the exchange, the connection
 // parked or closed, and at once again on a fresh connection if the pool's one was stale.
-net::awaitable<HttpExchange> HttpClientPool::Impl::send(Request req, HttpClientPool::MayResend may_resend,
-                                                       bool fresh) {
+net::awaitable<HttpExchange> HttpClientPool::Impl::send(Request req, HttpClientPool::PostOptions options) {
   HttpExchange ex;
   const auto start = Clock::now();
   for (unsigned resends = 0;; ++resends) {
-    auto lease = co_await acquire(fresh);
+    auto lease = co_await acquire(options.fresh_connection);
     // A parked connection on which something arrived while idle (the server's close, a 408, bytes
     // nobody asked for) is dropped before the request is written on it: nothing is sent twice.
     // So is one condemned meanwhile (an answer on it was another request's).
@@ -453,10 +470,12 @@ net::awaitable<HttpExchange> HttpClientPool::Impl::send(Request req, HttpClientP
     bool keep = true;
     if (!lease->reused()) keep = co_await open(c, ex);
     if (keep) keep = co_await exchange(c, req, ex, answer_bytes);
-    if (keep && !c.condemned) lease->keep();
-    else connections.erase(lease->id());
-    lease.reset();
-    slot_freed.cancel();  // wake whoever waits for a slot
+    if (keep && options.hold_connection) {
+      // Out of the pool until the caller has checked the answer (HttpExchange::held_connection).
+      ex.held_connection = std::make_shared<HeldConnection>(*this, lease);
+      break;  // a whole answer: nothing to send again
+    }
+    end_lease(lease, keep);
     if (ex.error == TransportError::none ||
         !resend_on_fresh_connection(ex.timings.reused_connection, ex.failed_at, ex.error, answer_bytes, resends,
                                     slots.max_size()))
@@ -464,7 +483,7 @@ net::awaitable<HttpExchange> HttpClientPool::Impl::send(Request req, HttpClientP
     // The server had closed it while idle. A request fully written there may have reached it:
     // sent again only if the caller agrees (the spend cap counts the first one as maybe billed).
     if (ex.request_sent) {
-      if (may_resend && !may_resend()) break;
+      if (options.may_resend && !options.may_resend()) break;
       ++ex.stale_reconnects;
     }
   }

@@ -162,8 +162,10 @@ net::awaitable<void> BatchRun::run_job(Worker& w, PendingJob pending, RunClock::
       resends.push_back(again.reservation);
       return true;
     };
-    HttpExchange ex =
-        co_await pool_.post("/image/generate", *body, authorization_, may_resend, std::exchange(job.fresh_connection, false));
+    HttpClientPool::PostOptions post_options{may_resend};
+    post_options.fresh_connection = std::exchange(job.fresh_connection, false);
+    post_options.hold_connection = true;  // until its answer's echo is checked: condemned before anyone reuses it
+    HttpExchange ex = co_await pool_.post("/image/generate", *body, authorization_, std::move(post_options));
     for (const Reservation& r : resends) spend_.settle(r, Billing::unknown);
     --metrics_.counters().in_flight;
     job.between_tries = false;  // this try is under way: its outcome decides from here
@@ -198,6 +200,7 @@ net::awaitable<void> BatchRun::run_job(Worker& w, PendingJob pending, RunClock::
                                "check answers from now on",
                                spec.id));
     }
+    ex.held_connection.reset();  // back to the pool (closed if condemned)
     ApiError api;
     if (ex.response && ex.response->status != 200) api = parse_api_error(ex.response->body);
     const AttemptOutcome outcome = attempt_outcome(ex, stored, api, epoch_ms_now());
@@ -340,7 +343,10 @@ void BatchRun::settle_spend(JobInProgress& job, Reservation reservation, const H
     }
   }
   const auto status = ex.response ? std::optional<int>(ex.response->status) : std::nullopt;
-  spend_.settle(reservation, billing_of_attempt(status, ex.request_sent, d.content_violation, d.maybe_billed_twice));
+  // Each stale resend was settled under its own reservation: this one is unknown only when this
+  // POST's own outcome is (maybe_billed_posts counts the resends too).
+  const bool own_outcome_unknown = d.maybe_billed_posts > ex.stale_reconnects;
+  spend_.settle(reservation, billing_of_attempt(status, ex.request_sent, d.content_violation, own_outcome_unknown));
 }
 
 // The run's books after one attempt: the pacer, the run's counters, the run's stop.

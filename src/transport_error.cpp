@@ -49,6 +49,7 @@ std::string_view to_string(TransportError e) {
     case TransportError::connection_lost: return "connection_lost";
     case TransportError::body_truncated: return "body_truncated";
     case TransportError::body_too_large: return "body_too_large";
+    case TransportError::head_too_large: return "head_too_large";
     case TransportError::body_corrupt: return "body_corrupt";
     case TransportError::unsupported_encoding: return "unsupported_encoding";
     case TransportError::protocol_error: return "protocol_error";
@@ -91,7 +92,7 @@ TransportError classify_transport_error(const boost::system::error_code& ec, Exc
       return TransportError::connection_lost;
     case ExchangeStep::read_header:
       if (ec == http::error::body_limit) return TransportError::body_too_large;
-      if (ec == http::error::header_limit) return TransportError::protocol_error;  // not max_response_mb's
+      if (ec == http::error::header_limit) return TransportError::head_too_large;
       if (ec.category() == http::make_error_code(http::error::bad_version).category() && !is_connection_closed(ec))
         return TransportError::protocol_error;
       return TransportError::connection_lost;

@@ -324,3 +324,12 @@ TEST(AttemptPolicyTest, ASuccessStatusOtherThan200IsAnAnswerWithoutImagesThatSay
   EXPECT_NE(d.message.find("HTTP 204"), std::string::npos) << d.message;
   EXPECT_FALSE(d.maybe_billed_twice) << "only a 200 is charged";
 }
+
+TEST(AttemptPolicyTest, AHeadOverTheLimitFailsForThisRunWithoutPayingAgain) {
+  // Its headers would be as large again: each try would be paid and thrown away.
+  auto p = make_policy();
+  const auto d = p.decide(transport(TransportError::head_too_large, true), 1, false, t0);
+  EXPECT_EQ(d.step, NextStep::fail);
+  EXPECT_TRUE(d.retryable_later);
+  EXPECT_FALSE(d.maybe_billed_twice);
+}

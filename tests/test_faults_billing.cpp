@@ -78,3 +78,13 @@ TEST(FaultTest, APostSentAgainAfterAStaleKeepAliveCountsAgainstTheSpendCap) {
   EXPECT_EQ(fx.server->stats().requests, 3u) << r.err;
   EXPECT_NE(r.err.find("outcome unknown $0.01"), std::string::npos) << r.err;
 }
+
+// A stale keep-alive resend answered by an error: the resend's reservation is the one whose
+// outcome is unknown; the error answer itself is free. Both were counted unknown, so the cap
+// saw $0.01 that was never spent and stopped a run that fitted.
+TEST(FaultTest, AnErrorAnswerToAStaleResendIsNotCountedAgainstTheSpendCap) {
+  Fixture fx(schedule("ok,drop,429,ok,ok"));
+  auto r = fx.run(fx.manifest(3), {"--concurrency", "1", "--max-spend", "0.04"});
+  EXPECT_EQ(r.exit_status, 0) << r.err;
+  EXPECT_EQ(fx.server->stats().requests, 5u) << r.err;
+}

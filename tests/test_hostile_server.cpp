@@ -295,35 +295,43 @@ TEST(HostileServerTest, AStrayAnswerAfterTheNextRequestIsRefusedByItsEchoAndDoes
   // next job's answer, and each later job on the connection kept the answer of the job before
   // it: all recorded ok, exit 0. The answers echo their prompt: the stray is refused for it,
   // the connection is never used again, and every job keeps its own image.
-  HostileServer hs("unsolicited_late");
-  const int n = 6;
-  auto r = hs.run(hs.fx.manifest(n), {"--concurrency", "1"});
-  ASSERT_EQ(r.exit_status, 0) << r.err;
-  simdjson::dom::parser p;
-  std::map<std::string, Kept> kept;
-  for (const auto& text : test_support::read_lines(hs.fx.out() / "results.jsonl")) {
-    auto k = kept_fields(p, text);
-    ASSERT_TRUE(k) << text;
-    kept[fault_test::parse_line(p, text)->id] = *k;
+  // At concurrency 4 as well: the connection is held until its answer's echo is checked, so no
+  // other job's request can be written on it before it is condemned.
+  for (const char* concurrency : {"1", "4"}) {
+    SCOPED_TRACE(std::string("concurrency ") + concurrency);
+    HostileServer hs("unsolicited_late");
+    const int n = 8;
+    auto r = hs.run(hs.fx.manifest(n), {"--concurrency", concurrency});
+    ASSERT_EQ(r.exit_status, 0) << r.err;
+    simdjson::dom::parser p;
+    std::map<std::string, Kept> kept;
+    for (const auto& text : test_support::read_lines(hs.fx.out() / "results.jsonl")) {
+      auto k = kept_fields(p, text);
+      ASSERT_TRUE(k) << text;
+      kept[fault_test::parse_line(p, text)->id] = *k;
+    }
+    auto state = final_state(hs.fx.out());
+    int refused = 0;
+    for (int i = 0; i < n; ++i) {
+      const std::string id = "j" + std::to_string(i);
+      const auto& l = state[id];
+      ASSERT_EQ(l.status, "ok") << id;
+      ASSERT_EQ(l.files.size(), 1u) << id;
+      EXPECT_EQ(png_text(test_support::read_file(hs.fx.out() / l.files[0])), std::string("prompt") + '\0' + prompt_of(i))
+          << id << ": the stored image was made for another prompt";
+      const std::string tag = "-" + hex(prompt_of(i));
+      const auto& sid = kept[id].server_id;
+      EXPECT_TRUE(sid.size() > tag.size() && sid.compare(sid.size() - tag.size(), tag.size(), tag) == 0) << id << " " << sid;
+      for (auto& a : l.attempts) refused += a.cause == "answer_for_another_request";
+    }
+    // One refusal where the stray was read as an answer (none where it met an idle connection,
+    // which is dropped before a request is written on it).
+    EXPECT_LE(refused, 1) << "more than the stray answer was refused";
+    if (std::string(concurrency) == "1") EXPECT_EQ(refused, 1);
+    // The refused job's own answer came on the connection given up: paid, lost, asked again once.
+    EXPECT_LE(hs.requests().size(), static_cast<std::size_t>(n + 1));
+    fault_test::expect_clean_images(hs.fx.out());
   }
-  auto state = final_state(hs.fx.out());
-  int refused = 0;
-  for (int i = 0; i < n; ++i) {
-    const std::string id = "j" + std::to_string(i);
-    const auto& l = state[id];
-    ASSERT_EQ(l.status, "ok") << id;
-    ASSERT_EQ(l.files.size(), 1u) << id;
-    EXPECT_EQ(png_text(test_support::read_file(hs.fx.out() / l.files[0])), std::string("prompt") + '\0' + prompt_of(i))
-        << id << ": the stored image was made for another prompt";
-    const std::string tag = "-" + hex(prompt_of(i));
-    const auto& sid = kept[id].server_id;
-    EXPECT_TRUE(sid.size() > tag.size() && sid.compare(sid.size() - tag.size(), tag.size(), tag) == 0) << id << " " << sid;
-    for (auto& a : l.attempts) refused += a.cause == "answer_for_another_request";
-  }
-  EXPECT_EQ(refused, 1) << "the stray answer was not the one refused";
-  // The refused job's own answer came on the connection given up: paid, lost, asked again once.
-  EXPECT_LE(hs.requests().size(), static_cast<std::size_t>(n + 1));
-  fault_test::expect_clean_images(hs.fx.out());
 }
 
 TEST(HostileServerTest, AnEchoThatIsNotThePromptAsSentIsNotUsedToRefuseAnswers) {

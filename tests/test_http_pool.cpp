@@ -45,6 +45,14 @@ struct PoolFixture {
     io.run();
     return f.get();
   }
+  HttpExchange post_with(HttpClientPool::PostOptions options) {
+    auto f = boost::asio::co_spawn(io, pool->post("/image/generate", kBodyText, "Bearer pool-key", std::move(options)),
+                                   boost::asio::use_future);
+    io.restart();
+    io.run();
+    return f.get();
+  }
+  static constexpr const char* kBodyText = R"({"model":"m","prompt":"p","width":64,"height":64})";
   TempDir dir;
   std::unique_ptr<MockServer> mock;
   boost::asio::io_context io;
@@ -300,4 +308,33 @@ TEST(HttpPoolTest, ARecycledBodyBufferHoldsExactlyTheNextAnswerAndKeepsItsPaddin
   ASSERT_TRUE(again.response);
   EXPECT_EQ(again.response->body.size(), small.response->body.size());
   }
+}
+
+TEST(HttpPoolTest, AHeldConnectionIsNotReusedUntilReleasedAndACondemnedOneNeverIs) {
+  // The run holds a connection until its answer's echo is checked: a connection parked at once
+  // was taken by the next job before the first could condemn it (the stray answer's successor
+  // then went to the wrong job as well).
+  PoolFixture fx;
+  HttpClientPool::PostOptions hold;
+  hold.hold_connection = true;
+  auto first = fx.post_with(hold);
+  ASSERT_TRUE(first.response) << first.error_message;
+  ASSERT_TRUE(first.held_connection);
+  auto second = fx.post_with(hold);  // the first's connection is held: a new one
+  ASSERT_TRUE(second.response) << second.error_message;
+  EXPECT_EQ(fx.pool->connections_opened(), 2u);
+  EXPECT_NE(second.connection, first.connection);
+  fx.pool->condemn(first.connection);
+  first.held_connection.reset();   // closed: condemned
+  second.held_connection.reset();  // parked
+  auto third = fx.post_with({});
+  ASSERT_TRUE(third.response) << third.error_message;
+  EXPECT_EQ(third.connection, second.connection) << "the condemned connection was reused, or the parked one not";
+  EXPECT_EQ(fx.pool->connections_opened(), 2u);
+  HttpClientPool::PostOptions fresh;
+  fresh.fresh_connection = true;
+  auto fourth = fx.post_with(fresh);  // a parked one is there: not taken
+  ASSERT_TRUE(fourth.response) << fourth.error_message;
+  EXPECT_NE(fourth.connection, second.connection);
+  EXPECT_EQ(fx.pool->connections_opened(), 3u);
 }

@@ -62,6 +62,10 @@ struct HttpExchange {
   bool request_sent = false;             ///< the request reached the wire (it may have been billed)
   unsigned stale_reconnects = 0;         ///< written on an idle connection the server had closed, sent again
   std::uint64_t connection = 0;          ///< the serial number of the connection it ended on (0: none)
+  /// With PostOptions::hold_connection, a connection the answer left reusable is held here, out
+  /// of the pool, until this is reset (or the exchange destroyed): then parked, unless condemned
+  /// meanwhile. Reset it on the io thread.
+  std::shared_ptr<void> held_connection;
   std::uint64_t bytes_out = 0, bytes_in = 0;
   /// The response body as it came (compressed or not) and once decoded from its Content-Encoding
   /// (as far as it got, when it failed): RunMetrics' bytes_wire and bytes_decoded.
@@ -82,10 +86,22 @@ class HttpClientPool {
   using MayResend = std::function<bool()>;
 
   /// POSTs `body` (JSON) to path_prefix + `path` with the given Authorization header value.
-  /// `fresh_connection`: on a connection opened for it, never a parked one (a try whose answer
-  /// was another request's goes again where no earlier answer can be waiting).
+  struct PostOptions {
+    MayResend may_resend;
+    /// On a connection opened for it, never a parked one (a try whose answer was another
+    /// request's goes again where no earlier answer can be waiting).
+    bool fresh_connection = false;
+    /// Keep the connection out of the pool until the caller has checked the answer
+    /// (HttpExchange::held_connection): no other request can be written on it before it could be
+    /// condemned.
+    bool hold_connection = false;
+  };
   boost::asio::awaitable<HttpExchange> post(std::string path, std::string body, std::string authorization,
-                                            MayResend may_resend = {}, bool fresh_connection = false);
+                                            PostOptions options);
+  boost::asio::awaitable<HttpExchange> post(std::string path, std::string body, std::string authorization,
+                                            MayResend may_resend = {}) {
+    return post(std::move(path), std::move(body), std::move(authorization), PostOptions{std::move(may_resend)});
+  }
   /// Never reuse connection `serial` (HttpExchange::connection) again: an answer on it was for
   /// another request, so what follows on it is out of step. Closed when next taken or ended.
   void condemn(std::uint64_t serial);

@@ -39,8 +39,9 @@ struct AttemptRecord {
   std::int64_t wait_before_ms = 0;///< backoff / rate-limit wait before this attempt
   bool request_sent = false;      ///< the request reached the wire (it may have been billed)
   /// The outcome is unknown (sent, then the answer was lost, cut or timed out; or a 520/524) and
-  /// the job went again: the API may have charged for both. Defined by the attempt policy
-  /// (attempt_policy.hpp); the summary, metrics and report all count this field.
+  /// the job went again, or the POST was resent after a stale keep-alive: the API may have
+  /// charged for both. Defined by the attempt policy (attempt_policy.hpp); the report counts these
+  /// attempts, the summary and metrics the POSTs behind them (AttemptDecision::maybe_billed_posts).
   bool maybe_billed_twice = false;
   /// The POST was written on a kept-alive connection the server had closed and sent again this
   /// many times within the attempt (each earlier one may have reached the API); 0: not written.

@@ -72,10 +72,10 @@ struct PlanSummary {
   ReasonTally manifest_invalid;   ///< lines the manifest reader refused (no model to put them under)
   std::uint64_t jobs = 0, images = 0, invalid = 0, unpriced_jobs = 0, disk_bytes = 0;
   double cost_usd = 0, cost_diem = 0, minutes = 0;
-  /// What the out dir's journal already holds (a run resumes there): jobs recorded ok or as a
-  /// content violation for the same request, skipped by a run; jobs failed for good, skipped
-  /// unless --retry-failed; jobs recorded for another request (the line changed), sent again and
-  /// counted in the figures above. `journal` is false when the out dir has none.
+  /// What the out dir's journal already holds (a run resumes there): jobs recorded ok for the
+  /// same request, skipped by a run; jobs failed for good or recorded as a content violation,
+  /// skipped unless --retry-failed; jobs recorded for another request (the line changed), sent
+  /// again and counted in the figures above. `journal` is false when the out dir has none.
   bool journal = false;
   std::uint64_t already_done = 0, failed_skipped = 0, changed = 0;
   std::optional<std::uint64_t> days;

@@ -20,6 +20,7 @@ enum class TransportError {
   connection_lost,       ///< reset, or closed before the response was complete
   body_truncated,        ///< fewer body bytes than Content-Length, or a TLS stream cut short
   body_too_large,        ///< over max_body_bytes (compressed or, once decoded, decompressed)
+  head_too_large,        ///< status line and headers over the pool's head limit (256 KiB)
   body_corrupt,          ///< a gzip or br body that does not decode (retryable: the next answer may)
   unsupported_encoding,  ///< a Content-Encoding the client cannot decode (zstd, compress): not retryable
   protocol_error,        ///< not parseable HTTP
