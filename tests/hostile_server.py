@@ -20,10 +20,11 @@ keep-alive on 127.0.0.1; prints "listening PORT" once bound. Answers
     huge_header      200s with a 20,000-byte x-venice-enhanced-prompt header (over Beast's default 8 KiB head)
     no_length        200s with neither Content-Length nor chunked: the body ends when the server
                      closes the connection (HTTP/1.1 allows it), though no Connection: close is sent
-    unsolicited_late every answer after 0.5 s; 0.2 s after the first one, a second whole 200 nobody
-                     asked for (prompt "UNSOLICITED") on the same connection, while the client's
-                     next request waits for its answer; answers echo their request's prompt
-                     ("request": {"success": true, "data": {"prompt": ...}})
+    unsolicited_late once per server: when a connection that has answered once reads its next
+                     request, a whole 200 nobody asked for (prompt "UNSOLICITED") goes first,
+                     then, 0.1 s later, that request's own answer (what a server that answered one
+                     request twice looks like from the client); answers echo their request's
+                     prompt ("request": {"success": true, "data": {"prompt": ...}})
     echo_altered     200s whose request echo holds the prompt in upper case (not the prompt sent)
     error_bad_gzip   the first answer for each prompt is a 429 with Retry-After: 1 whose body
                      says Content-Encoding: gzip and is not gzip; then 200s
@@ -199,25 +200,22 @@ class Handler(BaseHTTPRequestHandler):
             self.send_body(429, b"\x1f\x8b\x08\x00 this is not gzip at all", "application/json",
                            [("Content-Encoding", "gzip"), ("Retry-After", "1")])
             return
-        if mode == "unsolicited_late":
-            time.sleep(0.5)
         entry["status"] = 200
         state.record(entry)
         if mode == "unsolicited_late":
-            answer = self.image_answer(req, prompt, n, echo=True)
+            # Deterministic: the stray is written once the client's next request has arrived on
+            # this connection, so it is read as that request's answer whatever the timing.
+            answered_before = getattr(self, "answered", 0) > 0
             with state.lock:
-                first, state.stray_sent = not state.stray_sent, True
-            self.wfile.write(answer)
+                stray = answered_before and not state.stray_sent
+                state.stray_sent = state.stray_sent or stray
+            if stray:
+                self.wfile.write(self.image_answer(req, "UNSOLICITED", 0, echo=True))
+                self.wfile.flush()
+                time.sleep(0.1)
+            self.answered = getattr(self, "answered", 0) + 1
+            self.wfile.write(self.image_answer(req, prompt, n, echo=True))
             self.wfile.flush()
-            if first:
-                def stray(wfile=self.wfile):
-                    time.sleep(0.2)
-                    try:
-                        wfile.write(self.image_answer(req, "UNSOLICITED", 0, echo=True))
-                        wfile.flush()
-                    except (OSError, ValueError):
-                        pass
-                threading.Thread(target=stray, daemon=True).start()
             return
         if mode == "unsolicited" and n == 1:
             # Both answers in one write: the second is already there when the first is read.
