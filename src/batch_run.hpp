@@ -175,7 +175,7 @@ class BatchRun {
   bool stopping_ = false;      // no new requests
   // Answers echoing another prompt are refused once the API's echo has matched a prompt sent
   // (trusted), and never again once it has not where no stray answer could be (off).
-  enum class EchoCheck { unknown, trusted, off } echo_check_ = EchoCheck::unknown;
+  EchoCheck echo_check_;  // judged where answers are decoded (store_response's threads)
   bool hard_stopped_ = false;  // requests in flight cancelled
   int signal_status_ = 0;
   int stop_status_ = 0;

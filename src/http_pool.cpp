@@ -49,8 +49,7 @@ struct Connection {
   beast::flat_buffer buffer;
   std::string chunk;  // kReadChunk bytes, once a body has been read through the parser
   bool cancelled = false;
-  bool condemned = false;   // an answer on it was another request's (HttpClientPool::condemn)
-  std::uint64_t serial = 0; // unique in the pool's life (slot ids are reused)
+  std::uint64_t serial = 0; // unique in the pool's life (slot ids are reused): HttpExchange::connection
   void close() { stream.close(); }
 };
 
@@ -233,11 +232,11 @@ struct HttpClientPool::Impl {
   }
 
   net::awaitable<HttpExchange> send(Request req, HttpClientPool::PostOptions options = {});
-  // Ends a request's hold on its connection: parked when `keep` and not condemned or cancelled
-  // meanwhile, else closed; whoever waits for a slot is woken.
+  // Ends a request's hold on its connection: parked when `keep` and not cancelled meanwhile, else
+  // closed; whoever waits for a slot is woken.
   void end_lease(std::optional<ConnectionLease>& lease, bool keep) {
     const auto it = connections.find(lease->id());
-    if (keep && it != connections.end() && !it->second->condemned && !it->second->cancelled) lease->keep();
+    if (keep && it != connections.end() && !it->second->cancelled) lease->keep();
     else connections.erase(lease->id());
     lease.reset();
     slot_freed.cancel();  // wake whoever waits for a slot
@@ -247,9 +246,10 @@ struct HttpClientPool::Impl {
     HeldConnection(Impl& pool, std::optional<ConnectionLease>& taken) : impl(pool) { lease.emplace(std::move(*taken)); taken.reset(); }
     HeldConnection(const HeldConnection&) = delete;
     HeldConnection& operator=(const HeldConnection&) = delete;
-    ~HeldConnection() { impl.end_lease(lease, true); }
+    ~HeldConnection() { impl.end_lease(lease, reusable); }
     Impl& impl;
     std::optional<ConnectionLease> lease;
+    bool reusable = true;
   };
   net::awaitable<bool> read_body(Connection& c, Parser& parser, ContentCoding coding, std::string& body,
                                  HttpExchange& ex, Clock::time_point deadline);
@@ -429,9 +429,10 @@ net::awaitable<HttpExchange> HttpClientPool::post(std::string path, std::string 
                      std::move(options));
 }
 
-void HttpClientPool::condemn(std::uint64_t serial) {
-  for (auto& [id, c] : impl_->connections)
-    if (c->serial == serial) c->condemned = true;
+void HttpClientPool::release(HttpExchange& ex, bool reusable) {
+  if (!ex.held_connection) return;
+  std::static_pointer_cast<Impl::HeldConnection>(ex.held_connection)->reusable = reusable;
+  ex.held_connection.reset();  // the last owner: parked or closed here
 }
 
 net::awaitable<HttpExchange> HttpClientPool::get(std::string path, std::string authorization) {
@@ -448,10 +449,8 @@ net::awaitable<HttpExchange> HttpClientPool::Impl::send(Request req, HttpClientP
     auto lease = co_await acquire(options.fresh_connection);
     // A parked connection on which something arrived while idle (the server's close, a 408, bytes
     // nobody asked for) is dropped before the request is written on it: nothing is sent twice.
-    // So is one condemned meanwhile (an answer on it was another request's).
-    while (lease->reused() && (connections.at(lease->id())->condemned ||
-                               !(connections.at(lease->id())->buffer.size() == 0 &&
-                                 connections.at(lease->id())->stream.quiet()))) {
+    while (lease->reused() &&
+           !(connections.at(lease->id())->buffer.size() == 0 && connections.at(lease->id())->stream.quiet())) {
       connections.erase(lease->id());
       lease.reset();
       ++dropped_idle;

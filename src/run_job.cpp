@@ -164,7 +164,7 @@ net::awaitable<void> BatchRun::run_job(Worker& w, PendingJob pending, RunClock::
     };
     HttpClientPool::PostOptions post_options{may_resend};
     post_options.fresh_connection = std::exchange(job.fresh_connection, false);
-    post_options.hold_connection = true;  // until its answer's echo is checked: condemned before anyone reuses it
+    post_options.hold_connection = true;  // until its answer's echo is judged: closed before anyone reuses it
     HttpExchange ex = co_await pool_.post("/image/generate", *body, authorization_, std::move(post_options));
     for (const Reservation& r : resends) spend_.settle(r, Billing::unknown);
     --metrics_.counters().in_flight;
@@ -181,26 +181,19 @@ net::awaitable<void> BatchRun::run_job(Worker& w, PendingJob pending, RunClock::
     sidecars.request_body = *body;  // with the seed of a regeneration
     sidecars.timings_ms = std::array<double, 6>{t.connect_us / 1000.0, t.tls_us / 1000.0, t.write_us / 1000.0,
                                                 t.ttfb_us / 1000.0, t.download_us / 1000.0, t.total_us / 1000.0};
-    // An answer that echoes another prompt was another request's: on a connection that carried
-    // answers before, one nobody asked for puts every later one out of step. Once the API's echo
-    // has matched a prompt sent, such an answer is refused, the connection never used again and
-    // the job sent again on a new one. An echo that differs before it ever matched, or on a new
-    // connection (where no stray answer can wait), is the API's own way of echoing: not used.
+    // An answer that echoes another prompt was another request's (EchoCheck): not kept, its
+    // connection never used again and the job sent again on a new one.
+    target.echo_check = &echo_check_;
     target.sent_prompt = spec.prompt;
-    target.refuse_other_echo = ex.timings.reused_connection && echo_check_ == EchoCheck::trusted;
+    target.reused_connection = ex.timings.reused_connection;
     StoredResponse stored = co_await store_response(cpu_.get_executor(), ex, expected, &target);
-    if (stored.echo_matches == true && echo_check_ == EchoCheck::unknown) {
-      echo_check_ = EchoCheck::trusted;
-    } else if (stored.echo_matches == false && target.refuse_other_echo) {
-      pool_.condemn(ex.connection);
-      job.fresh_connection = true;  // counted in attempt_causes as answer_for_another_request
-    } else if (stored.echo_matches == false && echo_check_ != EchoCheck::off) {
-      echo_check_ = EchoCheck::off;
+    const bool another_requests = stored.echo == EchoCheck::Verdict::refuse;
+    pool_.release(ex, !another_requests);  // held until now: nobody wrote on it before this verdict
+    if (another_requests) job.fresh_connection = true;  // counted in attempt_causes as answer_for_another_request
+    if (stored.echo == EchoCheck::Verdict::accept_and_turn_off)
       note_warning(fmt::format("the API echoed a prompt other than the one sent (job '{}'): its echo is not used to "
                                "check answers from now on",
                                spec.id));
-    }
-    ex.held_connection.reset();  // back to the pool (closed if condemned)
     ApiError api;
     if (ex.response && ex.response->status != 200) api = parse_api_error(ex.response->body);
     const AttemptOutcome outcome = attempt_outcome(ex, stored, api, epoch_ms_now());

@@ -382,15 +382,16 @@ StoredResponse decode_and_store(ResponseDecoder& decoder, const HttpResponse& re
   }
   out.server_id = std::move(decoded->server_id);
   out.server_timing = decoded->timing;
-  if (target.sent_prompt && decoded->echoed_prompt) out.echo_matches = *decoded->echoed_prompt == *target.sent_prompt;
-  if (out.echo_matches == false) {
-    if (target.refuse_other_echo) {
-      out.error_kind = "answer_for_another_request";
-      out.error_message = fmt::format("the answer echoes another prompt (\"{}\"): another request's answer, not kept",
-                                      valid_utf8_prefix(*decoded->echoed_prompt, 80));
-      out.retryable = true;
-      return out;
-    }
+  // Judged here, when the answer is decoded, not when its request was sent: the check may have
+  // become trusted meanwhile (another answer matched), and a stray answer met then is refused too.
+  if (target.echo_check)
+    out.echo = target.echo_check->judge(decoded->echoed_prompt, target.sent_prompt, target.reused_connection);
+  if (out.echo == EchoCheck::Verdict::refuse) {
+    out.error_kind = "answer_for_another_request";
+    out.error_message = fmt::format("the answer echoes another prompt (\"{}\"): another request's answer, not kept",
+                                    valid_utf8_prefix(*decoded->echoed_prompt, 80));
+    out.retryable = true;
+    return out;
   }
   if (decoded->content_violation) {
     out.content_violation = true;  // a placeholder: never written, never given metadata

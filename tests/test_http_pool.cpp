@@ -310,7 +310,7 @@ TEST(HttpPoolTest, ARecycledBodyBufferHoldsExactlyTheNextAnswerAndKeepsItsPaddin
   }
 }
 
-TEST(HttpPoolTest, AHeldConnectionIsNotReusedUntilReleasedAndACondemnedOneNeverIs) {
+TEST(HttpPoolTest, AHeldConnectionIsNotReusedUntilReleasedAndOneReleasedAsUnusableNeverIs) {
   // The run holds a connection until its answer's echo is checked: a connection parked at once
   // was taken by the next job before the first could condemn it (the stray answer's successor
   // then went to the wrong job as well).
@@ -324,9 +324,9 @@ TEST(HttpPoolTest, AHeldConnectionIsNotReusedUntilReleasedAndACondemnedOneNeverI
   ASSERT_TRUE(second.response) << second.error_message;
   EXPECT_EQ(fx.pool->connections_opened(), 2u);
   EXPECT_NE(second.connection, first.connection);
-  fx.pool->condemn(first.connection);
-  first.held_connection.reset();   // closed: condemned
-  second.held_connection.reset();  // parked
+  fx.pool->release(first, false);  // closed: another request's answer came on it
+  fx.pool->release(second, true);  // parked
+  EXPECT_FALSE(first.held_connection);
   auto third = fx.post_with({});
   ASSERT_TRUE(third.response) << third.error_message;
   EXPECT_EQ(third.connection, second.connection) << "the condemned connection was reused, or the parked one not";

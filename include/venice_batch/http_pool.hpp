@@ -63,8 +63,7 @@ struct HttpExchange {
   unsigned stale_reconnects = 0;         ///< written on an idle connection the server had closed, sent again
   std::uint64_t connection = 0;          ///< the serial number of the connection it ended on (0: none)
   /// With PostOptions::hold_connection, a connection the answer left reusable is held here, out
-  /// of the pool, until this is reset (or the exchange destroyed): then parked, unless condemned
-  /// meanwhile. Reset it on the io thread.
+  /// of the pool, until HttpClientPool::release (or the exchange's end: then parked). On the io thread.
   std::shared_ptr<void> held_connection;
   std::uint64_t bytes_out = 0, bytes_in = 0;
   /// The response body as it came (compressed or not) and once decoded from its Content-Encoding
@@ -93,7 +92,7 @@ class HttpClientPool {
     bool fresh_connection = false;
     /// Keep the connection out of the pool until the caller has checked the answer
     /// (HttpExchange::held_connection): no other request can be written on it before it could be
-    /// condemned.
+    /// closed (HttpClientPool::release).
     bool hold_connection = false;
   };
   boost::asio::awaitable<HttpExchange> post(std::string path, std::string body, std::string authorization,
@@ -102,9 +101,10 @@ class HttpClientPool {
                                             MayResend may_resend = {}) {
     return post(std::move(path), std::move(body), std::move(authorization), PostOptions{std::move(may_resend)});
   }
-  /// Never reuse connection `serial` (HttpExchange::connection) again: an answer on it was for
-  /// another request, so what follows on it is out of step. Closed when next taken or ended.
-  void condemn(std::uint64_t serial);
+  /// Ends `ex`'s hold on its connection (PostOptions::hold_connection): parked for the next
+  /// request, or, when not `reusable` (an answer on it was another request's, so what follows on
+  /// it is out of step), closed and never used again. Nothing when no connection is held.
+  void release(HttpExchange& ex, bool reusable);
   /// GETs path_prefix + `path` (with its query) with the given Authorization header value.
   boost::asio::awaitable<HttpExchange> get(std::string path, std::string authorization);
 

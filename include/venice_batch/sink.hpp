@@ -19,6 +19,7 @@
 #include <boost/system/error_code.hpp>
 #include <boost/system/result.hpp>
 
+#include "venice_batch/echo_check.hpp"
 #include "venice_batch/image_format.hpp"
 #include "venice_batch/response.hpp"
 #include "venice_batch/embed_metadata.hpp"
@@ -174,11 +175,12 @@ struct StoreTarget {
   /// The try's regeneration (--regenerate-flagged; 0: the line's own request). A blurred image of
   /// regeneration r is kept as flagged/<prefix>_<k>.regen<r>.<ext>, beside the earlier tries'.
   unsigned regeneration = 0;
-  /// The prompt sent, to check an answer that echoes its request against (nullopt: no check).
-  std::optional<std::string_view> sent_prompt;
-  /// An answer echoing another prompt is refused (not written): it came on a connection that had
-  /// carried answers before, where one nobody asked for may have put every later one out of step.
-  bool refuse_other_echo = false;
+  /// The run's echo check (nullptr: none) and what it is given: the prompt sent, and whether the
+  /// answer came on a connection that had carried answers before. An answer it refuses (another
+  /// request's) is not written.
+  EchoCheck* echo_check = nullptr;
+  std::string_view sent_prompt;
+  bool reused_connection = false;
 };
 
 /// What became of one 200 response: decoded, checked, and its images written.
@@ -195,8 +197,8 @@ struct StoredResponse {
   std::optional<ServerTiming> server_timing;
   std::uint64_t images = 0, image_bytes = 0;
   std::int64_t decode_us = 0, write_us = 0;
-  /// Whether the answer's echoed prompt is target.sent_prompt (nullopt: no echo, or no check).
-  std::optional<bool> echo_matches;
+  /// The echo check's verdict on the answer (accept when there is no check).
+  EchoCheck::Verdict echo = EchoCheck::Verdict::accept;
 };
 
 /// Decodes `response` with `decoder` and writes its images as images/<file_prefix>_<k>.<ext>
