@@ -224,6 +224,29 @@ std::optional<std::string_view> json_string_text(std::string_view text, std::str
 // comma passed). Numbers, literals, escapes, commas and colons are all checked; nesting deeper
 // than kMaxDepth is refused rather than recursed into.
 constexpr int kMaxDepth = 64;
+
+// RFC 8259's number: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?, then only whitespace (the
+// raw token carries what follows it up to the next structural character).
+bool json_number_grammar(std::string_view t) {
+  auto digit = [&](std::size_t i) { return i < t.size() && t[i] >= '0' && t[i] <= '9'; };
+  std::size_t i = 0;
+  if (i < t.size() && t[i] == '-') ++i;
+  if (!digit(i)) return false;
+  if (t[i++] != '0')
+    while (digit(i)) ++i;
+  if (i < t.size() && t[i] == '.') {
+    if (!digit(++i)) return false;
+    while (digit(i)) ++i;
+  }
+  if (i < t.size() && (t[i] == 'e' || t[i] == 'E')) {
+    ++i;
+    if (i < t.size() && (t[i] == '+' || t[i] == '-')) ++i;
+    if (!digit(i)) return false;
+    while (digit(i)) ++i;
+  }
+  return t.find_first_not_of(" \t\n\r", i) == std::string_view::npos;
+}
+
 bool valid_value(simdjson::ondemand::value v, int depth = 0) {
   using namespace simdjson::ondemand;
   if (depth > kMaxDepth) return false;
@@ -251,8 +274,12 @@ bool valid_value(simdjson::ondemand::value v, int depth = 0) {
       return true;
     }
     case json_type::number: {
+      // simdjson refuses numbers it cannot hold (an integer over 64 bits, 1e999) where JSON does
+      // not: one the answer does not use is held to JSON's number grammar only. A paid answer
+      // refused for a seed written as a big integer would be paid for again.
+      const std::string_view raw = v.raw_json_token();
       number n;
-      return !v.get_number().get(n);
+      return !v.get_number().get(n) || json_number_grammar(raw);
     }
     case json_type::string: {
       std::string_view s;
@@ -415,8 +442,12 @@ boost::system::result<GenerateResult> ResponseDecoder::Impl::decode_document(con
           if (!valid_value(tv)) return make_error_code(ResponseError::invalid_json);
           continue;
         }
+        const std::string_view raw = tv.raw_json_token();
         ondemand::number number;
-        if (tv.get_number().get(number)) return make_error_code(ResponseError::invalid_json);
+        if (tv.get_number().get(number)) {  // JSON, but no time simdjson can hold: not used
+          if (!json_number_grammar(raw)) return make_error_code(ResponseError::invalid_json);
+          continue;
+        }
         const double ms = number.as_double();
         if (tk == "inferenceDuration") t.inference_ms = ms;
         else if (tk == "inferencePreprocessingTime") t.preprocessing_ms = ms;

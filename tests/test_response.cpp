@@ -289,6 +289,9 @@ TEST(ResponseTest, AnAnswerThatIsNotJsonAnywhereIsRefusedEvenWhereNothingIsRead)
       head + R"(,"request":{"a":nul}})",
       head + R"(,"request":{"a":01}})",
       head + R"(,"request":{"a":1.e5}})",
+      head + R"(,"request":{"a":18446744073709551616.}})",   // too big for simdjson, and not JSON either
+      head + R"(,"request":{"a":-123456789012345678901234567890e}})",
+      head + R"(,"request":{"a":00000000000000000000001}})",
       head + R"(,"request":{"a":1 "b":2}})",
       head + R"(,"request":{"a" 1}})",
       head + R"(,"request":{"model":"x",}})",
@@ -303,6 +306,7 @@ TEST(ResponseTest, AnAnswerThatIsNotJsonAnywhereIsRefusedEvenWhereNothingIsRead)
       head + R"(,"z":[")" + long_text + R"(""")" + long_text + R"("]})",
       head + R"(,"timing":{"total":tru}})",
       head + R"(,"timing":{"total":1,}})",
+      head + R"(,"timing":{"total":1e999.5}})",
       head + "}}",
       head + R"(}{"a":1})",
       R"({"id":"g","images":[")" + png + R"("],"images":[")" + png + R"("]})",  // which is meant?
@@ -322,6 +326,11 @@ TEST(ResponseTest, AnAnswerThatIsNotJsonAnywhereIsRefusedEvenWhereNothingIsRead)
       head + R"(,"request":{"p":")" + long_text + R"(\/\n"},"timing":null})",
       head + R"(,"timing":{"total":860,"note":"n/a","x":null,"y":[1]}}   )",
       head + R"(,"request":)" + std::string(20, '[') + std::string(20, ']') + "}",
+      // Numbers simdjson cannot hold are still JSON: an answer is not refused (and paid for
+      // again) for a big integer or an out-of-range exponent in a field it does not use.
+      head + R"(,"request":{"seed":18446744073709551616,"a":-123456789012345678901234567890,"b":1e999,)"
+             R"("c":-1E-999 ,"d":[1e400, 2]},"newer":99999999999999999999999})",
+      head + R"(,"timing":{"total":1e999,"inferenceDuration":123456789012345678901234567890}})",
   };
   for (const auto& body : fine) {
     for (std::size_t threshold : {std::size_t{4}, ResponseDecoder::kDefaultSkimBytes, SIZE_MAX}) {
