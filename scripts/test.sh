@@ -9,6 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 jobs=${JOBS:-2}
+# ccache by paths relative to the checkout, so another clone (CI's, a worktree) hits the same cache.
+export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$PWD}" CCACHE_NOHASHDIR="${CCACHE_NOHASHDIR:-1}"
 # Each step's duration, so a slow CI run says where its time went (the budget is 30 min on 2 cores).
 step_start=$SECONDS
 took() { echo "-- $1 took $((SECONDS - step_start)) s (total $SECONDS s)"; step_start=$SECONDS; }
