@@ -39,7 +39,7 @@ void Admission::on_answer(std::string_view name, PacingClock::time_point now, in
   key_.on_answer(now, status, headers, failure_lock, request_sent);
   Model& m = model(name, now);
   m.pacer.on_answer(now, status, headers, failure_lock);
-  if (status == 429 && !failure_lock && refused_for_long(headers)) m.capped = true;  // spent for the day
+  if (status == 429 && !failure_lock && refused_for_long(headers)) m.capped = m.refused_for_long = true;  // spent for the day
 }
 
 void Admission::set_started_today(std::string_view name, std::uint64_t requests) {
@@ -56,13 +56,25 @@ std::map<std::string, std::uint64_t, std::less<>> Admission::started_today() con
 void Admission::start_new_day() {
   for (auto& [name, m] : models_) {
     m.started = 0;
-    m.capped = false;
+    m.capped = m.refused_for_long = false;
   }
 }
 
 bool Admission::daily_cap_reached(std::string_view name) const {
   const auto it = models_.find(name);
   return it != models_.end() && it->second.capped;
+}
+
+std::string Admission::daily_stop_reason(std::string_view name) const {
+  const auto it = models_.find(name);
+  if (it == models_.end() || !it->second.capped) return {};
+  const Model& m = it->second;
+  if (m.refused_for_long)
+    return "the API refused it with a wait over 5 minutes (a 429), read as its daily limit used up on this key";
+  if (m.daily_limit)
+    return fmt::format("it reached its daily request cap ({} of {} today, counted one per image)", m.started,
+                       *m.daily_limit);
+  return "it reached its daily request cap";
 }
 
 PacingHold Admission::hold(PacingClock::time_point now) const {
@@ -100,7 +112,7 @@ std::string Admission::describe(PacingClock::time_point now) const {
   if (const auto key = key_.wait(now))
     parts.push_back("all models" + describe_wait(key_.blocked_for(now), key->why).substr(1));
   for (const auto& [name, m] : models_)
-    parts.push_back(fmt::format("{} {}", name, m.capped ? "stopped at its daily cap" : m.pacer.describe(now)));
+    parts.push_back(fmt::format("{} {}", name, !m.capped ? m.pacer.describe(now) : m.refused_for_long ? "stopped: refused for the day" : "stopped at its daily cap"));
   return parts.empty() ? std::string("unpaced") : fmt::format("{}", fmt::join(parts, "; "));
 }
 

@@ -428,7 +428,8 @@ void BatchRun::finish_job(JobInProgress& job, const AttemptDecision* last, const
   if (rec.attempts.empty()) return;  // stopped before its first request: nothing to record
   if (job.between_tries) {
     rec.status = JobStatus::failed;
-    const std::string why = job.daily_cap ? fmt::format("model '{}' reached its daily request cap", rec.model)
+    const std::string why = job.daily_cap ? fmt::format("model '{}' stopped ({})", rec.model,
+                                                        admission_.daily_stop_reason(rec.model))
                                           : std::string("the run stopped");
     rec.error = JobError{job.daily_cap ? "daily_cap" : "interrupted",
                          fmt::format("{} before regeneration {} was sent; a later run sends it", why, job.regenerations),
@@ -447,7 +448,9 @@ void BatchRun::finish_job(JobInProgress& job, const AttemptDecision* last, const
   } else {
     rec.status = JobStatus::failed;
     if (job.daily_cap)
-      rec.error = JobError{"daily_cap", fmt::format("model '{}' reached its daily request cap before a retry", rec.model),
+      rec.error = JobError{"daily_cap",
+                           fmt::format("model '{}' stopped before a retry: {}", rec.model,
+                                       admission_.daily_stop_reason(rec.model)),
                            {}, {}, true};
     if (!rec.error) rec.error = JobError{"interrupted", "the run stopped before this job finished", {}, {}, true};
     if (stopping_) rec.error->retryable = true;  // a later run does it

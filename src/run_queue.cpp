@@ -181,9 +181,10 @@ void BatchRun::note_daily_cap(const PendingJob& job) {
   ++stopped_at_daily_cap_;
   limit_status_ = exit_user_limit;
   if (warnings_noted_.insert("daily cap: " + job.spec.model).second && progress_)
-    progress_->note(fmt::format("model '{}' reached its daily request cap: its remaining jobs stop for this run "
-                                "(run again when the cap resets to do them)",
-                                escape_for_terminal(job.spec.model, kMaxPrintedBytes)));
+    progress_->note(fmt::format("model '{}' stops for this run: {}; its remaining jobs are not sent (run again when "
+                                "the limit resets to do them)",
+                                escape_for_terminal(job.spec.model, kMaxPrintedBytes),
+                                admission_.daily_stop_reason(job.spec.model)));
 }
 
 void BatchRun::record_invalid_line(const InvalidLine& bad) {

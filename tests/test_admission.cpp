@@ -216,6 +216,8 @@ TEST(AdmissionTest, ADailyCapStopsThatModelAndTheOtherGoesOn) {
   EXPECT_EQ(a.try_start("b", t0 + 2s).kind, Kind::go);
   EXPECT_FALSE(a.daily_cap_reached("b"));
   EXPECT_NE(a.describe(t0 + 2s).find("a stopped at its daily cap"), std::string::npos) << a.describe(t0 + 2s);
+  EXPECT_EQ(a.daily_stop_reason("a"), "it reached its daily request cap (4 of 5 today, counted one per image)");
+  EXPECT_EQ(a.daily_stop_reason("b"), "") << "not stopped";
 }
 
 TEST(AdmissionTest, TheDailyCapCountsEarlierRunsOfTheDayAndANewDayLiftsIt) {
@@ -255,6 +257,11 @@ TEST(AdmissionTest, A429ThatSaysWaitHoursStopsThatModelAsItsDailyCapWould) {
   EXPECT_TRUE(a.daily_cap_reached("a"));
   EXPECT_EQ(a.try_start("a", t0 + 1s).kind, Kind::daily_cap_reached);
   EXPECT_EQ(a.try_start("b", t0 + 1s).kind, Kind::go) << "another model goes on";
+  // The user is told what the API said, and that the daily limit is our reading of it: the
+  // run's own count (0 here) never reached a cap.
+  EXPECT_NE(a.daily_stop_reason("a").find("refused it with a wait over 5 minutes"), std::string::npos)
+      << a.daily_stop_reason("a");
+  EXPECT_NE(a.describe(t0 + 1s).find("a stopped: refused for the day"), std::string::npos) << a.describe(t0 + 1s);
   // Retry-After decides when both are stated (VENICE_API.md): an overloaded model's 30 s is a hold.
   auto overloaded = answer({{"retry-after", "30"}, {"x-ratelimit-reset-requests", std::to_string(now_ms + 6 * 3600 * 1000)}});
   EXPECT_FALSE(refused_for_long(overloaded));

@@ -121,7 +121,9 @@ TEST(RunModelsTest, ASecondRunTheSameDayCountsTheFirstRunsRequestsAgainstTheDail
 
   auto second = fx.run(flat_jobs(fx, 2, "venice-sd35", "b.jsonl"));
   EXPECT_EQ(second.exit_status, 4) << second.err;
-  EXPECT_NE(second.err.find("daily"), std::string::npos) << second.err;
+  EXPECT_NE(second.err.find("model 'venice-sd35' stops for this run: it reached its daily request cap (3 of 3 today"),
+            std::string::npos)
+      << second.err;
   const auto stats = fx.server->stats();
   EXPECT_EQ(stats.by_model.at("venice-sd35").images, 3u) << "2 in the first run and 1 more fit the cap of 3";
   EXPECT_EQ(stats.by_status.count(429), 0u) << "the cap is kept by counting, not learned from 429s";
@@ -141,7 +143,10 @@ TEST(RunModelsTest, TheApisOwnDailyRefusalStopsTheModelAtOnceInsteadOfAskingEver
   // them meets its own 429 before the first answer stops the model).
   auto second = fx.run(flat_jobs(fx, 3, "venice-sd35", "b.jsonl"), {"--concurrency", "1"});
   EXPECT_EQ(second.exit_status, 4) << second.err;
-  EXPECT_NE(second.err.find("daily"), std::string::npos) << second.err;
+  // Said as what happened: the API refused for long; that it is the daily limit is a reading.
+  EXPECT_NE(second.err.find("model 'venice-sd35' stops for this run: the API refused it with a wait over 5 minutes"),
+            std::string::npos)
+      << second.err;
   const auto stats = fx.server->stats();
   EXPECT_EQ(stats.by_status.count(429) ? stats.by_status.at(429) : 0u, 1u) << "one refusal, not one per 5 minutes";
   bool recorded = false;

@@ -74,6 +74,10 @@ class Admission {
   void on_unreachable(PacingClock::time_point now) { key_.on_unreachable(now); }
 
   bool daily_cap_reached(std::string_view model) const;
+  /// Why `model` stopped for the run, for the user: its daily cap as counted ("it reached its
+  /// daily request cap (100 of 100 today)"), or a 429 whose wait was longer than the run waits,
+  /// which is only read as a daily limit ("the API refused it with a wait over 5 minutes ...").
+  std::string daily_stop_reason(std::string_view model) const;
   /// Each model seen so far, by name.
   std::vector<ModelPacingView> models(PacingClock::time_point now) const;
   /// One line for progress, models by name: "venice-sd35 90/min (0 left), waiting 4 s (quota
@@ -90,6 +94,7 @@ class Admission {
     std::optional<std::uint64_t> daily_limit;
     std::uint64_t started = 0;
     bool capped = false;
+    bool refused_for_long = false;  ///< capped by a 429 whose wait was over the cap, not by our count
   };
   Model& model(std::string_view name, PacingClock::time_point now);
 
