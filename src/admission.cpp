@@ -39,7 +39,8 @@ void Admission::on_answer(std::string_view name, PacingClock::time_point now, in
   key_.on_answer(now, status, headers, failure_lock, request_sent);
   Model& m = model(name, now);
   m.pacer.on_answer(now, status, headers, failure_lock);
-  if (status == 429 && !failure_lock && refused_for_long(headers)) m.capped = m.refused_for_long = true;  // spent for the day
+  // Spent for the day, as far as can be told (a model already stopped by its count keeps that reason).
+  if (status == 429 && !failure_lock && refused_for_long(headers) && !m.capped) m.capped = m.refused_for_long = true;
 }
 
 void Admission::set_started_today(std::string_view name, std::uint64_t requests) {
@@ -72,8 +73,9 @@ std::string Admission::daily_stop_reason(std::string_view name) const {
   if (m.refused_for_long)
     return "the API refused it with a wait over 5 minutes (a 429), read as its daily limit used up on this key";
   if (m.daily_limit)
-    return fmt::format("it reached its daily request cap ({} of {} today, counted one per image)", m.started,
-                       *m.daily_limit);
+    return fmt::format("it used its daily request cap ({} of {} today, counted one per image: the next request did "
+                       "not fit)",
+                       m.started, *m.daily_limit);
   return "it reached its daily request cap";
 }
 

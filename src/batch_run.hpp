@@ -78,6 +78,7 @@ struct JobInProgress {
   unsigned attempt = 1;               // the number of the next real attempt
   bool counted_retrying = false;
   bool daily_cap = false;             // its model's requests per day ran out before a retry
+  std::string paced_model;            // PendingJob::model: the catalog's id for an alias (rec.model is the line's)
   unsigned regenerations = 0;         // new-seed tries sent for flagged answers (--regenerate-flagged)
   std::optional<std::int64_t> seed;   // the seed of the try in flight, when it is a regeneration
   bool blurred = false;               // the last try's images were blurred: kept apart, not a dataset image
@@ -100,6 +101,8 @@ class BatchRun {
   void record_refused(const JobSpec& spec, const std::string& reason);
   void note_warning(const std::string& warning);
   void note_daily_cap(const PendingJob& job);
+  // "model 'x' stopped for this run: <why>"; `named` as the line names it, `paced` the catalog's id.
+  std::string daily_stop_message(std::string_view named, std::string_view paced) const;
   net::awaitable<std::optional<PendingJob>> take_job(Worker& w);
   net::awaitable<void> worker_loop(Worker& w);
   net::awaitable<void> run_job(Worker& w, PendingJob pending, RunClock::time_point admitted_at);

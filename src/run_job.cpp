@@ -77,6 +77,7 @@ net::awaitable<void> BatchRun::run_job(Worker& w, PendingJob pending, RunClock::
   job.rec.request_hash = spec.request_hash;
   job.rec.line_key = spec.line_key;
   job.rec.model = spec.model;
+  job.paced_model = pending.model;
   job.rec.prompt = prompt_excerpt(spec.prompt);
   job.rec.metadata = spec.metadata;
   job.rec.warnings = std::move(pending.warnings);
@@ -428,9 +429,8 @@ void BatchRun::finish_job(JobInProgress& job, const AttemptDecision* last, const
   if (rec.attempts.empty()) return;  // stopped before its first request: nothing to record
   if (job.between_tries) {
     rec.status = JobStatus::failed;
-    const std::string why = job.daily_cap ? fmt::format("model '{}' stopped ({})", rec.model,
-                                                        admission_.daily_stop_reason(rec.model))
-                                          : std::string("the run stopped");
+    const std::string why =
+        job.daily_cap ? daily_stop_message(rec.model, job.paced_model) : std::string("the run stopped");
     rec.error = JobError{job.daily_cap ? "daily_cap" : "interrupted",
                          fmt::format("{} before regeneration {} was sent; a later run sends it", why, job.regenerations),
                          {}, {}, true};
@@ -448,10 +448,8 @@ void BatchRun::finish_job(JobInProgress& job, const AttemptDecision* last, const
   } else {
     rec.status = JobStatus::failed;
     if (job.daily_cap)
-      rec.error = JobError{"daily_cap",
-                           fmt::format("model '{}' stopped before a retry: {}", rec.model,
-                                       admission_.daily_stop_reason(rec.model)),
-                           {}, {}, true};
+      rec.error = JobError{"daily_cap", daily_stop_message(rec.model, job.paced_model) + " before a retry", {}, {},
+                           true};
     if (!rec.error) rec.error = JobError{"interrupted", "the run stopped before this job finished", {}, {}, true};
     if (stopping_) rec.error->retryable = true;  // a later run does it
   }

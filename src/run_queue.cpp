@@ -180,11 +180,16 @@ void BatchRun::note_warning(const std::string& warning) {
 void BatchRun::note_daily_cap(const PendingJob& job) {
   ++stopped_at_daily_cap_;
   limit_status_ = exit_user_limit;
-  if (warnings_noted_.insert("daily cap: " + job.spec.model).second && progress_)
-    progress_->note(fmt::format("model '{}' stops for this run: {}; its remaining jobs are not sent (run again when "
-                                "the limit resets to do them)",
-                                escape_for_terminal(job.spec.model, kMaxPrintedBytes),
-                                admission_.daily_stop_reason(job.spec.model)));
+  if (warnings_noted_.insert("daily cap: " + job.model).second && progress_)
+    progress_->note(escape_for_terminal(daily_stop_message(job.spec.model, job.model), 2 * kMaxPrintedBytes) +
+                    "; its remaining jobs are not sent (run again when the limit resets to do them)");
+}
+
+std::string BatchRun::daily_stop_message(std::string_view named, std::string_view paced) const {
+  const std::string model =
+      named == paced ? fmt::format("'{}'", named) : fmt::format("'{}' (catalog id '{}')", named, paced);
+  const std::string why = admission_.daily_stop_reason(paced);
+  return fmt::format("model {} stopped for this run: {}", model, why.empty() ? "its daily limit" : why);
 }
 
 void BatchRun::record_invalid_line(const InvalidLine& bad) {

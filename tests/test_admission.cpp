@@ -216,7 +216,7 @@ TEST(AdmissionTest, ADailyCapStopsThatModelAndTheOtherGoesOn) {
   EXPECT_EQ(a.try_start("b", t0 + 2s).kind, Kind::go);
   EXPECT_FALSE(a.daily_cap_reached("b"));
   EXPECT_NE(a.describe(t0 + 2s).find("a stopped at its daily cap"), std::string::npos) << a.describe(t0 + 2s);
-  EXPECT_EQ(a.daily_stop_reason("a"), "it reached its daily request cap (4 of 5 today, counted one per image)");
+  EXPECT_EQ(a.daily_stop_reason("a"), "it used its daily request cap (4 of 5 today, counted one per image: the next request did not fit)");
   EXPECT_EQ(a.daily_stop_reason("b"), "") << "not stopped";
 }
 

@@ -296,7 +296,7 @@ TEST(HostileServerTest, AStrayAnswerAfterTheNextRequestIsRefusedByItsEchoAndDoes
   // answers echo their prompt: the stray is refused for it, the connection is never used again,
   // and every job keeps its own image.
   // At concurrency 4 as well: the connection is held until its answer's echo is checked, so no
-  // other job's request can be written on it before it is condemned.
+  // other job's request can be written on it before it is closed.
   for (const char* concurrency : {"1", "4"}) {
     SCOPED_TRACE(std::string("concurrency ") + concurrency);
     HostileServer hs("unsolicited_late");

@@ -312,7 +312,7 @@ TEST(HttpPoolTest, ARecycledBodyBufferHoldsExactlyTheNextAnswerAndKeepsItsPaddin
 
 TEST(HttpPoolTest, AHeldConnectionIsNotReusedUntilReleasedAndOneReleasedAsUnusableNeverIs) {
   // The run holds a connection until its answer's echo is checked: a connection parked at once
-  // was taken by the next job before the first could condemn it (the stray answer's successor
+  // was taken by the next job before the first could close it (the stray answer's successor
   // then went to the wrong job as well).
   PoolFixture fx;
   HttpClientPool::PostOptions hold;
@@ -329,7 +329,7 @@ TEST(HttpPoolTest, AHeldConnectionIsNotReusedUntilReleasedAndOneReleasedAsUnusab
   EXPECT_FALSE(first.held_connection);
   auto third = fx.post_with({});
   ASSERT_TRUE(third.response) << third.error_message;
-  EXPECT_EQ(third.connection, second.connection) << "the condemned connection was reused, or the parked one not";
+  EXPECT_EQ(third.connection, second.connection) << "the connection released as unusable was reused, or the parked one not";
   EXPECT_EQ(fx.pool->connections_opened(), 2u);
   HttpClientPool::PostOptions fresh;
   fresh.fresh_connection = true;

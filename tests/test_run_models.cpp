@@ -121,12 +121,27 @@ TEST(RunModelsTest, ASecondRunTheSameDayCountsTheFirstRunsRequestsAgainstTheDail
 
   auto second = fx.run(flat_jobs(fx, 2, "venice-sd35", "b.jsonl"));
   EXPECT_EQ(second.exit_status, 4) << second.err;
-  EXPECT_NE(second.err.find("model 'venice-sd35' stops for this run: it reached its daily request cap (3 of 3 today"),
+  EXPECT_NE(second.err.find("model 'venice-sd35' stopped for this run: it used its daily request cap (3 of 3 today"),
             std::string::npos)
       << second.err;
   const auto stats = fx.server->stats();
   EXPECT_EQ(stats.by_model.at("venice-sd35").images, 3u) << "2 in the first run and 1 more fit the cap of 3";
   EXPECT_EQ(stats.by_status.count(429), 0u) << "the cap is kept by counting, not learned from 429s";
+}
+
+// Found by review: a line naming its model by an alias is paced under the catalog's id, and the
+// message looked the alias up: "stops for this run: ;" with the reason left out.
+TEST(RunModelsTest, AModelNamedByItsAliasSaysWhyItStopped) {
+  MockFaults f;
+  f.model_rpd = parse_model_limits("venice-sd35=1");
+  Fixture fx(f);
+  auto r = fx.run(flat_jobs(fx, 2, "stable-diffusion-3.5"), {"--concurrency", "1"});
+  EXPECT_EQ(r.exit_status, 4) << r.err;
+  EXPECT_NE(r.err.find("model 'stable-diffusion-3.5' (catalog id 'venice-sd35') stopped for this run: it used its "
+                       "daily request cap (1 of 1 today"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(count_status(fx.out() / "results.jsonl", "ok"), 1u);
 }
 
 // Found by a hostile test: the day's requests spent where this out dir cannot see them (another
@@ -144,7 +159,7 @@ TEST(RunModelsTest, TheApisOwnDailyRefusalStopsTheModelAtOnceInsteadOfAskingEver
   auto second = fx.run(flat_jobs(fx, 3, "venice-sd35", "b.jsonl"), {"--concurrency", "1"});
   EXPECT_EQ(second.exit_status, 4) << second.err;
   // Said as what happened: the API refused for long; that it is the daily limit is a reading.
-  EXPECT_NE(second.err.find("model 'venice-sd35' stops for this run: the API refused it with a wait over 5 minutes"),
+  EXPECT_NE(second.err.find("model 'venice-sd35' stopped for this run: the API refused it with a wait over 5 minutes"),
             std::string::npos)
       << second.err;
   const auto stats = fx.server->stats();
