@@ -5,6 +5,7 @@
 #pragma once
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <optional>
 #include <ostream>
@@ -178,7 +179,9 @@ class BatchRun {
   bool stopping_ = false;      // no new requests
   // Answers echoing another prompt are refused once the API's echo has matched a prompt sent
   // (trusted), and never again once it has not where no stray answer could be (off).
-  EchoCheck echo_check_;  // judged where answers are decoded (store_response's threads)
+  // By paced model, each judged where its answers are decoded (store_response's threads). Nodes
+  // are added on the io thread only and never removed: a pointer handed to the sink stays valid.
+  std::map<std::string, EchoCheck, std::less<>> echo_checks_;
   bool hard_stopped_ = false;  // requests in flight cancelled
   int signal_status_ = 0;
   int stop_status_ = 0;

@@ -369,6 +369,12 @@ boost::system::result<GenerateResult> ResponseDecoder::Impl::decode_document(con
       if (key != "data") return valid_value(data);
       return each_field(data, [&](std::string_view data_key, ondemand::value v) {
         ondemand::json_type type;
+        if (data_key == "seed" && !v.type().get(type) && type == ondemand::json_type::number) {
+          std::int64_t seed = 0;
+          if (v.get_int64().get(seed)) return valid_value(v);  // 1.5, 1e3, too big: not a seed, checked only
+          result.echoed_seed = seed;
+          return true;
+        }
         if (data_key != "prompt" || v.type().get(type) || type != ondemand::json_type::string) return valid_value(v);
         std::string storage;
         auto prompt = string_of(v, storage);

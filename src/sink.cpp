@@ -384,12 +384,18 @@ StoredResponse decode_and_store(ResponseDecoder& decoder, const HttpResponse& re
   out.server_timing = decoded->timing;
   // Judged here, when the answer is decoded, not when its request was sent: the check may have
   // become trusted meanwhile (another answer matched), and a stray answer met then is refused too.
-  if (target.echo_check)
-    out.echo = target.echo_check->judge(decoded->echoed_prompt, target.sent_prompt, target.reused_connection);
-  if (out.echo == EchoCheck::Verdict::refuse) {
+  if (target.echo_check) {
+    RequestEcho echoed{decoded->echoed_prompt, decoded->echoed_seed};
+    out.echo = target.echo_check->judge(echoed, target.sent, target.reused_connection);
+  }
+  if (out.echo.verdict == EchoCheck::Verdict::refuse) {
     out.error_kind = "answer_for_another_request";
-    out.error_message = fmt::format("the answer echoes another prompt (\"{}\"): another request's answer, not kept",
-                                    valid_utf8_prefix(*decoded->echoed_prompt, 80));
+    out.error_message =
+        out.echo.refused_by == EchoCheck::Field::prompt
+            ? fmt::format("the answer echoes another prompt (\"{}\"): another request's answer, not kept",
+                          valid_utf8_prefix(*decoded->echoed_prompt, 80))
+            : fmt::format("the answer echoes another seed ({}, {} was sent): another request's answer, not kept",
+                          *decoded->echoed_seed, *target.sent.seed);
     out.retryable = true;
     return out;
   }

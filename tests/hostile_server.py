@@ -26,6 +26,8 @@ keep-alive on 127.0.0.1; prints "listening PORT" once bound. Answers
                      request twice looks like from the client); answers echo their request's
                      prompt ("request": {"success": true, "data": {"prompt": ...}})
     echo_altered     200s whose request echo holds the prompt in upper case (not the prompt sent)
+    stray_same_prompt  as unsolicited_late, the stray echoing the same prompt with another seed (a
+                     seed sweep's other job) and an image whose text is STRAY
     error_bad_gzip   the first answer for each prompt is a 429 with Retry-After: 1 whose body
                      says Content-Encoding: gzip and is not gzip; then 200s
 Each 200 is JSON with one real PNG per variant, of the width and height asked; its tEXt chunk
@@ -202,14 +204,20 @@ class Handler(BaseHTTPRequestHandler):
             return
         entry["status"] = 200
         state.record(entry)
-        if mode == "unsolicited_late":
+        if mode in ("unsolicited_late", "stray_same_prompt"):
             # Deterministic: the stray is written once the client's next request has arrived on
             # this connection, so it is read as that request's answer whatever the timing.
             answered_before = getattr(self, "answered", 0) > 0
             with state.lock:
                 stray = answered_before and not state.stray_sent
                 state.stray_sent = state.stray_sent or stray
-            if stray:
+            if stray and mode == "stray_same_prompt":
+                # Another job's answer in a seed sweep: the same prompt, another seed.
+                other = dict(req, seed=(req.get("seed") or 0) + 1000)
+                self.wfile.write(self.image_answer(other, prompt, 0, echo=True, text="STRAY"))
+                self.wfile.flush()
+                time.sleep(0.1)
+            elif stray:
                 self.wfile.write(self.image_answer(req, "UNSOLICITED", 0, echo=True))
                 self.wfile.flush()
                 time.sleep(0.1)
@@ -238,10 +246,14 @@ class Handler(BaseHTTPRequestHandler):
             return
         self.send_image(req, prompt, n, mode, blurred=mode == "blurred_first" and nth == 1)
 
-    def image_answer(self, req, prompt, n, echo=False):
-        """A whole 200 with the image of `prompt`, as raw bytes."""
-        png = make_png(side(req.get("width")), side(req.get("height")), n, prompt.encode("latin-1", "replace"))
-        request = {"success": True, "data": {"model": req.get("model"), "prompt": prompt}} if echo else None
+    def image_answer(self, req, prompt, n, echo=False, text=None):
+        """A whole 200 with the image of `prompt` (its text: `text`, else the prompt), as raw bytes."""
+        text = prompt if text is None else text
+        png = make_png(side(req.get("width")), side(req.get("height")), n, text.encode("latin-1", "replace"))
+        data = {"model": req.get("model"), "prompt": prompt}
+        if req.get("seed") is not None:
+            data["seed"] = req.get("seed")
+        request = {"success": True, "data": data} if echo else None
         body = json.dumps({"id": "generate-image-%d-%s" % (n, prompt.encode("utf-8").hex()),
                            "images": [base64.b64encode(png).decode("ascii")], "request": request}).encode("ascii")
         head = ("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body))
@@ -297,7 +309,7 @@ def main():
     p.add_argument("--cert", required=True)
     p.add_argument("--key", required=True)
     p.add_argument("--mode", required=True,
-                   choices=["early_hints", "echo_altered", "huge_header", "no_length", "unsolicited_late", "cf524", "bare429", "bad_utf8_header", "escape_error", "blurred_first",
+                   choices=["early_hints", "echo_altered", "stray_same_prompt", "huge_header", "no_length", "unsolicited_late", "cf524", "bare429", "bad_utf8_header", "escape_error", "blurred_first",
                             "unsolicited", "error_bad_gzip",
                             "endless_interim"])
     p.add_argument("--count", type=int, default=3, help="bare429: how many 429s first")

@@ -331,6 +331,34 @@ TEST(HostileServerTest, AStrayAnswerAfterTheNextRequestIsRefusedByItsEchoAndDoes
   }
 }
 
+TEST(HostileServerTest, InASeedSweepAStrayAnswerIsRefusedByItsSeed) {
+  // One prompt, eight seeds: the stray answer echoes the same prompt, so only its seed tells it
+  // from the job's own. It was kept as the job's image (the prompt matched).
+  HostileServer hs("stray_same_prompt");
+  const int n = 8;
+  std::string m;
+  for (int i = 0; i < n; ++i)
+    m += fmt::format(R"({{"id":"j{}","prompt":"one prompt","seed":{},"width":64,"height":64,"format":"png"}})", i,
+                     i + 1) + "\n";
+  test_support::write_file(hs.fx.dir / "sweep.jsonl", m);
+  auto r = hs.run(hs.fx.dir / "sweep.jsonl", {"--concurrency", "1"});
+  ASSERT_EQ(r.exit_status, 0) << r.err;
+  auto state = final_state(hs.fx.out());
+  int refused = 0;
+  for (int i = 0; i < n; ++i) {
+    const std::string id = "j" + std::to_string(i);
+    const auto& l = state[id];
+    ASSERT_EQ(l.status, "ok") << id;
+    ASSERT_EQ(l.files.size(), 1u) << id;
+    EXPECT_EQ(png_text(test_support::read_file(hs.fx.out() / l.files[0])), std::string("prompt") + '\0' + "one prompt")
+        << id << ": the stray answer's image was kept";
+    for (auto& a : l.attempts) refused += a.cause == "answer_for_another_request";
+  }
+  EXPECT_EQ(refused, 1) << r.err;
+  EXPECT_EQ(r.err.find("echoed a seed other"), std::string::npos) << "the seed check was turned off: " << r.err;
+  fault_test::expect_clean_images(hs.fx.out());
+}
+
 TEST(HostileServerTest, AnEchoThatIsNotThePromptAsSentIsNotUsedToRefuseAnswers) {
   // An API whose echo differs from what was sent (here: upper case) on a new connection, where an
   // answer cannot be another request's: the check stands down with a warning; nothing is refused,

@@ -430,9 +430,24 @@ TEST(ResponseTest, TheEchoedPromptIsReadWhateverItsLengthEscapesOrPlace) {
                     R"("]})");
     ASSERT_TRUE(r) << r.error().message();
     EXPECT_EQ(r->echoed_prompt, long_prompt) << skim;
+    EXPECT_EQ(r->echoed_seed, 1) << skim;
     r = decode(R"({"images":[")" + img + R"("],"request":{"data":{"prompt":"a \"cat\"\n\u00e9"}}})");
     ASSERT_TRUE(r) << r.error().message();
     EXPECT_EQ(r->echoed_prompt, "a \"cat\"\n\xc3\xa9") << skim;
+    EXPECT_FALSE(r->echoed_seed);
+    // A seed is an integer: anything else is checked as JSON and not taken for one.
+    for (const char* seed : {"-999999999", "0"}) {
+      r = decode(R"({"images":[")" + img + R"("],"request":{"data":{"seed":)" + seed + R"(,"prompt":"x"}}})");
+      ASSERT_TRUE(r) << seed;
+      EXPECT_EQ(r->echoed_seed, std::stoll(seed));
+    }
+    for (const char* seed : {"1.5", "\"12\"", "null", "18446744073709551616", "1e3"}) {
+      r = decode(R"({"images":[")" + img + R"("],"request":{"data":{"seed":)" + std::string(seed) + R"(,"prompt":"x"}}})");
+      ASSERT_TRUE(r) << seed;
+      EXPECT_FALSE(r->echoed_seed) << seed;
+      EXPECT_EQ(r->echoed_prompt, "x") << seed;
+    }
+    EXPECT_FALSE(decode(R"({"images":[")" + img + R"("],"request":{"data":{"seed":01,"prompt":"x"}}})"));
     r = decode(body_with({img}));
     ASSERT_TRUE(r);
     EXPECT_FALSE(r->echoed_prompt);

@@ -1,16 +1,20 @@
-// Checking each answer against the prompt it echoes (VENICE_API.md: a 200 carries its request,
-// `request.data.prompt`), so that an answer nobody asked for, which puts a keep-alive
-// connection's answers out of step, is never kept as another job's image. The decision only: no
-// I/O, and safe to call from the threads that decode answers (one atomic state).
+// Checking each answer against the request it echoes (VENICE_API.md: a 200 carries its request,
+// `request.data`, "with defaults filled"), so that an answer nobody asked for, which puts a
+// keep-alive connection's answers out of step, is never kept as another job's image. The decision
+// only: no I/O, and safe to call from the threads that decode answers (atomic states).
 //
-// The check is earned. It starts unknown and becomes trusted once an answer echoes exactly the
-// prompt that was sent. An echo that differs while the check is not trusted, or on a connection
-// opened for the request (where no earlier answer can wait), is the API's own way of echoing:
-// the check is off for the rest of the run, and the run says so once. Once trusted, an answer
-// on a connection that carried answers before and echoing another prompt is refused: not
-// written, its connection never used again, the job sent again on a new one.
+// Two fields are compared: the prompt, and the seed when the request sent one (a seed sweep sends
+// one prompt many times). Each field's check is earned on its own, per model (one EchoCheck per
+// model: one model's way of echoing says nothing of another's). It starts unknown and becomes
+// trusted once an answer echoes exactly what was sent. An echo that differs while that field is
+// not trusted, or on a connection opened for the request (where no earlier answer can wait), is
+// the API's own way of echoing: that field is checked no more, and the run says so once. Once a
+// field is trusted, an answer on a connection that carried answers before and echoing another
+// value of it is refused: not written, its connection never used again, the job sent again on a
+// new one.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <optional>
@@ -18,26 +22,41 @@
 
 namespace venice_batch {
 
+/// What a request said, or what an answer echoes of it (nullopt: not said, not echoed).
+struct RequestEcho {
+  std::optional<std::string_view> prompt;
+  std::optional<std::int64_t> seed;
+};
+
 class EchoCheck {
  public:
   enum class State : std::uint8_t { unknown, trusted, off };
+  enum class Field : std::uint8_t { prompt, seed };
   enum class Verdict : std::uint8_t {
-    accept,               ///< the echo matches, there is none, or the check is off
+    accept,               ///< every echoed field matches, is not echoed, or is not checked
     refuse,               ///< another request's answer: not kept, its connection not reused
-    accept_and_turn_off,  ///< the echo differs where that proves nothing: checked no more (say it)
+    accept_and_turn_off,  ///< a field's echo differs where that proves nothing: checked no more (say it)
+  };
+  struct Judgement {
+    Verdict verdict = Verdict::accept;
+    Field refused_by = Field::prompt;          ///< refuse: the field whose echo is another request's
+    std::array<bool, 2> turned_off{};          ///< accept_and_turn_off: by Field, those this answer turned off
   };
 
-  explicit EchoCheck(State initial = State::unknown) : state_(initial) {}
+  EchoCheck() = default;
+  EchoCheck(State prompt, State seed) : states_{prompt, seed} {}
 
-  /// `echo`: the prompt the answer echoes (nullopt: none); `sent`: the request's prompt;
-  /// `reused_connection`: the answer came on a connection that had carried answers before.
-  /// accept_and_turn_off is given to one caller only, whichever turned the check off.
-  Verdict judge(std::optional<std::string_view> echo, std::string_view sent, bool reused_connection);
+  /// `echoed`: what the answer echoes; `sent`: what the request said; `reused_connection`: the
+  /// answer came on a connection that had carried answers before. accept_and_turn_off is given for
+  /// a field to one caller only, whichever turned that field off.
+  Judgement judge(const RequestEcho& echoed, const RequestEcho& sent, bool reused_connection);
 
-  State state() const { return state_.load(std::memory_order_acquire); }
+  State state(Field f) const { return states_[static_cast<int>(f)].load(std::memory_order_acquire); }
 
  private:
-  std::atomic<State> state_;
+  std::array<std::atomic<State>, 2> states_{State::unknown, State::unknown};
 };
+
+std::string_view to_string(EchoCheck::Field f);
 
 }  // namespace venice_batch

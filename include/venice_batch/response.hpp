@@ -55,6 +55,8 @@ struct GenerateResult {
   bool blurred = false;                 ///< x-venice-is-blurred: true (the filter blurred the images; billed)
   /// `request.data.prompt` when the answer echoes the request (it may not: `request` can be null).
   std::optional<std::string> echoed_prompt;
+  /// `request.data.seed` when echoed as an integer (the API fills a random one when none was sent).
+  std::optional<std::int64_t> echoed_seed;
 };
 
 /// What the client asked for, to check the answer against.

@@ -175,11 +175,11 @@ struct StoreTarget {
   /// The try's regeneration (--regenerate-flagged; 0: the line's own request). A blurred image of
   /// regeneration r is kept as flagged/<prefix>_<k>.regen<r>.<ext>, beside the earlier tries'.
   unsigned regeneration = 0;
-  /// The run's echo check (nullptr: none) and what it is given: the prompt sent, and whether the
-  /// answer came on a connection that had carried answers before. An answer it refuses (another
-  /// request's) is not written.
+  /// The echo check of the request's model (nullptr: none) and what it is given: what the request
+  /// said (prompt, seed), and whether the answer came on a connection that had carried answers
+  /// before. An answer it refuses (another request's) is not written.
   EchoCheck* echo_check = nullptr;
-  std::string_view sent_prompt;
+  RequestEcho sent;
   bool reused_connection = false;
 };
 
@@ -197,8 +197,8 @@ struct StoredResponse {
   std::optional<ServerTiming> server_timing;
   std::uint64_t images = 0, image_bytes = 0;
   std::int64_t decode_us = 0, write_us = 0;
-  /// The echo check's verdict on the answer (accept when there is no check).
-  EchoCheck::Verdict echo = EchoCheck::Verdict::accept;
+  /// The echo check's judgement of the answer (accept when there is no check).
+  EchoCheck::Judgement echo;
 };
 
 /// Decodes `response` with `decoder` and writes its images as images/<file_prefix>_<k>.<ext>
