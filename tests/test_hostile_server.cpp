@@ -2,6 +2,8 @@
 // answers, Cloudflare's HTML 524, bare 429s, header bytes that are not UTF-8 and error text
 // holding terminal escapes. Each job must end ok exactly once, with the image the server made
 // for its own prompt, and every journal line must stay readable.
+#include <functional>
+
 #include "catalog_fixture.hpp"
 #include "hostile_support.hpp"
 
@@ -289,6 +291,28 @@ TEST(HostileServerTest, TheSpendCapCountsA524OnAJobsLastAttempt) {
   EXPECT_EQ(hs.requests().size(), 2u) << r.err;
 }
 
+namespace {
+// Jobs j0..j<n-1> each recorded ok with one image whose text is prompt_text(i) (the hostile
+// server writes the prompt it answered into the PNG); returns the tries refused as another
+// request's answer.
+int ok_with_own_image_counting_refusals(const std::filesystem::path& out, int n,
+                                        const std::function<std::string(int)>& prompt_text) {
+  auto state = final_state(out);
+  int refused = 0;
+  for (int i = 0; i < n; ++i) {
+    const std::string id = "j" + std::to_string(i);
+    const auto& l = state[id];
+    EXPECT_EQ(l.status, "ok") << id;
+    EXPECT_EQ(l.files.size(), 1u) << id;
+    if (l.files.size() == 1)
+      EXPECT_EQ(png_text(test_support::read_file(out / l.files[0])), std::string("prompt") + '\0' + prompt_text(i))
+          << id << ": the stored image was made for another request";
+    for (auto& a : l.attempts) refused += a.cause == "answer_for_another_request";
+  }
+  return refused;
+}
+}  // namespace
+
 TEST(HostileServerTest, AStrayAnswerAfterTheNextRequestIsRefusedByItsEchoAndDoesNotShiftTheRest) {
   // When a connection's second request arrives, the server first sends a 200 nobody asked for,
   // then that request's own answer. The stray was read as the job's answer, and each later job
@@ -310,19 +334,11 @@ TEST(HostileServerTest, AStrayAnswerAfterTheNextRequestIsRefusedByItsEchoAndDoes
       ASSERT_TRUE(k) << text;
       kept[fault_test::parse_line(p, text)->id] = *k;
     }
-    auto state = final_state(hs.fx.out());
-    int refused = 0;
+    const int refused = ok_with_own_image_counting_refusals(hs.fx.out(), n, [&](int i) { return prompt_of(i); });
     for (int i = 0; i < n; ++i) {
-      const std::string id = "j" + std::to_string(i);
-      const auto& l = state[id];
-      ASSERT_EQ(l.status, "ok") << id;
-      ASSERT_EQ(l.files.size(), 1u) << id;
-      EXPECT_EQ(png_text(test_support::read_file(hs.fx.out() / l.files[0])), std::string("prompt") + '\0' + prompt_of(i))
-          << id << ": the stored image was made for another prompt";
-      const std::string tag = "-" + hex(prompt_of(i));
+      const std::string id = "j" + std::to_string(i), tag = "-" + hex(prompt_of(i));
       const auto& sid = kept[id].server_id;
       EXPECT_TRUE(sid.size() > tag.size() && sid.compare(sid.size() - tag.size(), tag.size(), tag) == 0) << id << " " << sid;
-      for (auto& a : l.attempts) refused += a.cause == "answer_for_another_request";
     }
     EXPECT_EQ(refused, 1) << "the stray answer was not the one refused";
     // The refused job's own answer came on the connection given up: paid, lost, asked again once.
@@ -343,18 +359,8 @@ TEST(HostileServerTest, InASeedSweepAStrayAnswerIsRefusedByItsSeed) {
   test_support::write_file(hs.fx.dir / "sweep.jsonl", m);
   auto r = hs.run(hs.fx.dir / "sweep.jsonl", {"--concurrency", "1"});
   ASSERT_EQ(r.exit_status, 0) << r.err;
-  auto state = final_state(hs.fx.out());
-  int refused = 0;
-  for (int i = 0; i < n; ++i) {
-    const std::string id = "j" + std::to_string(i);
-    const auto& l = state[id];
-    ASSERT_EQ(l.status, "ok") << id;
-    ASSERT_EQ(l.files.size(), 1u) << id;
-    EXPECT_EQ(png_text(test_support::read_file(hs.fx.out() / l.files[0])), std::string("prompt") + '\0' + "one prompt")
-        << id << ": the stray answer's image was kept";
-    for (auto& a : l.attempts) refused += a.cause == "answer_for_another_request";
-  }
-  EXPECT_EQ(refused, 1) << r.err;
+  EXPECT_EQ(ok_with_own_image_counting_refusals(hs.fx.out(), n, [](int) { return std::string("one prompt"); }), 1)
+      << r.err;
   EXPECT_EQ(r.err.find("echoed a seed other"), std::string::npos) << "the seed check was turned off: " << r.err;
   fault_test::expect_clean_images(hs.fx.out());
 }
