@@ -81,7 +81,7 @@ struct JobInProgress {
   bool daily_cap = false;             // its model's requests per day ran out before a retry
   std::string paced_model;            // PendingJob::model: the catalog's id for an alias (rec.model is the line's)
   unsigned regenerations = 0;         // new-seed tries sent for flagged answers (--regenerate-flagged)
-  std::optional<std::int64_t> seed;   // the seed of the try in flight, when it is a regeneration
+  std::optional<std::int64_t> seed;   // the seed of the try in flight when it is a regeneration (else the line's, or none)
   bool blurred = false;               // the last try's images were blurred: kept apart, not a dataset image
   bool between_tries = false;         // a regeneration is decided and not sent yet
   bool fresh_connection = false;      // the last answer was another request's: the next try on a new connection
@@ -179,9 +179,7 @@ class BatchRun {
   bool stopping_ = false;      // no new requests
   // Answers echoing another prompt are refused once the API's echo has matched a prompt sent
   // (trusted), and never again once it has not where no stray answer could be (off).
-  // By paced model, each judged where its answers are decoded (store_response's threads). Nodes
-  // are added on the io thread only and never removed: a pointer handed to the sink stays valid.
-  std::map<std::string, EchoCheck, std::less<>> echo_checks_;
+  EchoCheck echo_check_;  // judged where answers are decoded (store_response's threads)
   bool hard_stopped_ = false;  // requests in flight cancelled
   int signal_status_ = 0;
   int stop_status_ = 0;

@@ -2,41 +2,60 @@
 
 namespace venice_batch {
 
-std::string_view to_string(EchoCheck::Field f) { return f == EchoCheck::Field::prompt ? "prompt" : "seed"; }
+std::string_view to_string(EchoCheck::Field f) {
+  switch (f) {
+    case EchoCheck::Field::prompt: return "prompt";
+    case EchoCheck::Field::seed: return "seed";
+    case EchoCheck::Field::model: return "model";
+  }
+  return "field";
+}
 
-EchoCheck::Judgement EchoCheck::judge(const RequestEcho& echoed, const RequestEcho& sent, bool reused_connection) {
-  // Which fields can be compared, and whether they match.
+EchoCheck::State& EchoCheck::state_of(Field f, std::string_view model) {
+  if (f == Field::prompt) return prompt_;
+  if (f == Field::model) return model_;
+  auto it = seed_by_model_.find(model);
+  if (it == seed_by_model_.end()) it = seed_by_model_.emplace(std::string(model), State::unknown).first;
+  return it->second;
+}
+
+EchoCheck::State EchoCheck::state(Field f, std::string_view model) const {
+  std::lock_guard lock(mutex_);
+  if (f == Field::prompt) return prompt_;
+  if (f == Field::model) return model_;
+  const auto it = seed_by_model_.find(model);
+  return it == seed_by_model_.end() ? State::unknown : it->second;
+}
+
+EchoCheck::Judgement EchoCheck::judge(std::string_view model, const RequestEcho& echoed, const RequestEcho& sent,
+                                      std::string_view also_model, bool reused_connection) {
   struct Compared {
     Field field;
     bool present, equal;
   };
-  const std::array<Compared, 2> fields{{
+  const bool models = echoed.model && sent.model;
+  const std::array<Compared, kFields> fields{{
       {Field::prompt, echoed.prompt && sent.prompt, echoed.prompt && sent.prompt && *echoed.prompt == *sent.prompt},
       {Field::seed, echoed.seed && sent.seed, echoed.seed && sent.seed && *echoed.seed == *sent.seed},
+      {Field::model, models,
+       models && (*echoed.model == *sent.model || (!also_model.empty() && *echoed.model == also_model))},
   }};
-  // First whether any trusted field says "another request's": then nothing is learned from it.
+  std::lock_guard lock(mutex_);
+  // Whether any trusted field says "another request's" first: then nothing is learned from it.
   if (reused_connection)
     for (const auto& c : fields)
-      if (c.present && !c.equal && state(c.field) == State::trusted) return {Verdict::refuse, c.field, {}};
+      if (c.present && !c.equal && state_of(c.field, model) == State::trusted) return {Verdict::refuse, c.field, {}};
   Judgement judgement;
   for (const auto& c : fields) {
     if (!c.present) continue;
-    auto& s = states_[static_cast<int>(c.field)];
-    State seen = s.load(std::memory_order_acquire);
+    State& s = state_of(c.field, model);
     if (c.equal) {
-      if (seen == State::unknown) s.compare_exchange_strong(seen, State::trusted, std::memory_order_acq_rel);
-      continue;  // also when another answer turned it off meanwhile
-    }
-    for (;;) {
-      if (seen == State::off) break;
-      // Trusted meanwhile by another thread's answer, on a reused connection: another request's.
-      if (seen == State::trusted && reused_connection) return {Verdict::refuse, c.field, judgement.turned_off};
+      if (s == State::unknown) s = State::trusted;
+    } else if (s != State::off) {
       // Unknown, or trusted on a new connection: the API echoes this field otherwise than it was sent.
-      if (s.compare_exchange_weak(seen, State::off, std::memory_order_acq_rel)) {
-        judgement.verdict = Verdict::accept_and_turn_off;
-        judgement.turned_off[static_cast<int>(c.field)] = true;
-        break;
-      }
+      s = State::off;
+      judgement.verdict = Verdict::accept_and_turn_off;
+      judgement.turned_off[static_cast<std::size_t>(c.field)] = true;
     }
   }
   return judgement;

@@ -254,6 +254,8 @@ struct ManifestLineParser::Impl {
     if (request["variants"].get_int64().get(variants) == simdjson::SUCCESS) job.variants = static_cast<int>(variants);
     bool binary = false;
     if (request["return_binary"].get_bool().get(binary) == simdjson::SUCCESS) job.return_binary = binary;
+    std::int64_t seed = 0;
+    if (request["seed"].get_int64().get(seed) == simdjson::SUCCESS) job.seed = seed;
     std::uint64_t width = 0, height = 0;
     if (request["width"].get_uint64().get(width) == simdjson::SUCCESS &&
         request["height"].get_uint64().get(height) == simdjson::SUCCESS)

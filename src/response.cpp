@@ -346,8 +346,8 @@ boost::system::result<GenerateResult> ResponseDecoder::Impl::decode_document(con
     if (value.get_string().get(text)) return std::nullopt;
     return text;
   };
-  // The prompt of `request` when the answer echoes it ({"success": true, "data": {..., "prompt"}},
-  // VENICE_API.md); every other part is checked and not used.
+  // The prompt, seed and model of `request` when the answer echoes it ({"success": true, "data":
+  // {..., "prompt", "seed", "model"}}, VENICE_API.md); every other part is checked and not used.
   // on_field(key, value) for each field of an object value; false at the first grammar error or
   // false from on_field. Anything but an object is only checked.
   auto each_field = [&](ondemand::value value, auto on_field) -> bool {
@@ -375,11 +375,12 @@ boost::system::result<GenerateResult> ResponseDecoder::Impl::decode_document(con
           result.echoed_seed = seed;
           return true;
         }
-        if (data_key != "prompt" || v.type().get(type) || type != ondemand::json_type::string) return valid_value(v);
+        const bool wanted = data_key == "prompt" || data_key == "model";
+        if (!wanted || v.type().get(type) || type != ondemand::json_type::string) return valid_value(v);
         std::string storage;
-        auto prompt = string_of(v, storage);
-        if (prompt) result.echoed_prompt.emplace(*prompt);
-        return prompt.has_value();
+        auto text = string_of(v, storage);
+        if (text) (data_key == "prompt" ? result.echoed_prompt : result.echoed_model).emplace(*text);
+        return text.has_value();
       });
     });
   };

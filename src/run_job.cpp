@@ -95,10 +95,8 @@ net::awaitable<void> BatchRun::run_job(Worker& w, PendingJob pending, RunClock::
   if (webdataset) sidecars.key_stem = file_prefix;
   const std::string folder = webdataset ? std::string() : fanout_folder(spec.id, layout_.fanout_digits);
   std::optional<ImageMetadata> embed;
-  ImageMetadata line_meta = image_metadata_from_request(spec.body, {});
-  const std::optional<std::int64_t> line_seed = line_meta.seed;  // what the echo check compares when not regenerating
-  if (config_.embed_metadata || config_.regenerate_flagged > 0) job.seed = line_seed;  // recorded with each try
-  if (config_.embed_metadata) embed = std::move(line_meta);
+  if (config_.embed_metadata || config_.regenerate_flagged > 0) job.seed = spec.seed;  // recorded with each try
+  if (config_.embed_metadata) embed = image_metadata_from_request(spec.body, {});
   StoreTarget target;
   target.file_prefix = file_prefix;
   target.folder = folder;
@@ -183,18 +181,23 @@ net::awaitable<void> BatchRun::run_job(Worker& w, PendingJob pending, RunClock::
                                                 t.ttfb_us / 1000.0, t.download_us / 1000.0, t.total_us / 1000.0};
     // An answer that echoes another prompt was another request's (EchoCheck): not kept, its
     // connection never used again and the job sent again on a new one.
-    target.echo_check = &echo_checks_.try_emplace(pending.model).first->second;
-    target.sent = RequestEcho{spec.prompt, job.seed ? job.seed : line_seed};
+    target.echo_check = &echo_check_;
+    target.paced_model = pending.model;
+    target.sent = RequestEcho{spec.prompt, job.seed ? job.seed : spec.seed,
+                              spec.model.empty() ? std::nullopt : std::optional<std::string_view>(spec.model)};
     target.reused_connection = ex.timings.reused_connection;
     StoredResponse stored = co_await store_response(cpu_.get_executor(), ex, expected, &target);
     const bool another_requests = stored.echo.verdict == EchoCheck::Verdict::refuse;
     pool_.release(ex, !another_requests);  // held until now: nobody wrote on it before this verdict
     if (another_requests) job.fresh_connection = true;  // counted in attempt_causes as answer_for_another_request
-    for (const auto field : {EchoCheck::Field::prompt, EchoCheck::Field::seed})
-      if (stored.echo.turned_off[static_cast<int>(field)])
-        note_warning(fmt::format("the API echoed a {0} other than the one sent (job '{1}', model '{2}'): its echoed "
-                                 "{0} is not used to check that model's answers from now on",
-                                 to_string(field), spec.id, pending.model));
+    for (const auto field : {EchoCheck::Field::prompt, EchoCheck::Field::seed, EchoCheck::Field::model})
+      if (stored.echo.turned_off[static_cast<std::size_t>(field)])
+        note_warning(fmt::format("the API echoed a {} other than the one sent (job '{}'): its echo is not used to "
+                                 "check {} from now on",
+                                 to_string(field), spec.id,
+                                 field == EchoCheck::Field::seed
+                                     ? fmt::format("the seeds of model '{}'", pending.model)
+                                     : fmt::format("the {}s of answers", to_string(field))));
     ApiError api;
     if (ex.response && ex.response->status != 200) api = parse_api_error(ex.response->body);
     const AttemptOutcome outcome = attempt_outcome(ex, stored, api, epoch_ms_now());

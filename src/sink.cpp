@@ -385,8 +385,9 @@ StoredResponse decode_and_store(ResponseDecoder& decoder, const HttpResponse& re
   // Judged here, when the answer is decoded, not when its request was sent: the check may have
   // become trusted meanwhile (another answer matched), and a stray answer met then is refused too.
   if (target.echo_check) {
-    RequestEcho echoed{decoded->echoed_prompt, decoded->echoed_seed};
-    out.echo = target.echo_check->judge(echoed, target.sent, target.reused_connection);
+    const RequestEcho echoed{decoded->echoed_prompt, decoded->echoed_seed, decoded->echoed_model};
+    out.echo = target.echo_check->judge(target.paced_model, echoed, target.sent, target.paced_model,
+                                        target.reused_connection);
   }
   if (out.echo.verdict == EchoCheck::Verdict::refuse) {
     out.error_kind = "answer_for_another_request";
@@ -394,8 +395,11 @@ StoredResponse decode_and_store(ResponseDecoder& decoder, const HttpResponse& re
         out.echo.refused_by == EchoCheck::Field::prompt
             ? fmt::format("the answer echoes another prompt (\"{}\"): another request's answer, not kept",
                           valid_utf8_prefix(*decoded->echoed_prompt, 80))
-            : fmt::format("the answer echoes another seed ({}, {} was sent): another request's answer, not kept",
-                          *decoded->echoed_seed, *target.sent.seed);
+        : out.echo.refused_by == EchoCheck::Field::seed
+            ? fmt::format("the answer echoes another seed ({}, {} was sent): another request's answer, not kept",
+                          *decoded->echoed_seed, *target.sent.seed)
+            : fmt::format("the answer echoes another model (\"{}\"): another request's answer, not kept",
+                          valid_utf8_prefix(*decoded->echoed_model, 80));
     out.retryable = true;
     return out;
   }

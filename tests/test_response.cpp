@@ -426,15 +426,17 @@ TEST(ResponseTest, TheEchoedPromptIsReadWhateverItsLengthEscapesOrPlace) {
     ResponseDecoder d;
     if (!skim) d.set_skim_threshold(SIZE_MAX);
     auto decode = [&](const std::string& body) { return d.decode(json_response(body), {ImageFormat::webp, 1, false}); };
-    auto r = decode(R"({"request":{"success":true,"data":{"seed":1,"prompt":")" + long_prompt + R"("}},"images":[")" + img +
-                    R"("]})");
+    auto r = decode(R"({"request":{"success":true,"data":{"seed":1,"model":"venice-sd35","prompt":")" + long_prompt +
+                    R"("}},"images":[")" + img + R"("]})");
     ASSERT_TRUE(r) << r.error().message();
     EXPECT_EQ(r->echoed_prompt, long_prompt) << skim;
     EXPECT_EQ(r->echoed_seed, 1) << skim;
+    EXPECT_EQ(r->echoed_model, "venice-sd35") << skim;
     r = decode(R"({"images":[")" + img + R"("],"request":{"data":{"prompt":"a \"cat\"\n\u00e9"}}})");
     ASSERT_TRUE(r) << r.error().message();
     EXPECT_EQ(r->echoed_prompt, "a \"cat\"\n\xc3\xa9") << skim;
     EXPECT_FALSE(r->echoed_seed);
+    EXPECT_FALSE(r->echoed_model);
     // A seed is an integer: anything else is checked as JSON and not taken for one.
     for (const char* seed : {"-999999999", "0"}) {
       r = decode(R"({"images":[")" + img + R"("],"request":{"data":{"seed":)" + seed + R"(,"prompt":"x"}}})");

@@ -42,6 +42,7 @@ struct JobSpec {
   std::string model;
   std::string prompt;
   std::optional<ImageSize> size;   ///< width x height when the request gives both
+  std::optional<std::int64_t> seed;  ///< the request's seed, when it gives one
   /// The line's `metadata` object, minified; empty when it has none. Never sent to the API and
   /// not part of the request (nor of request_hash): it is passed through to results.jsonl and the
   /// report. A line whose metadata alone changed is not requested again.

@@ -57,6 +57,8 @@ struct GenerateResult {
   std::optional<std::string> echoed_prompt;
   /// `request.data.seed` when echoed as an integer (the API fills a random one when none was sent).
   std::optional<std::int64_t> echoed_seed;
+  /// `request.data.model` when echoed as a string.
+  std::optional<std::string> echoed_model;
 };
 
 /// What the client asked for, to check the answer against.

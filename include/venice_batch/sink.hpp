@@ -175,10 +175,12 @@ struct StoreTarget {
   /// The try's regeneration (--regenerate-flagged; 0: the line's own request). A blurred image of
   /// regeneration r is kept as flagged/<prefix>_<k>.regen<r>.<ext>, beside the earlier tries'.
   unsigned regeneration = 0;
-  /// The echo check of the request's model (nullptr: none) and what it is given: what the request
-  /// said (prompt, seed), and whether the answer came on a connection that had carried answers
-  /// before. An answer it refuses (another request's) is not written.
+  /// The run's echo check (nullptr: none) and what it is given: the model the request was paced
+  /// under (the catalog id), what the request said (prompt, seed, model as the line names it), and
+  /// whether the answer came on a connection that had carried answers before. An answer it refuses
+  /// (another request's) is not written.
   EchoCheck* echo_check = nullptr;
+  std::string_view paced_model;
   RequestEcho sent;
   bool reused_connection = false;
 };
