@@ -221,6 +221,9 @@ TEST(RegenerateTest, ARunStoppedBetweenTriesGoesOnWithTheRegenerationNotTheFlagg
   ASSERT_EQ(tries.size(), 1u);
   ASSERT_TRUE(tries[0].seed);
   EXPECT_NE(*tries[0].seed, 42) << "a new seed: the line's own was flagged";
+  // The answer echoes the regeneration's seed; the echo check compares it with that one, not the
+  // line's (which would turn the seed check off, with a warning, on this first answer).
+  EXPECT_EQ(again.err.find("echoed a seed other"), std::string::npos) << again.err;
 }
 
 // Found by a hostile test: the spend cap (or the model's daily cap) met between two tries ended
