@@ -247,6 +247,18 @@ bool json_number_grammar(std::string_view t) {
   return t.find_first_not_of(" \t\n\r", i) == std::string_view::npos;
 }
 
+// A number value: false when it is not JSON's; `held` is its value when simdjson can hold it.
+// simdjson refuses numbers it cannot hold (an integer over 64 bits, 1e999) where JSON does not:
+// those are held to JSON's grammar only, never taken for a broken answer (a paid answer refused
+// for a seed written as a big integer would be paid for again).
+bool json_number(simdjson::ondemand::value v, std::optional<double>& held) {
+  const std::string_view raw = v.raw_json_token();  // before get_number, which neither moves on
+  simdjson::ondemand::number n;
+  if (v.get_number().get(n)) return json_number_grammar(raw);
+  held = n.as_double();
+  return true;
+}
+
 bool valid_value(simdjson::ondemand::value v, int depth = 0) {
   using namespace simdjson::ondemand;
   if (depth > kMaxDepth) return false;
@@ -274,12 +286,8 @@ bool valid_value(simdjson::ondemand::value v, int depth = 0) {
       return true;
     }
     case json_type::number: {
-      // simdjson refuses numbers it cannot hold (an integer over 64 bits, 1e999) where JSON does
-      // not: one the answer does not use is held to JSON's number grammar only. A paid answer
-      // refused for a seed written as a big integer would be paid for again.
-      const std::string_view raw = v.raw_json_token();
-      number n;
-      return !v.get_number().get(n) || json_number_grammar(raw);
+      std::optional<double> unused;
+      return json_number(v, unused);
     }
     case json_type::string: {
       std::string_view s;
@@ -449,13 +457,10 @@ boost::system::result<GenerateResult> ResponseDecoder::Impl::decode_document(con
           if (!valid_value(tv)) return make_error_code(ResponseError::invalid_json);
           continue;
         }
-        const std::string_view raw = tv.raw_json_token();
-        ondemand::number number;
-        if (tv.get_number().get(number)) {  // JSON, but no time simdjson can hold: not used
-          if (!json_number_grammar(raw)) return make_error_code(ResponseError::invalid_json);
-          continue;
-        }
-        const double ms = number.as_double();
+        std::optional<double> held;
+        if (!json_number(tv, held)) return make_error_code(ResponseError::invalid_json);
+        if (!held) continue;  // JSON, but no time simdjson can hold: not used
+        const double ms = *held;
         if (tk == "inferenceDuration") t.inference_ms = ms;
         else if (tk == "inferencePreprocessingTime") t.preprocessing_ms = ms;
         else if (tk == "inferenceQueueTime") t.queue_ms = ms;
