@@ -114,7 +114,10 @@ std::string Admission::describe(PacingClock::time_point now) const {
   if (const auto key = key_.wait(now))
     parts.push_back("all models" + describe_wait(key_.blocked_for(now), key->why).substr(1));
   for (const auto& [name, m] : models_)
-    parts.push_back(fmt::format("{} {}", name, !m.capped ? m.pacer.describe(now) : m.refused_for_long ? "stopped: refused for the day" : "stopped at its daily cap"));
+    parts.push_back(fmt::format("{} {}", name,
+                                !m.capped            ? m.pacer.describe(now)
+                                : m.refused_for_long ? "stopped: refused for the day"
+                                                     : "stopped at its daily cap"));
   return parts.empty() ? std::string("unpaced") : fmt::format("{}", fmt::join(parts, "; "));
 }
 

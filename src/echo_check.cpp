@@ -28,7 +28,7 @@ EchoCheck::State EchoCheck::state(Field f, std::string_view model) const {
 }
 
 EchoCheck::Judgement EchoCheck::judge(std::string_view model, const RequestEcho& echoed, const RequestEcho& sent,
-                                      std::string_view also_model, bool reused_connection) {
+                                      bool reused_connection) {
   struct Compared {
     Field field;
     bool present, equal;
@@ -38,7 +38,7 @@ EchoCheck::Judgement EchoCheck::judge(std::string_view model, const RequestEcho&
       {Field::prompt, echoed.prompt && sent.prompt, echoed.prompt && sent.prompt && *echoed.prompt == *sent.prompt},
       {Field::seed, echoed.seed && sent.seed, echoed.seed && sent.seed && *echoed.seed == *sent.seed},
       {Field::model, models,
-       models && (*echoed.model == *sent.model || (!also_model.empty() && *echoed.model == also_model))},
+       models && (*echoed.model == *sent.model || (!model.empty() && *echoed.model == model))},
   }};
   std::lock_guard lock(mutex_);
   // Whether any trusted field says "another request's" first: then nothing is learned from it.

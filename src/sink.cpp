@@ -386,8 +386,7 @@ StoredResponse decode_and_store(ResponseDecoder& decoder, const HttpResponse& re
   // become trusted meanwhile (another answer matched), and a stray answer met then is refused too.
   if (target.echo_check) {
     const RequestEcho echoed{decoded->echoed_prompt, decoded->echoed_seed, decoded->echoed_model};
-    out.echo = target.echo_check->judge(target.paced_model, echoed, target.sent, target.paced_model,
-                                        target.reused_connection);
+    out.echo = target.echo_check->judge(target.paced_model, echoed, target.sent, target.reused_connection);
   }
   if (out.echo.verdict == EchoCheck::Verdict::refuse) {
     out.error_kind = "answer_for_another_request";

@@ -18,7 +18,7 @@ RequestEcho seeded(std::string_view p, std::int64_t seed) { return RequestEcho{p
 RequestEcho of_model(std::string_view p, std::string_view model) { return RequestEcho{p, std::nullopt, model}; }
 // An answer of model "m" (named as its id, no alias).
 EchoCheck::Judgement judge(EchoCheck& c, const RequestEcho& echoed, const RequestEcho& sent, bool reused) {
-  return c.judge("m", echoed, sent, "m", reused);
+  return c.judge("m", echoed, sent, reused);
 }
 Verdict verdict(EchoCheck& c, const RequestEcho& echoed, const RequestEcho& sent, bool reused) {
   return judge(c, echoed, sent, reused).verdict;
@@ -116,32 +116,32 @@ TEST(EchoCheckTest, EachFieldIsEarnedOnItsOwn) {
 TEST(EchoCheckTest, TheSeedIsTrustedPerModelThePromptForTheRun) {
   // One model ignoring seeds says nothing of another's seeds; the prompt is the API's to echo.
   EchoCheck check;
-  EXPECT_EQ(check.judge("a", seeded("x", 1), seeded("x", 1), "a", false).verdict, Verdict::accept);
+  EXPECT_EQ(check.judge("a", seeded("x", 1), seeded("x", 1), false).verdict, Verdict::accept);
   EXPECT_EQ(check.state(Field::seed, "a"), State::trusted);
   EXPECT_EQ(check.state(Field::seed, "b"), State::unknown);
   // Model b's first answer comes on a connection model a used: its seed is not trusted yet, so an
   // echo of another seed turns b's seed check off instead of paying b's job twice.
-  const auto b = check.judge("b", seeded("x", 42), seeded("x", 2), "b", true);
+  const auto b = check.judge("b", seeded("x", 42), seeded("x", 2), true);
   EXPECT_EQ(b.verdict, Verdict::accept_and_turn_off);
   EXPECT_EQ(check.state(Field::seed, "b"), State::off);
   EXPECT_EQ(check.state(Field::seed, "a"), State::trusted);
-  EXPECT_EQ(check.judge("a", seeded("x", 9), seeded("x", 2), "a", true).verdict, Verdict::refuse);
+  EXPECT_EQ(check.judge("a", seeded("x", 9), seeded("x", 2), true).verdict, Verdict::refuse);
   // A stray on model b's first answer that echoes another prompt is refused: the prompt's trust
   // was earned by model a's answer.
-  EXPECT_EQ(check.judge("b", seeded("y", 2), seeded("x", 2), "b", true).verdict, Verdict::refuse);
+  EXPECT_EQ(check.judge("b", seeded("y", 2), seeded("x", 2), true).verdict, Verdict::refuse);
 }
 
 TEST(EchoCheckTest, TheModelMayBeEchoedAsTheLineNamesItOrAsTheCatalogId) {
   // A model sweep sends one prompt and seed to several models: the model tells the answers apart.
   EchoCheck check;
   EXPECT_EQ(check.judge("venice-sd35", of_model("x", "venice-sd35"), of_model("x", "stable-diffusion-3.5"),
-                        "venice-sd35", false).verdict,
+                        false).verdict,
             Verdict::accept);
   EXPECT_EQ(check.state(Field::model), State::trusted);
   EXPECT_EQ(check.judge("venice-sd35", of_model("x", "stable-diffusion-3.5"), of_model("x", "stable-diffusion-3.5"),
-                        "venice-sd35", true).verdict,
+                        true).verdict,
             Verdict::accept);
-  const auto j = check.judge("venice-sd35", of_model("x", "flux-dev"), of_model("x", "venice-sd35"), "venice-sd35", true);
+  const auto j = check.judge("venice-sd35", of_model("x", "flux-dev"), of_model("x", "venice-sd35"), true);
   EXPECT_EQ(j.verdict, Verdict::refuse);
   EXPECT_EQ(j.refused_by, Field::model);
 }

@@ -50,13 +50,12 @@ class EchoCheck {
     std::array<bool, kFields> turned_off{};  ///< accept_and_turn_off: by Field, those this answer turned off
   };
 
-  /// `model`: the catalog's id the request was paced under (the seed's trust is kept per model);
-  /// `echoed`: what the answer echoes; `sent`: what the request said; `also_model`: another name
-  /// the echo may give the model (the catalog id when the line names an alias); `reused_connection`:
-  /// the answer came on a connection that had carried answers before. A field is turned off for
-  /// one caller only, whichever judged first.
-  Judgement judge(std::string_view model, const RequestEcho& echoed, const RequestEcho& sent,
-                  std::string_view also_model, bool reused_connection);
+  /// `model`: the catalog's id the request was paced under (the seed's trust is kept per model;
+  /// the echo may name the model so as well as the line's way, sent.model); `echoed`: what the
+  /// answer echoes; `sent`: what the request said; `reused_connection`: the answer came on a
+  /// connection that had carried answers before. A field is turned off for one caller only,
+  /// whichever judged first.
+  Judgement judge(std::string_view model, const RequestEcho& echoed, const RequestEcho& sent, bool reused_connection);
 
   State state(Field f, std::string_view model = {}) const;
 
