@@ -203,7 +203,7 @@ vb() {  # vb REP NAME OUT_DIR CONCURRENCY [--config FILE]
     --base-url "$base" --ca-file "$ca" --concurrency "$c" --quiet "$@"
 }
 
-need_mb=$(( N * 420 * 4 * REPEATS / 1024 ))  # 3 venice-batch runs and the Python client's per repeat
+need_mb=$(( N * 420 * 6 * REPEATS / 1024 ))  # 3 venice-batch runs, the Python client's and 2 floor runs per repeat
 free_mb=$(df -Pm "$disk_root" | awk 'NR==2 {print $4}')
 if [ "$free_mb" -lt "$need_mb" ]; then
   echo "compare_clients: $DISK_DIR has $free_mb MB free; the out dirs on disk need about $need_mb MB (kept until the end)" >&2
@@ -224,6 +224,10 @@ for rep in $(seq "$REPEATS"); do
   if [ -x "$BUILD/bench/floor_client" ]; then
     run_one "$rep" floor-tmpfs images "$tmpfs_root/floor-$rep" \
       "$BUILD/bench/floor_client" 127.0.0.1 "$port" "$N" "$CONC" "$tmpfs_root/floor-$rep" bench
+    for d in fanout flat; do  # durable as venice-batch's default, with the least syncing that allows
+      run_one "$rep" floor-durable-disk-$d images "$disk_root/floor-$d-$rep" \
+        "$BUILD/bench/floor_client" 127.0.0.1 "$port" "$N" "$CONC" "$disk_root/floor-$d-$rep" bench "$d"
+    done
   fi
   vb "$rep" vb-durable-disk-c$CONC_RSS "$disk_root/vb-c64-$rep" "$CONC_RSS"
 done
@@ -236,12 +240,12 @@ ok = {n: [r for r in runs if r["name"] == n and r["ok"]] for n in names}
 med = lambda n, k: statistics.median(r[k] for r in ok[n]) if ok[n] else float("nan")
 cpu_ms = lambda r: 1000 * (r["user"] + r["sys"]) / r["done"]
 print("\nmedians of the runs that succeeded (rate: images/s, wrk requests/s):")
-print(f"{'client':<22} {'ok runs':>7} {'wall s':>7} {'rate':>7} {'user s':>7} {'sys s':>7} {'CPU ms/img':>10} "
+print(f"{'client':<26} {'ok runs':>7} {'wall s':>7} {'rate':>7} {'user s':>7} {'sys s':>7} {'CPU ms/img':>10} "
       f"{'peak RSS MB':>11} {'nginx CPU s':>11}")
 for n in names:
     runs_n = [r for r in runs if r["name"] == n]
     cpu = statistics.median(cpu_ms(r) for r in ok[n]) if ok[n] else float("nan")
-    print(f"{n:<22} {len(ok[n]):>3}/{len(runs_n):<3} {med(n, 'wall'):7.2f} {med(n, 'rate'):7.0f} {med(n, 'user'):7.2f} "
+    print(f"{n:<26} {len(ok[n]):>3}/{len(runs_n):<3} {med(n, 'wall'):7.2f} {med(n, 'rate'):7.0f} {med(n, 'user'):7.2f} "
           f"{med(n, 'sys'):7.2f} {cpu:10.2f} {med(n, 'rss_mb'):11.1f} {med(n, 'nginx_cpu'):11.2f}")
 def ratio(a, b, target, what):
     paired = [x["rate"] / y["rate"] for x in ok.get(a, []) for y in ok.get(b, []) if x["rep"] == y["rep"]]
@@ -256,6 +260,11 @@ if ok.get("floor-tmpfs"):
     print("and against the floor (bench/floor_client.cpp: decode and write each image, nothing else):")
     ratio("floor-tmpfs", "wrk", 0.7, "  floor client, tmpfs / wrk")
     ratio("vb-nodurable-tmpfs", "floor-tmpfs", 1, "  venice-batch durable_writes off, tmpfs / floor client")
+if ok.get("floor-durable-disk-fanout"):
+    print("and against the durable floor on disk (the floor, each image fsynced with its folder before it counts):")
+    ratio("floor-durable-disk-fanout", "wrk", 0.5, "  durable floor, fan-out folders, disk / wrk")
+    ratio("floor-durable-disk-flat", "wrk", 0.5, "  durable floor, one folder, disk / wrk")
+    ratio("vb-durable-disk", "floor-durable-disk-fanout", 1, "  venice-batch default, disk / durable floor, fan-out")
 rss = f"vb-durable-disk-c{sys.argv[2]}"
 print(f"{'peak RSS of venice-batch at concurrency ' + sys.argv[2]:<55} {med(rss, 'rss_mb'):5.1f} MB (target < 150 MB)")
 failed = sum(1 for r in runs if not r["ok"])

@@ -2,13 +2,22 @@
 // One thread, epoll, CONC keep-alive TLS connections (OpenSSL on the socket, the read-ahead
 // venice-batch uses), for each answer: read the head and the Content-Length body, find the first
 // string of "images", decode it with venice-batch's base64 decoder, write it to a temp file,
-// close and rename it. No JSON parsing or validation, no journal, no metadata, no fsync, no
-// retries: it trusts the server and stops at the first surprise. It is not a client anyone should
-// use; it answers "how fast could any client that keeps the images go on this machine, next to
-// this server?", so the ratio to wrk that issue 10 asks of venice-batch can be read against it.
+// close and rename it. No JSON parsing or validation, no journal, no metadata, no retries: it
+// trusts the server and stops at the first surprise. It is not a client anyone should use; it
+// answers "how fast could any client that keeps the images go on this machine, next to this
+// server?", so the ratio to wrk that issue 10 asks of venice-batch can be read against it.
 //
-// Usage: floor_client HOST PORT JOBS CONCURRENCY OUT_DIR [API_KEY]   (images go in OUT_DIR/images)
-// Prints one line: images, wall seconds, images/s. Exit 0 when every job wrote its image.
+// DURABLE (default none) asks the same of a client that keeps them durable, as venice-batch's
+// durable_writes does, with the least syncing that guarantee allows: `flat` writes every image in
+// images/, `fanout` in images/<3 hex>/ folders spread by a hash as venice-batch's files layout
+// (4,096 folders). The event loop starts each file's write-back (sync_file_range) and hands the
+// open file to one sync thread, which takes whatever is queued as one batch: fdatasync of each
+// file, the renames, one fsync of each folder the batch renamed into (and of images/ when the
+// batch made a folder). An image counts once its batch is synced.
+//
+// Usage: floor_client HOST PORT JOBS CONCURRENCY OUT_DIR [API_KEY [none|flat|fanout]]
+// (images go in OUT_DIR/images). Prints one line: images, wall seconds, images/s. Exit 0 when
+// every job wrote its image.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -21,12 +30,16 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include <openssl/err.h>
@@ -52,11 +65,81 @@ struct Conn {
   std::size_t body_len = 0, body_got = 0;
 };
 
+enum class Durable { none, flat, fanout };
+
+// The files the event loop wrote and the sync thread makes durable, in batches.
+class Syncer {
+ public:
+  struct File {
+    int fd;
+    std::string tmp, name, folder;
+    bool new_folder;
+  };
+  explicit Syncer(std::string images) : images_(std::move(images)), thread_([this] { loop(); }) {}
+  void add(File f) {
+    {
+      const std::lock_guard lock(mu_);
+      queue_.push_back(std::move(f));
+    }
+    cv_.notify_one();
+  }
+  long finish() {  // waits for every queued file; returns how many are durable
+    {
+      const std::lock_guard lock(mu_);
+      done_ = true;
+    }
+    cv_.notify_one();
+    thread_.join();
+    return durable_;
+  }
+
+ private:
+  static void sync_dir(const std::string& dir) {
+    const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || ::fsync(fd) != 0) die("fsync " + dir);
+    ::close(fd);
+  }
+  void loop() {
+    std::vector<File> batch;
+    for (;;) {
+      {
+        std::unique_lock lock(mu_);
+        cv_.wait(lock, [&] { return done_ || !queue_.empty(); });
+        if (queue_.empty()) return;
+        batch.swap(queue_);
+      }
+      std::set<std::string> folders;
+      bool new_folder = false;
+      for (const File& f : batch) {
+        if (::fdatasync(f.fd) != 0) die("fdatasync " + f.tmp);
+        ::close(f.fd);
+        if (::rename(f.tmp.c_str(), f.name.c_str()) != 0) die("rename " + f.tmp);
+        folders.insert(f.folder);
+        new_folder = new_folder || f.new_folder;
+      }
+      for (const std::string& folder : folders) sync_dir(folder);
+      if (new_folder) sync_dir(images_);
+      durable_ += static_cast<long>(batch.size());
+      batch.clear();
+    }
+  }
+  std::string images_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<File> queue_;
+  bool done_ = false;
+  long durable_ = 0;  // the sync thread's alone until finish() joins it
+  std::thread thread_;
+};
+
 struct Client {
   std::string request;
   std::string out_dir;
   long jobs = 0, issued = 0, written = 0;
   std::vector<std::uint8_t> image;
+  Durable durable = Durable::none;
+  std::unique_ptr<Syncer> syncer;
+  std::vector<bool> made;  // fan-out folders made so far
 
   // Decodes the answer's first image and writes it as OUT_DIR/<n>.webp through a temp file.
   void keep(const Conn& c) {
@@ -69,7 +152,20 @@ struct Client {
     image.resize(venice_batch::base64::max_decoded_size(b64.size()));
     const auto n = venice_batch::base64::decode(b64, image.data());
     if (!n) die("bad base64");
-    const std::string name = out_dir + "/" + std::to_string(written);
+    std::string folder = out_dir;
+    bool new_folder = false;
+    if (durable == Durable::fanout) {
+      const unsigned h = static_cast<unsigned>((static_cast<std::uint64_t>(written) * 0x9E3779B97F4A7C15ull) >> 52);
+      char hex[4];
+      std::snprintf(hex, sizeof hex, "%03x", h);
+      folder += "/";
+      folder += hex;
+      if (!made[h]) {
+        if (::mkdir(folder.c_str(), 0755) != 0) die("mkdir " + folder);
+        made[h] = new_folder = true;
+      }
+    }
+    const std::string name = folder + "/" + std::to_string(written);
     const std::string tmp = name + ".tmp";
     const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) die("open " + tmp);
@@ -79,9 +175,14 @@ struct Client {
       if (w <= 0) die("write " + tmp);
       off += static_cast<std::size_t>(w);
     }
+    ++written;
+    if (syncer) {
+      ::sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+      syncer->add({fd, tmp, name + ".webp", folder, new_folder});
+      return;
+    }
     ::close(fd);
     if (::rename(tmp.c_str(), (name + ".webp").c_str()) != 0) die("rename " + tmp);
-    ++written;
   }
 
   // Moves one connection as far as it goes without blocking; false when it is done for good.
@@ -147,7 +248,7 @@ struct Client {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 6) die("usage: floor_client HOST PORT JOBS CONCURRENCY OUT_DIR [API_KEY]");
+  if (argc < 6) die("usage: floor_client HOST PORT JOBS CONCURRENCY OUT_DIR [API_KEY [none|flat|fanout]]");
   const std::string host = argv[1];
   const int port = std::atoi(argv[2]);
   Client client;
@@ -157,6 +258,12 @@ int main(int argc, char** argv) {
   ::mkdir(argv[5], 0755);
   if (::mkdir(client.out_dir.c_str(), 0755) != 0) die("cannot make " + client.out_dir);
   const std::string key = argc > 6 ? argv[6] : "bench";
+  const std::string durable = argc > 7 ? argv[7] : "none";
+  if (durable == "flat") client.durable = Durable::flat;
+  else if (durable == "fanout") client.durable = Durable::fanout;
+  else if (durable != "none") die("DURABLE is none, flat or fanout, not " + durable);
+  if (client.durable != Durable::none) client.syncer = std::make_unique<Syncer>(client.out_dir);
+  client.made.assign(4096, false);
   const std::string json =
       R"({"model":"z-image-turbo","prompt":"throughput probe","width":1024,"height":1024,"format":"webp"})";
   client.request = "POST /api/v1/image/generate HTTP/1.1\r\nHost: " + host + "\r\nAuthorization: Bearer " + key +
@@ -213,7 +320,8 @@ int main(int argc, char** argv) {
       }
     }
   }
+  const long kept = client.syncer ? client.syncer->finish() : client.written;
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::printf("%ld images, %.3f s, %.0f images/s\n", client.written, wall, client.written / wall);
-  return client.written == client.jobs ? 0 : 1;
+  std::printf("%ld images, %.3f s, %.0f images/s\n", kept, wall, kept / wall);
+  return kept == client.jobs ? 0 : 1;
 }
