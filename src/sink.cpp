@@ -340,12 +340,14 @@ std::size_t OutputSink::remove_stale_temp_files() const {
   std::error_code ec;
   for (auto it = std::filesystem::directory_iterator(images_dir_, ec); !ec && it != std::filesystem::directory_iterator();
        it.increment(ec)) {
-    if (it->is_directory() && !it->is_symlink()) dirs.push_back(it->path());  // the fan-out folders
+    std::error_code kind;  // an entry gone or unreadable meanwhile is no folder of ours
+    if (it->is_directory(kind) && !it->is_symlink(kind)) dirs.push_back(it->path());  // the fan-out folders
   }
   for (const auto& dir : dirs) {
     for (auto it = std::filesystem::directory_iterator(dir, ec); !ec && it != std::filesystem::directory_iterator();
          it.increment(ec)) {
-      if (it->is_regular_file() && is_temp_file_name(it->path().filename().string())) {
+      std::error_code kind;
+      if (it->is_regular_file(kind) && is_temp_file_name(it->path().filename().string())) {
         std::error_code rm;
         if (std::filesystem::remove(it->path(), rm)) ++removed;
       }
