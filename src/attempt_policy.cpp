@@ -195,9 +195,11 @@ void AttemptPolicy::finish_retryable(AttemptDecision& d, const AttemptOutcome& o
     return;
   }
   d.wait = std::max(backoff(attempt), min_wait);
-  // The outcome is unknown, or a paid answer was thrown away: the next attempt may be paid again.
-  const bool answered_with_error = o.transport == TransportError::none && o.http_status != 200 &&
-                                   classify_status(o.http_status) != StatusClass::transient_maybe_billed;
+  // The outcome is unknown, or a success (any 2xx: the API did the work) was thrown away: the next
+  // attempt may be paid again.
+  const StatusClass answer = classify_status(o.http_status);
+  const bool answered_with_error = o.transport == TransportError::none && answer != StatusClass::success &&
+                                   answer != StatusClass::transient_maybe_billed;
   d.maybe_billed_twice = o.request_sent && !answered_with_error;
 }
 

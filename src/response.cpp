@@ -476,8 +476,10 @@ boost::system::result<GenerateResult> ResponseDecoder::Impl::decode_document(con
   // Nothing after the root object (simdjson 3.0's document has no at_end(): its location is out of
   // bounds there).
   if (doc.current_location().error() != simdjson::OUT_OF_BOUNDS) return make_error_code(ResponseError::invalid_json);
-  if (!saw_images || result.images.empty()) return make_error_code(ResponseError::missing_images);
-  if (static_cast<int>(result.images.size()) != expected.variants && !result.content_violation)
+  // A content violation is the header's verdict (VENICE_API.md): its placeholders are never kept,
+  // so an answer that leaves them out is no less a violation (asking again would get the same).
+  if (result.content_violation) return result;
+  if (!saw_images || static_cast<int>(result.images.size()) != expected.variants)
     return make_error_code(ResponseError::missing_images);
   return result;
 }
@@ -492,6 +494,7 @@ boost::system::result<GenerateResult> ResponseDecoder::decode(const HttpResponse
     // Binary mode: the body is the image, in whatever format its bytes are (VENICE_API.md).
     const auto* p = reinterpret_cast<const std::uint8_t*>(response.body.data());
     auto image = checked_image(ImageBytes(std::span<const std::uint8_t>(p, response.body.size())));
+    if (!image && result.content_violation) return result;  // the placeholder is not kept: any body will do
     if (!image) return image.error();
     result.images.push_back(std::move(*image));
     return result;

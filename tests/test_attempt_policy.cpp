@@ -2,6 +2,7 @@
 // transport failure, the waits and the "may have been billed twice" rule, with
 // made-up times and a fixed random source. No sockets, no sleeps.
 #include <gtest/gtest.h>
+#include <fmt/format.h>
 
 #include "venice_batch/attempt_policy.hpp"
 #include "venice_batch/exchange.hpp"
@@ -310,19 +311,23 @@ TEST(AttemptPolicyTest, AnAnswerInACodingWeCannotReadFailsAtOnceAndALaterRunRetr
 }
 
 // A 204 (or any 2xx but 200) was retried with an empty message: it is an answer without images,
-// and says so.
+// and says so. It is a success all the same: the API did the work and may have charged for it, so
+// the next attempt may pay again (a hostile test's 201 with a whole image was retried uncounted).
 TEST(AttemptPolicyTest, ASuccessStatusOtherThan200IsAnAnswerWithoutImagesThatSaysSo) {
-  HttpExchange ex;
-  ex.request_sent = true;
-  ex.response = HttpResponse{};
-  ex.response->status = 204;
-  const AttemptOutcome o = attempt_outcome(ex, StoredResponse{}, ApiError{}, 0);
-  auto p = make_policy();
-  auto d = p.decide(o, 1, false, t0);
-  EXPECT_EQ(d.step, NextStep::retry);
-  EXPECT_EQ(d.cause, "unexpected_status");
-  EXPECT_NE(d.message.find("HTTP 204"), std::string::npos) << d.message;
-  EXPECT_FALSE(d.maybe_billed_twice) << "only a 200 is charged";
+  for (const int status : {201, 204, 299}) {
+    HttpExchange ex;
+    ex.request_sent = true;
+    ex.response = HttpResponse{};
+    ex.response->status = status;
+    const AttemptOutcome o = attempt_outcome(ex, StoredResponse{}, ApiError{}, 0);
+    auto p = make_policy();
+    auto d = p.decide(o, 1, false, t0);
+    EXPECT_EQ(d.step, NextStep::retry);
+    EXPECT_EQ(d.cause, "unexpected_status");
+    EXPECT_NE(d.message.find(fmt::format("HTTP {}", status)), std::string::npos) << d.message;
+    EXPECT_TRUE(d.maybe_billed_twice) << status << " is a success: the retry may be paid again";
+    EXPECT_EQ(d.maybe_billed_posts, 1);
+  }
 }
 
 TEST(AttemptPolicyTest, AHeadOverTheLimitFailsForThisRunWithoutPayingAgain) {

@@ -165,6 +165,29 @@ TEST(ResponseTest, ContentViolationHeaderMarksPlaceholder) {
   EXPECT_TRUE(r->content_violation);
 }
 
+// A violation answer without its placeholders (no images, an empty list, a binary body that is no
+// image) was retried as a broken answer, flagged as maybe paid twice, and left retryable for every
+// rerun: the header is the verdict, and asking again gets the same one.
+TEST(ResponseTest, AContentViolationIsOneWithoutItsPlaceholdersToo) {
+  ResponseDecoder d;
+  const std::vector<std::pair<std::string, std::string>> violation{{"x-venice-is-content-violation", "true"}};
+  for (const std::string& body : {std::string(R"({"id":"g","images":[]})"), std::string(R"({"id":"g"})"),
+                                 std::string(R"({"id":"g","images":[],"request":null})")}) {
+    auto r = d.decode(json_response(body, violation), {ImageFormat::webp, 1, false});
+    ASSERT_TRUE(r) << body << ": " << r.error().message();
+    EXPECT_TRUE(r->content_violation) << body;
+    auto plain = d.decode(json_response(body), {ImageFormat::webp, 1, false});
+    ASSERT_FALSE(plain) << "without the header it is an answer missing its images";
+    EXPECT_EQ(plain.error(), make_error_code(ResponseError::missing_images));
+  }
+  auto binary = d.decode(json_response("", violation), {ImageFormat::webp, 1, true});
+  ASSERT_TRUE(binary) << binary.error().message();
+  EXPECT_TRUE(binary->content_violation);
+  EXPECT_FALSE(d.decode(json_response(""), {ImageFormat::webp, 1, true})) << "an empty body is no image";
+  auto garbled = d.decode(json_response(R"({"images":[)", violation), {ImageFormat::webp, 1, false});
+  EXPECT_FALSE(garbled) << "a body that is not JSON is still refused";
+}
+
 // "TRUE" was not read as true: a blurred image was kept as a dataset image.
 TEST(ResponseTest, FlagHeadersAreTrueInAnyCaseAndFalseOtherwise) {
   ResponseDecoder d;
