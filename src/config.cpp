@@ -1,6 +1,9 @@
 #include "venice_batch/config.hpp"
 
 #include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstring>
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
@@ -196,17 +199,30 @@ const char* env(const char* name) {
   const char* v = std::getenv(name);
   return (v && *v) ? v : nullptr;
 }
+// A plain decimal: strtod alone also reads " 8", "0x10", "inf" and "nan" (VENICE_RPM=inf wrote
+// metrics.json with a value missing, nan turned pacing off).
 double env_number(const char* name, const char* v) {
+  const std::string_view text(v);
   char* end = nullptr;
-  double d = std::strtod(v, &end);
-  if (end == v || *end != '\0' || d < 0) throw ConfigError(fmt::format("{}: '{}' is not a non-negative number", name, v));
+  const double d = std::strtod(v, &end);
+  if (text.find_first_not_of("0123456789.eE+-") != std::string_view::npos || (text[0] < '0' || text[0] > '9') ||
+      *end != '\0' || !std::isfinite(d))
+    throw ConfigError(fmt::format("{}: '{}' is not a non-negative number", name, v));
   return d;
+}
+unsigned env_concurrency(const char* v) {
+  unsigned n = 0;
+  const char* end = v + std::strlen(v);
+  const auto [at, ec] = std::from_chars(v, end, n);
+  if (ec != std::errc() || at != end || n < 1 || n > 4096)
+    throw ConfigError(fmt::format("VENICE_CONCURRENCY: '{}' is not a whole number from 1 to 4096", v));
+  return n;
 }
 }  // namespace
 
 void apply_config_env(Config& c) {
   if (auto v = env("VENICE_BASE_URL")) c.base_url = v;
-  if (auto v = env("VENICE_CONCURRENCY")) c.concurrency = static_cast<unsigned>(env_number("VENICE_CONCURRENCY", v));
+  if (auto v = env("VENICE_CONCURRENCY")) c.concurrency = env_concurrency(v);
   if (auto v = env("VENICE_RPM")) c.requests_per_minute = env_number("VENICE_RPM", v);
   if (auto v = env("VENICE_CA_FILE")) c.ca_file = v;
   if (auto v = env("VENICE_TIMEOUT"))
@@ -216,6 +232,7 @@ void apply_config_env(Config& c) {
 void validate_config(const Config& c) {
   if (auto endpoint = parse_base_url(c.base_url); !endpoint) throw ConfigError(endpoint.error());
   if (c.concurrency < 1 || c.concurrency > 4096) throw ConfigError("concurrency must be from 1 to 4096");
+  if (!std::isfinite(c.requests_per_minute)) throw ConfigError("requests_per_minute must be a finite number");
   if (c.burst < 1) throw ConfigError("burst must be at least 1");
   if (c.retry.max_attempts < 1) throw ConfigError("retry.max_attempts must be at least 1");
   if (c.request_timeout.count() <= 0 || c.connect_timeout.count() <= 0 || c.tls_timeout.count() <= 0)

@@ -20,6 +20,17 @@ std::int64_t micros(double amount) {
   if (!(amount > -kLimit)) return -static_cast<std::int64_t>(kLimit * kMicro);
   return std::llround(amount * kMicro);
 }
+// A limit in whole micro-units on its safe side: --max-spend 0.0099995 rounded to the nearest was
+// $0.01, and a $0.01 job was bought over the cap. Only a step the double's own error cannot explain
+// moves it (0.29 * 1e6 is 289999.99999999994: the cap stays $0.29).
+std::int64_t cap_micros(double amount) {
+  const std::int64_t m = micros(amount);
+  return static_cast<double>(m) - amount * kMicro > 1e-3 ? m - 1 : m;
+}
+std::int64_t floor_micros(double amount) {
+  const std::int64_t m = micros(amount);
+  return amount * kMicro - static_cast<double>(m) > 1e-3 ? m + 1 : m;
+}
 double from_micros(std::int64_t m) { return static_cast<double>(m) / kMicro; }
 std::string usd(std::int64_t m) { return format_usd(from_micros(m)); }
 
@@ -47,7 +58,8 @@ void SpendGuard::Micros::subtract(const Micros& m) {
 }
 
 SpendGuard::SpendGuard(SpendLimits limits)
-    : limits_(limits), has_cap_(limits.max_spend_usd > 0), cap_micros_(micros(limits.max_spend_usd)), min_balance_micros_(micros(limits.min_balance_usd)) {}
+    : limits_(limits), has_cap_(limits.max_spend_usd > 0), cap_micros_(cap_micros(limits.max_spend_usd)),
+      min_balance_micros_(floor_micros(limits.min_balance_usd)) {}
 
 SpendGuard::Micros SpendGuard::to_micros(const std::optional<Price>& price) {
   Micros m;

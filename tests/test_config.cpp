@@ -225,8 +225,29 @@ TEST(ConfigTest, MalformedEnvironmentValueIsAnErrorNamingTheVariable) {
     load_config("");
     FAIL() << "no error";
   } catch (const ConfigError& e) {
-    EXPECT_EQ(std::string(e.what()), "VENICE_CONCURRENCY: 'four' is not a non-negative number");
+    EXPECT_EQ(std::string(e.what()), "VENICE_CONCURRENCY: 'four' is not a whole number from 1 to 4096");
   }
+}
+
+// VENICE_RPM=inf was taken (metrics.json and timeline.jsonl were written with a value missing, no
+// longer JSON), nan turned pacing off, and " 8" or "0x10" were read as numbers.
+TEST(ConfigTest, AnEnvironmentNumberIsAPlainDecimal) {
+  for (const char* bad : {"inf", "nan", "1e999", " 8", "0x10", "-1", "+5", "8 ", ".5"}) {
+    ClearedEnvironment env;
+    ::setenv("VENICE_RPM", bad, 1);
+    EXPECT_THROW(load_config(""), ConfigError) << "VENICE_RPM=" << bad;
+  }
+  for (const char* bad : {"0", "4097", "1e3", "2.5", "99999999999", "-1"}) {
+    ClearedEnvironment env;
+    ::setenv("VENICE_CONCURRENCY", bad, 1);
+    EXPECT_THROW(load_config(""), ConfigError) << "VENICE_CONCURRENCY=" << bad;
+  }
+  ClearedEnvironment env;
+  ::setenv("VENICE_RPM", "7.5", 1);
+  ::setenv("VENICE_CONCURRENCY", "64", 1);
+  const Config c = load_config("");
+  EXPECT_EQ(c.requests_per_minute, 7.5);
+  EXPECT_EQ(c.concurrency, 64u);
 }
 
 TEST(ConfigTest, MissingConfigFileIsAnError) {

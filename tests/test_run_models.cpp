@@ -86,6 +86,12 @@ TEST(RunModelsTest, MinBalanceStopsBeforeTheBalanceRunsOutNotAtThe402) {
 TEST(RunModelsTest, LimitRunsOnlyTheFirstPendingJobsAndTheNextRunTakesTheNext) {
   Fixture fx(MockFaults{});
   const auto manifest = flat_jobs(fx, 5);
+  // `--limit -5` was read as 2^64 - 5 and bought the whole manifest; 2^64 as the largest limit.
+  for (const char* bad : {"-5", "0", "18446744073709551616", "3x", "+3"}) {
+    auto refused = fx.run(manifest, {"--limit", bad});
+    EXPECT_EQ(refused.exit_status, 2) << bad << ": " << refused.err;
+  }
+  EXPECT_EQ(fx.server->stats().requests, 0u);
   auto r = fx.run(manifest, {"--limit", "3"});
   EXPECT_EQ(r.exit_status, 0) << r.err;
   EXPECT_EQ(fx.server->stats().requests, 3u);

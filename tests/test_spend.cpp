@@ -1,7 +1,10 @@
 // SpendGuard: --max-spend and --min-balance driven by made-up sequences of attempts.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <deque>
+
+#include <fmt/format.h>
 
 #include "venice_batch/spend.hpp"
 
@@ -245,4 +248,22 @@ TEST(SpendTest, ACloudflare524IsUnknownEvenOnAJobsLastAttempt) {
   EXPECT_EQ(billing_of_attempt(200, true, true, false), Billing::not_billed);       // a content violation
   EXPECT_EQ(billing_of_attempt(std::nullopt, true, false, false), Billing::unknown);  // sent, no answer
   EXPECT_EQ(billing_of_attempt(std::nullopt, false, false, false), Billing::not_billed);
+}
+
+// --max-spend 0.0099995 was rounded to the nearest micro-dollar, $0.01, and a $0.01 job was bought
+// over the cap the user typed; --min-balance 0.2500004 read as $0.25 let the balance fall below it.
+// A limit never moves to its unsafe side, and a cap written in cents still admits what fits in it.
+TEST(SpendTest, ALimitIsNeverRoundedToItsUnsafeSide) {
+  EXPECT_EQ(capped(0.0099995).reserve(usd(0.01)).kind, SpendDecision::Kind::stop);
+  EXPECT_EQ(capped(0.01).reserve(usd(0.01)).kind, SpendDecision::Kind::go);
+  for (int cents = 1; cents <= 2000; ++cents) {
+    const double amount = std::strtod(fmt::format("{}.{:02}", cents / 100, cents % 100).c_str(), nullptr);
+    ASSERT_EQ(capped(amount).reserve(usd(amount)).kind, SpendDecision::Kind::go) << amount;
+  }
+  SpendGuard g(SpendLimits{0, 0.2500004});
+  g.observe_balance(1.00);
+  EXPECT_EQ(g.reserve(usd(0.75)).kind, SpendDecision::Kind::stop) << "$0.25 would be left, under $0.2500004";
+  SpendGuard exact(SpendLimits{0, 0.25});
+  exact.observe_balance(1.00);
+  EXPECT_EQ(exact.reserve(usd(0.75)).kind, SpendDecision::Kind::go) << "$0.25 left is not below $0.25";
 }

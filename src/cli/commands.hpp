@@ -30,6 +30,9 @@ Command add_report_command(CLI::App& app);
 /// A number that is finite: CLI11's range checks let "nan" and "inf" through (a --max-spend of
 /// nan was no cap at all).
 extern const CLI::Validator kFiniteNumber;
+/// Digits only, within 64 bits: CLI11 2.1 reads "-5" into an unsigned option as 2^64 - 5 (a
+/// `--limit -5` bought the whole manifest) and 2^64 as the largest value.
+extern const CLI::Validator kWholeNumber;
 
 /// The exit statuses, as every --help footer shows them (README's "Exit status" says the same).
 extern const char* const kExitStatuses;

@@ -1,5 +1,6 @@
 // What the subcommands share: the exit-status footer, the connection options, the parsers of
 // durations and rates.
+#include <charconv>
 #include <cmath>
 #include <cstdlib>
 #include <stdexcept>
@@ -31,6 +32,17 @@ const CLI::Validator kFiniteNumber(
       return {};
     },
     "", "FINITE");
+
+const CLI::Validator kWholeNumber(
+    [](std::string& text) -> std::string {
+      std::uint64_t v = 0;
+      const char* end = text.data() + text.size();
+      const auto [at, ec] = std::from_chars(text.data(), end, v);
+      if (text.empty() || ec != std::errc() || at != end)
+        return "must be a whole number from 0 to 18446744073709551615: " + text;
+      return {};
+    },
+    "", "WHOLE");
 
 void ConnectionOptions::add_to(CLI::App* command) {
   command->add_option("--config", config_file, "JSON config overlaid on the built-in config/default.json")
