@@ -85,7 +85,7 @@ HttpPoolSettings pool_settings_from(const Config& c, std::string_view user_agent
 }
 
 struct HttpClientPool::Impl {
-  std::uint64_t dropped_idle = 0;  // parked connections found not quiet, dropped before a request
+  std::uint64_t dropped_idle = 0;  // connections found not quiet before a request: idle_connections_dropped()
   net::any_io_executor executor;
   HttpEndpoint endpoint;
   HttpPoolSettings settings;
@@ -199,6 +199,32 @@ struct HttpClientPool::Impl {
     ex.timings.tls_us = micros_since(t1);
     if (hec) co_return fail(ex, hec, ExchangeStep::tls_handshake, &c, fmt::format("TLS handshake with {}", endpoint.host));
     co_return true;
+  }
+
+  // open() for the slot's new connection, which must be quiet once open. Data already there
+  // before any request (sent with the handshake's last flight, or in the time it took; or part of
+  // a record, which may be data) is no request's answer: had the request been written, it would
+  // have been taken as its own. Such a connection is closed unused and another opened in its
+  // place; after three the try fails with nothing sent. (Data a server sends unasked a round trip
+  // after the handshake crosses the request and cannot be told from its answer here.)
+  net::awaitable<bool> open_quiet(std::size_t slot, HttpExchange& ex) {
+    for (unsigned tries = 1;; ++tries) {
+      Connection& c = *connections.at(slot);
+      if (!co_await open(c, ex)) co_return false;
+      if (c.stream.quiet()) co_return true;
+      c.close();
+      ++dropped_idle;
+      if (tries == 3) {
+        ex.error = TransportError::protocol_error;
+        ex.failed_at = ExchangeStep::tls_handshake;
+        ex.error_message = fmt::format("{} sent data before any request was written, on 3 new connections in a row "
+                                       "(answers to no request of ours): nothing was sent on them",
+                                       endpoint.host);
+        co_return false;
+      }
+      connections[slot] = std::make_unique<Connection>(executor, tls);
+      connections[slot]->serial = next_serial++;
+    }
   }
 
   // Reads one final response header, skipping interim 1xx answers (RFC 9110 15.2: a 103 Early
@@ -457,17 +483,17 @@ net::awaitable<HttpExchange> HttpClientPool::Impl::send(Request req, HttpClientP
       auto next = co_await acquire();
       lease.emplace(std::move(*next));
     }
-    Connection& c = *connections.at(lease->id());
     HttpExchange fresh;  // a resend starts clean but keeps what was counted so far
     fresh.stale_reconnects = ex.stale_reconnects;
     fresh.bytes_out = ex.bytes_out;
     fresh.bytes_in = ex.bytes_in;
     ex = std::move(fresh);
     ex.timings.reused_connection = lease->reused();
-    ex.connection = c.serial;
     std::size_t answer_bytes = 0;
     bool keep = true;
-    if (!lease->reused()) keep = co_await open(c, ex);
+    if (!lease->reused()) keep = co_await open_quiet(lease->id(), ex);
+    Connection& c = *connections.at(lease->id());
+    ex.connection = c.serial;
     if (keep) keep = co_await exchange(c, req, ex, answer_bytes);
     if (keep && options.hold_connection) {
       // Out of the pool until the caller has checked the answer (HttpExchange::held_connection).

@@ -167,12 +167,22 @@ void TlsStream::close() {
 
 bool TlsStream::broken() const { return static_cast<bool>(state_->pending); }
 
-bool TlsStream::quiet() const {
+bool TlsStream::quiet() {
   if (broken() || !state_->socket.is_open()) return false;
-  if (state_->ssl && SSL_has_pending(state_->ssl) == 1) return false;
+  SSL* ssl = state_->ssl;
+  if (ssl && SSL_has_pending(ssl) == 1) return false;
   char byte = 0;
   const ssize_t n = ::recv(state_->socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);  // 0: closed; 1: bytes nobody asked for
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;
+  if (n <= 0 || !ssl || !SSL_get_rbio(ssl)) return false;  // closed, or bytes before any handshake
+  // Bytes came: OpenSSL reads what is there (our BIO never blocks). Records of its own leave
+  // nothing to give; data, an alert, the end of the stream or part of a record still on its way
+  // (which may be data) do.
+  std::size_t got = 0;
+  const int r = SSL_peek_ex(ssl, &byte, 1, &got);
+  const bool nothing = r <= 0 && SSL_get_error(ssl, r) == SSL_ERROR_WANT_READ;
+  if (ERR_peek_error() != 0) ERR_clear_error();
+  return nothing && SSL_has_pending(ssl) != 1 && !state_->bio_data.eof;
 }
 
 TlsStep TlsStream::State::step(Op op, void* data, std::size_t size) {

@@ -30,6 +30,9 @@ keep-alive on 127.0.0.1; prints "listening PORT" once bound. Answers
                      seed sweep's other job) and an image whose text is STRAY
     error_bad_gzip   the first answer for each prompt is a 429 with Retry-After: 1 whose body
                      says Content-Encoding: gzip and is not gzip; then 200s
+    speaks_first     the 2nd and 3rd connections (the 1st is the start-up check's) speak TLS 1.2
+                     and send a whole 200 nobody asked for (prompt "UNSOLICITED") in the same
+                     write as the handshake's last message, before any request; then they close
 Each 200 is JSON with one real PNG per variant, of the width and height asked; its tEXt chunk
 and the answer's id carry the prompt (hex), so a test can tell each job got its own image.
 Every generate request is logged to --log as one JSON line, written before the answer is sent.
@@ -89,7 +92,14 @@ class State:
         self.requests = 0
         self.per_prompt = {}
         self.stray_sent = False  # unsolicited_late: the one stray answer went
+        self.connections = 0  # speaks_first: connections accepted so far
         self.log = open(log_path, "a", encoding="utf-8") if log_path else None
+
+    def take_speaker(self):
+        """speaks_first: whether this new connection is one that speaks first (the 2nd and 3rd)."""
+        with self.lock:
+            self.connections += 1
+            return 2 <= self.connections <= 3
 
     def next_request(self, prompt):
         with self.lock:
@@ -111,11 +121,51 @@ class Handler(BaseHTTPRequestHandler):
 
     def setup(self):
         self.request.settimeout(self.timeout)
+        self.spoke_first = self.server.state.mode == "speaks_first" and self.server.state.take_speaker()
+        if self.spoke_first:
+            self.speak_first()
+            return
         try:
             self.request.do_handshake()  # in this connection's thread, not the accept loop
         except (ssl.SSLError, OSError):
             self.close_connection = True
         super().setup()
+
+    def speak_first(self):
+        """The handshake through memory buffers on a copy of the socket, so the unasked answer can
+        be held back and written with the handshake's last flight: the client finds it there the
+        moment its handshake ends, before it could write a request."""
+        raw = socket.socket(fileno=os.dup(self.request.fileno()))
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = self.server.tls12.wrap_bio(incoming, outgoing, server_side=True)
+        try:
+            while True:
+                try:
+                    tls.do_handshake()
+                    break
+                except ssl.SSLWantReadError:
+                    raw.sendall(outgoing.read())
+                    chunk = raw.recv(65536)
+                    if not chunk:
+                        return
+                    incoming.write(chunk)
+            tls.write(self.image_answer({}, "UNSOLICITED", 0, echo=True))
+            raw.sendall(outgoing.read())
+            raw.settimeout(5)
+            while raw.recv(65536):  # until the client closes it
+                pass
+        except (ssl.SSLError, OSError):
+            pass
+        finally:
+            raw.close()
+
+    def handle(self):
+        if not self.spoke_first:
+            super().handle()
+
+    def finish(self):
+        if not self.spoke_first:
+            super().finish()
 
     def log_message(self, fmt, *args):  # quiet: the tests read the JSON log instead
         pass
@@ -310,7 +360,7 @@ def main():
     p.add_argument("--key", required=True)
     p.add_argument("--mode", required=True,
                    choices=["early_hints", "echo_altered", "stray_same_prompt", "huge_header", "no_length", "unsolicited_late", "cf524", "bare429", "bad_utf8_header", "escape_error", "blurred_first",
-                            "unsolicited", "error_bad_gzip",
+                            "unsolicited", "error_bad_gzip", "speaks_first",
                             "endless_interim"])
     p.add_argument("--count", type=int, default=3, help="bare429: how many 429s first")
     p.add_argument("--log", help="append one JSON line per generate request here")
@@ -320,6 +370,9 @@ def main():
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(args.cert, args.key)
     server = Server(context, State(args.mode, args.count, args.log))
+    server.tls12 = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)  # speaks_first: its last flight is the server's
+    server.tls12.maximum_version = ssl.TLSVersion.TLSv1_2
+    server.tls12.load_cert_chain(args.cert, args.key)
     threading.Thread(target=watchdog, args=(os.getppid(), args.max_seconds), daemon=True).start()
     print("listening %d" % server.server_address[1], flush=True)
     server.serve_forever(poll_interval=0.5)

@@ -241,6 +241,20 @@ TEST(HostileServerTest, AnAnswerNobodyAskedForIsNeverTakenForTheNextJobs) {
   run_all_ok(hs, 3, "1");
 }
 
+// Found by a hostile test: a server that wrote a whole answer at the end of the handshake, before
+// any request, had it taken as the answer of the first request written on that connection: the
+// job kept an image made for nobody, recorded ok (the echo check could not refuse it: on a new
+// connection a prompt echoed otherwise reads as the API's way of echoing). Such a connection is
+// closed before anything is written on it; the jobs go on other connections, none paid twice.
+TEST(HostileServerTest, AnAnswerSentBeforeAnyRequestIsNoJobsAnswer) {
+  HostileServer hs("speaks_first");
+  const int n = 6;
+  auto r = run_all_ok(hs, n, "3");
+  EXPECT_EQ(hs.requests().size(), static_cast<std::size_t>(n)) << "a request was written where data came first";
+  EXPECT_EQ(r.err.find("echoed a prompt other"), std::string::npos) << r.err;
+  for (auto& [id, l] : final_state(hs.fx.out())) EXPECT_EQ(l.attempts.size(), 1u) << id << ": no try was lost";
+}
+
 // Found by a hostile test: a 429 whose body could not be decoded (a broken gzip) lost its status:
 // it was taken for an answer lost after sending, retried at once against Retry-After and counted
 // as maybe billed twice. The status and headers decide, as for any answered error.
@@ -304,9 +318,10 @@ int ok_with_own_image_counting_refusals(const std::filesystem::path& out, int n,
     const auto& l = state[id];
     EXPECT_EQ(l.status, "ok") << id;
     EXPECT_EQ(l.files.size(), 1u) << id;
-    if (l.files.size() == 1)
+    if (l.files.size() == 1) {
       EXPECT_EQ(png_text(test_support::read_file(out / l.files[0])), std::string("prompt") + '\0' + prompt_text(i))
           << id << ": the stored image was made for another request";
+    }
     for (auto& a : l.attempts) refused += a.cause == "answer_for_another_request";
   }
   return refused;

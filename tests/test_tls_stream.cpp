@@ -369,3 +369,38 @@ TEST(TlsStreamTest, AnErrorMetAfterTheLastBytesMarksTheConnectionUnfitForAnother
   auto [rest, ec] = c.read(1);
   EXPECT_EQ(ec, net::error::eof) << ec.message();
 }
+
+// A TLS 1.3 server sends session tickets right after the handshake: bytes on the socket that are
+// TLS's own. The check before a request takes them in and calls the connection quiet; data sent
+// before any request (a server that speaks first, whose answer the pool took for its request's)
+// is not quiet, and stays there to be read.
+TEST(TlsStreamTest, QuietTakesInSessionTicketsButNotDataNobodyAskedFor) {
+  const auto bytes_waiting = [](Client& c) {
+    char byte = 0;
+    return ::recv(c.stream.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 1;
+  };
+  {
+    TlsPeer peer;
+    peer.serve([&](ssl::stream<tcp::socket>&) { peer.hold(); });
+    Client c(peer);
+    ASSERT_FALSE(c.handshake());
+    ASSERT_TRUE(test_support::wait_until([&] { return bytes_waiting(c); })) << "no session tickets came";
+    EXPECT_TRUE(c.stream.quiet()) << "session tickets are no answer";
+    EXPECT_FALSE(bytes_waiting(c));
+    EXPECT_TRUE(c.stream.quiet());
+  }
+  {
+    TlsPeer peer;
+    peer.serve([&](ssl::stream<tcp::socket>& s) {
+      send(s, "HTTP/1.1 200 OK");
+      peer.hold();
+    });
+    Client c(peer);
+    ASSERT_FALSE(c.handshake());
+    ASSERT_TRUE(test_support::wait_until([&] { return !c.stream.quiet(); }));
+    EXPECT_FALSE(c.stream.quiet()) << "and it stays so";
+    auto [got, ec] = c.read(15);
+    EXPECT_FALSE(ec) << ec.message();
+    EXPECT_EQ(got, "HTTP/1.1 200 OK");
+  }
+}

@@ -117,8 +117,9 @@ class HttpClientPool {
   void cancel_all();
 
   std::uint64_t connections_opened() const;
-  /// Parked connections on which something arrived while idle (a close, stray bytes): dropped
-  /// before a request was written on them.
+  /// Connections found not quiet before a request was written on them, closed unused: parked
+  /// ones on which something arrived while idle (a close, stray bytes), and new ones on which data
+  /// came with or right after the handshake.
   std::uint64_t idle_connections_dropped() const;
   const HttpEndpoint& endpoint() const;
 

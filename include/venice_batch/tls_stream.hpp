@@ -82,10 +82,12 @@ class TlsStream {
   /// An error (the peer's close, a reset) already met after the last bytes given: whatever the
   /// HTTP answer said, the connection cannot carry another request.
   bool broken() const;
-  /// Nothing arrived since the last read: no bytes held by OpenSSL, none waiting on the socket, no
-  /// close from the peer. Only such a connection, parked idle, may carry the next request: bytes
-  /// there (a response nobody asked for, a 408 sent while idle) would be read as its answer.
-  bool quiet() const;
+  /// Nothing for the caller arrived since the last read (or the handshake): no data held by
+  /// OpenSSL, none waiting on the socket, no close or alert from the peer. TLS's own messages that
+  /// came meanwhile (TLS 1.3 session tickets, sent after the handshake) are taken in without
+  /// blocking. Only such a connection may carry the next request: data there (an answer nobody
+  /// asked for, a 408 sent while idle) would be read as its answer.
+  bool quiet();
 
   template <class Token>
   auto async_handshake(Token&& token) {
