@@ -161,7 +161,6 @@ class BatchRun {
   JournalSummary previous_;
   HttpClientPool pool_;
   std::optional<Catalog> catalog_;
-  std::optional<CatalogSources> saved_catalog_;  // --catalog FILE: its models, with today's rate limits once fetched
   bool journal_failed_ = false;  // a record could not be appended or synced: its job's files may have none
   Admission admission_;
   Lookahead<PendingJob> lookahead_;

@@ -346,4 +346,12 @@ boost::system::result<Catalog, std::string> build_catalog(const CatalogSources& 
   return c;
 }
 
+Catalog account_state_from(std::string_view rate_limits_body, std::vector<std::string>* warnings) {
+  Warnings local;
+  Catalog c;
+  simdjson::dom::parser parser;
+  read_rate_limits(parser, rate_limits_body, c, warnings ? *warnings : local);
+  return c;
+}
+
 }  // namespace venice_batch

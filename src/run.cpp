@@ -81,7 +81,6 @@ void BatchRun::prepare() {
   if (!config_.catalog_file.empty()) {
     auto sources = load_catalog_sources(config_.catalog_file);
     if (!sources) throw ConfigError(sources.error());
-    saved_catalog_ = *sources;
     use_catalog(*sources, {}, false);
     if (!catalog_) throw ConfigError(fmt::format("catalog {}: no usable model list", config_.catalog_file));
   }
@@ -147,20 +146,16 @@ net::awaitable<void> BatchRun::startup() {
     if (!verdict.message.empty() && !options_.quiet)
       log_ << "venice-batch: warning: " << escape_for_terminal(verdict.message, kMaxPrintedBytes) << "\n";
   }
-  if (!whole_catalog) {
-    // A saved catalog's balance is as old as the file (--min-balance would hold against it): the
-    // balance and limits of the start-up check are today's.
-    if (saved_catalog_ && !fetched.sources.rate_limits.empty()) {
-      CatalogSources today = *saved_catalog_;
-      today.rate_limits = fetched.sources.rate_limits;
-      if (auto live = build_catalog(today)) use_account_state(*live);
-    }
-    co_return;
-  }
-  use_catalog(fetched.sources, fetched.problems);
-  if (catalog_) {
+  if (whole_catalog) use_catalog(fetched.sources, fetched.problems);
+  if (whole_catalog && catalog_) {
     // Saved with the time fetched: `--catalog FILE` reruns or plans against exactly this.
     (void)write_file_atomically(sink_.out_dir() / "catalog.json", catalog_sources_to_json(fetched.sources), false);
+  } else if (!fetched.sources.rate_limits.empty()) {
+    // The start-up check's limits and balance are today's, with a saved catalog (whose own are as
+    // old as the file) and without any (--no-catalog, or none could be had): each model is paced
+    // by its stated limits from the first request, not after its first 429, and --min-balance
+    // holds from the first request.
+    use_account_state(account_state_from(fetched.sources.rate_limits));
   }
 }
 
@@ -184,7 +179,7 @@ void BatchRun::use_catalog(const CatalogSources& sources, const std::vector<std:
   for (const auto& w : warnings) log_ << "venice-batch: warning: catalog: " << escape_for_terminal(w, kMaxPrintedBytes) << "\n";
   if (!catalog_) {
     log_ << fmt::format("venice-batch: warning: no model catalog ({}): lines are checked against the generic spec "
-                        "only, not priced, and paced by the API's headers\n",
+                        "only, not priced, and paced by the key's stated limits and the API's headers\n",
                         escape_for_terminal(problems.empty() ? (built ? "" : built.error()) : fmt::format("{}", fmt::join(problems, "; ")),
                                             kMaxPrintedBytes));
   }

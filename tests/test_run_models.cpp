@@ -83,6 +83,30 @@ TEST(RunModelsTest, MinBalanceStopsBeforeTheBalanceRunsOutNotAtThe402) {
   EXPECT_EQ(stats.by_status.count(402), 0u) << "no request was refused for the balance";
 }
 
+// Found by a hostile test: without a model catalog (--no-catalog, or none could be had) the
+// start-up check's limits and balance were dropped: a model's stated daily cap was learnt from its
+// first refusal (a 429 past the cap), and --min-balance knew no balance until the first answer
+// (a run starting below it bought one image). They hold from the first request now.
+TEST(RunModelsTest, WithoutACatalogTheStatedLimitsAndBalanceStillHold) {
+  MockFaults f;
+  f.model_rpd = parse_model_limits("z-image-turbo=2");
+  Fixture capped(f);
+  auto r = capped.run(flat_jobs(capped, 4), {"--no-catalog"});
+  EXPECT_EQ(r.exit_status, 4) << r.err;
+  const auto stats = capped.server->stats();
+  EXPECT_EQ(stats.requests, 2u) << r.err;
+  EXPECT_EQ(stats.by_status.count(429), 0u) << "the stated cap was not kept: " << r.err;
+  EXPECT_NE(r.err.find("daily request cap (2 of 2"), std::string::npos) << r.err;
+
+  MockOptions o = mock_options(MockFaults{});
+  o.balance_usd = 0.04;
+  Fixture poor(o);
+  poor.config(config_with(R"("min_balance_usd": 0.05)"));
+  auto p = poor.run(flat_jobs(poor, 3), {"--no-catalog"});
+  EXPECT_EQ(p.exit_status, 4) << p.err;
+  EXPECT_EQ(poor.server->stats().requests, 0u) << "the balance was below the minimum before the first request";
+}
+
 TEST(RunModelsTest, LimitRunsOnlyTheFirstPendingJobsAndTheNextRunTakesTheNext) {
   Fixture fx(MockFaults{});
   const auto manifest = flat_jobs(fx, 5);

@@ -114,6 +114,11 @@ struct Catalog {
 boost::system::result<Catalog, std::string> build_catalog(const CatalogSources& sources,
                                                           std::vector<std::string>* warnings = nullptr);
 
+/// The account's part alone: per-model limits and balances from an /api_keys/rate_limits body
+/// (models, aliases and styles empty). A run without a model list (--no-catalog, or a catalog that
+/// could not be had) paces by them and holds --min-balance from its first request all the same.
+Catalog account_state_from(std::string_view rate_limits_body, std::vector<std::string>* warnings = nullptr);
+
 /// catalog.json: {"fetched_at_ms": N, "models": <body>, "compatibility_mapping": <body>, ...}
 /// with each body that is a JSON object or array embedded as JSON (minified), any other body
 /// stored as a string, and an empty one (not had) as null: loading gives the same catalog back.
