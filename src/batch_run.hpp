@@ -101,6 +101,9 @@ class BatchRun {
   void record_invalid_line(const InvalidLine& bad);
   void record_refused(const JobSpec& spec, const std::string& reason);
   void note_warning(const std::string& warning);
+  /// A line refused before sending ("line N: why"), printed for the first 20 such lines; then one
+  /// note says the rest are only in results.jsonl (a manifest of a million bad lines is one screen).
+  void note_refused_line(const std::string& text);
   void note_daily_cap(const PendingJob& job);
   // "model 'x' stopped for this run: <why>"; `named` as the line names it, `paced` the catalog's id.
   std::string daily_stop_message(std::string_view named, std::string_view paced) const;
@@ -194,6 +197,7 @@ class BatchRun {
   int limit_status_ = 0;                // exit_user_limit once a model's daily cap stopped its jobs
   std::unordered_set<std::string> warnings_noted_;
   std::uint64_t warnings_repeated_ = 0;
+  std::uint64_t refused_lines_noted_ = 0;
   bool metadata_superseded_ = false;  // imagefolder: a redone job's lines are in metadata.jsonl twice, or name a removed image
   bool unreachable_noted_ = false;
   std::size_t removed_temp_files_ = 0;

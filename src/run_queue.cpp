@@ -133,15 +133,13 @@ void BatchRun::record_refused(const JobSpec& spec, const std::string& reason) {
   if (earlier != previous_.jobs.end() && resume_regeneration(&earlier->second, hash_prefix64(spec.request_hash)) > 0) {
     // Its record says which regeneration it waits for (the tries before were paid): an invalid
     // record would replace it, and a later run would start again from the line's own seed.
-    if (progress_)
-      progress_->note(fmt::format("line {}: {} (job '{}' keeps waiting for its regeneration; not sent)", spec.line,
+    note_refused_line(fmt::format("line {}: {} (job '{}' keeps waiting for its regeneration; not sent)", spec.line,
                                   escape_for_terminal(reason, kMaxPrintedBytes),
                                   escape_for_terminal(spec.id, kMaxPrintedBytes)));
     return;
   }
   const bool stays_done = earlier != previous_.jobs.end() && earlier->second.status == JobStatus::ok;
-  if (progress_)
-    progress_->note(fmt::format("line {}: {}{}", spec.line, escape_for_terminal(reason, kMaxPrintedBytes),
+  note_refused_line(fmt::format("line {}: {}{}", spec.line, escape_for_terminal(reason, kMaxPrintedBytes),
                                 stays_done ? fmt::format(" (job '{}' stays done from its earlier line; this line is not sent)",
                                                          escape_for_terminal(spec.id, kMaxPrintedBytes))
                                            : std::string()));
@@ -163,6 +161,14 @@ void BatchRun::note_regeneration_beyond_cap(const PendingJob& pending) {
   note_warning(fmt::format("job(s) wait for a regeneration beyond --regenerate-flagged {} (an earlier run allowed "
                            "more): not sent (see the summary)",
                            config_.regenerate_flagged));
+}
+
+void BatchRun::note_refused_line(const std::string& text) {
+  constexpr std::uint64_t kPrinted = 20;
+  if (progress_ && refused_lines_noted_ < kPrinted) progress_->note(text);
+  if (progress_ && refused_lines_noted_ == kPrinted)
+    progress_->note("more lines are refused: each is in results.jsonl (status \"invalid\", error.message says why)");
+  ++refused_lines_noted_;
 }
 
 // A warning is printed the first time it is met; the same words again are only counted.
@@ -200,16 +206,18 @@ void BatchRun::record_invalid_line(const InvalidLine& bad) {
     case ResumeAction::keep_done:
       // A duplicate id of a job done earlier: say so, never overwrite its ok.
       ++metrics_.counters().jobs_invalid;
-      if (progress_)
-        progress_->note(changed_ids_.contains(bad.id)
+      note_refused_line(changed_ids_.contains(bad.id)
                             ? fmt::format("line {}: {} (job '{}' is done again in this run from its first line, "
                                           "which changed; this line is not sent)",
-                                          bad.line, bad.reason, bad.id)
+                                          bad.line, escape_for_terminal(bad.reason, kMaxPrintedBytes),
+                                          escape_for_terminal(bad.id, kMaxPrintedBytes))
                             : fmt::format("line {}: {} (job '{}' is already done; its record is kept)", bad.line,
-                                          bad.reason, bad.id));
+                                          escape_for_terminal(bad.reason, kMaxPrintedBytes),
+                                          escape_for_terminal(bad.id, kMaxPrintedBytes)));
       return;
     default: break;
   }
+  note_refused_line(fmt::format("line {}: {}", bad.line, escape_for_terminal(bad.reason, kMaxPrintedBytes)));
   JobRecord rec;
   rec.id = bad.id;
   rec.line = bad.line;

@@ -5,8 +5,6 @@
 
 #include <fmt/format.h>
 
-#include <fmt/format.h>
-
 #include "fault_fixture.hpp"
 
 using namespace fault_test;
@@ -105,6 +103,28 @@ TEST(RunModelsTest, WithoutACatalogTheStatedLimitsAndBalanceStillHold) {
   auto p = poor.run(flat_jobs(poor, 3), {"--no-catalog"});
   EXPECT_EQ(p.exit_status, 4) << p.err;
   EXPECT_EQ(poor.server->stats().requests, 0u) << "the balance was below the minimum before the first request";
+}
+
+// Found by a hostile test: a line the manifest reader refused (a misspelt field, a number out of
+// range) was only counted on stderr ("0 ok, 0 failed, 3 invalid"), while a line the catalog check
+// refused was printed with its number and reason. Both say why now, the first 20 of them.
+TEST(RunModelsTest, EachRefusedLineSaysWhyOnStderrUpToTwenty) {
+  Fixture fx(MockFaults{});
+  std::string m = R"({"id":"typo","prompt":"p","widht":512})" "\n";
+  for (int i = 0; i < 30; ++i) m += fmt::format(R"({{"id":"w{}","prompt":"p","width":99999}})", i) + "\n";
+  test_support::write_file(fx.dir / "bad.jsonl", m);
+  auto r = fx.run(fx.dir / "bad.jsonl");
+  EXPECT_EQ(r.exit_status, 1) << r.err;
+  EXPECT_NE(r.err.find("line 1: "), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("widht"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("line 2: "), std::string::npos) << r.err;
+  std::size_t printed = 0;
+  for (std::size_t at = r.err.find("venice-batch: line "); at != std::string::npos;
+       at = r.err.find("venice-batch: line ", at + 1))
+    ++printed;
+  EXPECT_EQ(printed, 20u) << r.err;
+  EXPECT_NE(r.err.find("more lines are refused"), std::string::npos) << r.err;
+  EXPECT_EQ(fx.server->stats().requests, 0u);
 }
 
 TEST(RunModelsTest, LimitRunsOnlyTheFirstPendingJobsAndTheNextRunTakesTheNext) {
