@@ -9,9 +9,13 @@
 #include <iterator>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 #include <simdjson.h>
 
 #include "venice_batch/endpoint.hpp"
+#include "venice_batch/request_schema.hpp"
 
 namespace venice_batch {
 namespace {
@@ -143,6 +147,36 @@ void apply_failure_budget(Config& c, element group, std::string_view source) {
   });
 }
 
+// `defaults` over the ones set so far (the built-in ones, then each file's), key by key: a file
+// setting only "format" keeps the built-in "model" (replaced whole, every line without a model
+// was refused as missing one). A key set to null takes that default away.
+std::string merged_defaults(const std::string& so_far, element value, std::string_view source) {
+  simdjson::dom::parser parser;
+  simdjson::dom::object before;
+  if (parser.parse(so_far).get_object().get(before) != simdjson::SUCCESS) before = {};
+  std::vector<std::pair<std::string, std::string>> fields;  // (key, minified value), in order
+  for (auto [k, v] : before) fields.emplace_back(std::string(k), simdjson::minify(v));
+  for (auto [k, v] : object(value, source, "defaults")) {
+    auto it = std::find_if(fields.begin(), fields.end(), [&](const auto& f) { return f.first == k; });
+    if (v.is_null()) {
+      if (it != fields.end()) fields.erase(it);
+    } else if (it != fields.end()) {
+      it->second = simdjson::minify(v);
+    } else {
+      fields.emplace_back(std::string(k), simdjson::minify(v));
+    }
+  }
+  rapidjson::StringBuffer out;
+  rapidjson::Writer<rapidjson::StringBuffer> w(out);
+  w.StartObject();
+  for (const auto& [k, v] : fields) {
+    w.Key(k.data(), static_cast<rapidjson::SizeType>(k.size()));
+    w.RawValue(v.data(), v.size(), rapidjson::kObjectType);
+  }
+  w.EndObject();
+  return out.GetString();
+}
+
 /// A top-level key; false if it is not a known setting.
 bool apply_key(Config& c, std::string_view key, element value, std::string_view source) {
   if (key == "base_url") c.base_url = string(value, source, key);
@@ -171,7 +205,7 @@ bool apply_key(Config& c, std::string_view key, element value, std::string_view 
   else if (key == "progress_interval_s") c.progress_interval = seconds(value, source, key);
   else if (key == "metrics_interval_s") c.metrics_interval = seconds(value, source, key);
   else if (key == "ca_file") c.ca_file = string(value, source, key);
-  else if (key == "defaults") c.defaults_json = simdjson::minify(object(value, source, key));
+  else if (key == "defaults") c.defaults_json = merged_defaults(c.defaults_json, value, source);
   else if (key == "timeouts") apply_timeouts(c, value, source);
   else if (key == "retry") apply_retry(c, value, source);
   else if (key == "failure_budget") apply_failure_budget(c, value, source);
@@ -229,7 +263,37 @@ void apply_config_env(Config& c) {
     c.request_timeout = std::chrono::milliseconds(static_cast<int64_t>(env_number("VENICE_TIMEOUT", v) * 1000));
 }
 
+namespace {
+// The defaults checked as the request fields they fill, with a placeholder prompt and model where
+// they leave those out: an unknown key or a width of 99999 there is the config's mistake (exit 2
+// at start), not every line's (each recorded invalid, exit 1).
+void check_defaults(const Config& c) {
+  simdjson::dom::parser parser;
+  simdjson::dom::object given;
+  if (parser.parse(c.defaults_json).get_object().get(given) != simdjson::SUCCESS)
+    throw ConfigError("defaults must be a JSON object");
+  std::string request = c.defaults_json;
+  for (const char* placeholder : {R"("prompt":"p")", R"("model":"m")"}) {
+    const std::string_view key = std::string_view(placeholder).substr(1, std::string_view(placeholder).find('"', 1) - 1);
+    if (given.at_key(key).error() != simdjson::NO_SUCH_FIELD) continue;
+    request.insert(1, request.size() > 2 ? std::string(placeholder) + "," : std::string(placeholder));
+  }
+  simdjson::dom::parser request_parser;
+  simdjson::dom::object fields;
+  if (request_parser.parse(request).get_object().get(fields) != simdjson::SUCCESS)
+    throw ConfigError("defaults must be a JSON object");
+  SchemaOptions options;
+  options.allow_unknown_fields = c.allow_unknown_fields;
+  std::vector<std::string> problems;
+  for (const auto& issue : validate_request(fields, options))
+    problems.push_back(issue.path.empty() ? issue.message : fmt::format("{}: {}", issue.path, issue.message));
+  if (!problems.empty())
+    throw ConfigError(fmt::format("defaults: {} (they fill what each manifest line leaves out)", fmt::join(problems, "; ")));
+}
+}  // namespace
+
 void validate_config(const Config& c) {
+  check_defaults(c);
   if (auto endpoint = parse_base_url(c.base_url); !endpoint) throw ConfigError(endpoint.error());
   if (c.concurrency < 1 || c.concurrency > 4096) throw ConfigError("concurrency must be from 1 to 4096");
   if (!std::isfinite(c.requests_per_minute)) throw ConfigError("requests_per_minute must be a finite number");

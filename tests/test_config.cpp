@@ -2,6 +2,7 @@
 // time), every key is documented in its `_doc`, loading is strict, and the environment and a
 // file override the built-in values in that order.
 #include <gtest/gtest.h>
+#include <fmt/format.h>
 
 #include <cmath>
 #include <cstdlib>
@@ -248,6 +249,33 @@ TEST(ConfigTest, AnEnvironmentNumberIsAPlainDecimal) {
   const Config c = load_config("");
   EXPECT_EQ(c.requests_per_minute, 7.5);
   EXPECT_EQ(c.concurrency, 64u);
+}
+
+// Found by a hostile test: a config's `defaults` replaced the built-in ones whole, so a file
+// setting only "format" dropped the default model and every line without one was refused as
+// missing it; and a bad field there (unknown, out of range) made every line invalid (exit 1)
+// instead of being refused at start as the config's mistake (exit 2).
+TEST(ConfigTest, DefaultsAreMergedKeyByKeyAndCheckedAtStart) {
+  ClearedEnvironment env;
+  test_support::TempDir dir;
+  test_support::write_file(dir / "png.json", R"({"defaults": {"format": "png", "width": 512}})");
+  const Config png = load_config((dir / "png.json").string());
+  EXPECT_EQ(png.defaults_json, R"({"model":"z-image-turbo","format":"png","width":512})");
+  EXPECT_NO_THROW(validate_config(png));
+  test_support::write_file(dir / "none.json", R"({"defaults": {"format": null}})");
+  EXPECT_EQ(load_config((dir / "none.json").string()).defaults_json, R"({"model":"z-image-turbo"})")
+      << "null takes a default away";
+  for (const char* bad : {R"({"zzz": 1})", R"({"width": 99999})", R"({"variants": 2, "return_binary": true})",
+                          R"({"model": 5})"}) {
+    test_support::write_file(dir / "bad.json", fmt::format(R"({{"defaults": {}}})", bad));
+    const Config c = load_config((dir / "bad.json").string());
+    try {
+      validate_config(c);
+      ADD_FAILURE() << bad << " was not refused";
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find("defaults: "), std::string::npos) << e.what();
+    }
+  }
 }
 
 TEST(ConfigTest, MissingConfigFileIsAnError) {

@@ -30,6 +30,7 @@ Command add_plan_command(CLI::App& app) {
   cmd->footer(kExitStatuses);
   return {cmd, [s, cmd] {
             s->plan.config = s->connection.load(cmd);
+            validate_config(s->plan.config);  // as run does: a config run would refuse is refused here too
             s->plan.manifest = s->manifest;
             s->plan.catalog_file = s->catalog;
             s->plan.out_dir = s->out;
