@@ -10,8 +10,6 @@
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
 #include <simdjson.h>
 
 #include "venice_batch/endpoint.hpp"
@@ -147,36 +145,6 @@ void apply_failure_budget(Config& c, element group, std::string_view source) {
   });
 }
 
-// `defaults` over the ones set so far (the built-in ones, then each file's), key by key: a file
-// setting only "format" keeps the built-in "model" (replaced whole, every line without a model
-// was refused as missing one). A key set to null takes that default away.
-std::string merged_defaults(const std::string& so_far, element value, std::string_view source) {
-  simdjson::dom::parser parser;
-  simdjson::dom::object before;
-  if (parser.parse(so_far).get_object().get(before) != simdjson::SUCCESS) before = {};
-  std::vector<std::pair<std::string, std::string>> fields;  // (key, minified value), in order
-  for (auto [k, v] : before) fields.emplace_back(std::string(k), simdjson::minify(v));
-  for (auto [k, v] : object(value, source, "defaults")) {
-    auto it = std::find_if(fields.begin(), fields.end(), [&](const auto& f) { return f.first == k; });
-    if (v.is_null()) {
-      if (it != fields.end()) fields.erase(it);
-    } else if (it != fields.end()) {
-      it->second = simdjson::minify(v);
-    } else {
-      fields.emplace_back(std::string(k), simdjson::minify(v));
-    }
-  }
-  rapidjson::StringBuffer out;
-  rapidjson::Writer<rapidjson::StringBuffer> w(out);
-  w.StartObject();
-  for (const auto& [k, v] : fields) {
-    w.Key(k.data(), static_cast<rapidjson::SizeType>(k.size()));
-    w.RawValue(v.data(), v.size(), rapidjson::kObjectType);
-  }
-  w.EndObject();
-  return out.GetString();
-}
-
 /// A top-level key; false if it is not a known setting.
 bool apply_key(Config& c, std::string_view key, element value, std::string_view source) {
   if (key == "base_url") c.base_url = string(value, source, key);
@@ -205,7 +173,9 @@ bool apply_key(Config& c, std::string_view key, element value, std::string_view 
   else if (key == "progress_interval_s") c.progress_interval = seconds(value, source, key);
   else if (key == "metrics_interval_s") c.metrics_interval = seconds(value, source, key);
   else if (key == "ca_file") c.ca_file = string(value, source, key);
-  else if (key == "defaults") c.defaults_json = merged_defaults(c.defaults_json, value, source);
+  // Replaced whole, never merged: an out dir's finished jobs are known by the requests they sent,
+  // and a config that meant "these fields and no others" must keep meaning it.
+  else if (key == "defaults") c.defaults_json = simdjson::minify(object(value, source, key));
   else if (key == "timeouts") apply_timeouts(c, value, source);
   else if (key == "retry") apply_retry(c, value, source);
   else if (key == "failure_budget") apply_failure_budget(c, value, source);
