@@ -277,8 +277,8 @@ struct HttpClientPool::Impl {
     std::optional<ConnectionLease> lease;
     bool reusable = true;
   };
-  net::awaitable<bool> read_body(Connection& c, Parser& parser, ContentCoding coding, std::string& body,
-                                 HttpExchange& ex, Clock::time_point deadline);
+  net::awaitable<bool> read_body(Connection& c, Parser& parser, ContentCoding coding, std::size_t limit,
+                                 std::string& body, HttpExchange& ex, Clock::time_point deadline);
   net::awaitable<bool> read_exact_body(Connection& c, std::size_t length, std::string& body, HttpExchange& ex,
                                        Clock::time_point deadline);
   net::awaitable<bool> read_decoded_body(Connection& c, Parser& parser, ContentDecoder& decoder, HttpExchange& ex,
@@ -288,18 +288,20 @@ struct HttpClientPool::Impl {
   std::uint64_t next_serial = 1;
 };
 
-// The body into `body`, decoded from its Content-Encoding, with simdjson's padding after it.
+// The body into `body`, decoded from its Content-Encoding, with simdjson's padding after it; over
+// `limit` bytes (on the wire or decoded) it fails.
 net::awaitable<bool> HttpClientPool::Impl::read_body(Connection& c, Parser& parser, ContentCoding coding,
-                                                     std::string& body, HttpExchange& ex, Clock::time_point deadline) {
+                                                     std::size_t limit, std::string& body, HttpExchange& ex,
+                                                     Clock::time_point deadline) {
   const auto length = parser.content_length();
-  if (length && *length > settings.max_body_bytes)
+  if (length && *length > limit)
     co_return fail(ex, http::error::body_limit, ExchangeStep::read_body, &c, "response over max_response_mb");
   if (coding == ContentCoding::identity && length && !parser.chunked()) {
     const bool ok = co_await read_exact_body(c, static_cast<std::size_t>(*length), body, ex, deadline);
     ex.body_wire_bytes = ex.body_decoded_bytes = body.size();
     co_return ok;
   }
-  ContentDecoder decoder(coding, settings.max_body_bytes, length.value_or(0), take_spare_body());
+  ContentDecoder decoder(coding, limit, length.value_or(0), take_spare_body());
   bool ok = co_await read_decoded_body(c, parser, decoder, ex, deadline);
   if (ok && decoder.finish()) ok = fail_decoding(ex, decoder, c);
   ex.body_wire_bytes = decoder.wire_bytes();
@@ -383,7 +385,12 @@ net::awaitable<bool> HttpClientPool::Impl::exchange(Connection& c, const Request
   const auto td = Clock::now();
   std::string body;
   const auto& msg = parser->get();
-  if (!co_await read_body(c, *parser, coding, body, ex, deadline)) {
+  // Only a 200 carries images; of any other answer a few KiB are ever kept (ApiError), so its body
+  // is read up to 1 MiB: a 429 whose gzip body decodes to a GiB held that much per connection.
+  constexpr std::size_t kOtherAnswerLimit = std::size_t{1} << 20;
+  const std::size_t limit =
+      msg.result_int() == 200 ? settings.max_body_bytes : std::min(settings.max_body_bytes, kOtherAnswerLimit);
+  if (!co_await read_body(c, *parser, coding, limit, body, ex, deadline)) {
     // An error answer whose body could not be read is still that answer: its status and headers
     // (a 429's Retry-After, the rate-limit headers) decide, not "the answer was lost", which
     // would retry at once and count the attempt as maybe billed.

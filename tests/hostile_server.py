@@ -30,6 +30,8 @@ keep-alive on 127.0.0.1; prints "listening PORT" once bound. Answers
                      seed sweep's other job) and an image whose text is STRAY
     error_bad_gzip   the first answer for each prompt is a 429 with Retry-After: 1 whose body
                      says Content-Encoding: gzip and is not gzip; then 200s
+    error_gzip_bomb  the first answer for each prompt is a 429 with Retry-After: 1 whose gzip body
+                     (about 2 MB) decodes to 400 MiB of zeros; then 200s
     speaks_first     the 2nd and 3rd connections (the 1st is the start-up check's) speak TLS 1.2
                      and send a whole 200 nobody asked for (prompt "UNSOLICITED") in the same
                      write as the handshake's last message, before any request; then they close
@@ -77,6 +79,18 @@ def make_png(width, height, shade, text):
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
     return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"tEXt", b"prompt\x00" + text)
             + png_chunk(b"IDAT", zlib.compress(row * height)) + png_chunk(b"IEND", b""))
+
+
+GZIP_BOMB = []
+
+
+def gzip_bomb():
+    """A gzip stream of 400 MiB of zeros (made once, 1 MiB at a time, fast: about 2 MB)."""
+    if not GZIP_BOMB:
+        packer = zlib.compressobj(1, zlib.DEFLATED, 31)  # 31: the gzip wrapper
+        zeros = bytes(1 << 20)
+        GZIP_BOMB.append(b"".join([packer.compress(zeros) for _ in range(400)] + [packer.flush()]))
+    return GZIP_BOMB[0]
 
 
 def side(value, default=64):
@@ -246,6 +260,11 @@ class Handler(BaseHTTPRequestHandler):
                     self.wfile.flush()
             except OSError:
                 return  # the client closed the connection
+        if mode == "error_gzip_bomb" and nth == 1:
+            entry["status"] = 429
+            state.record(entry)
+            self.send_body(429, gzip_bomb(), "application/json", [("Content-Encoding", "gzip"), ("Retry-After", "1")])
+            return
         if mode == "error_bad_gzip" and nth == 1:
             entry["status"] = 429
             state.record(entry)
@@ -360,7 +379,7 @@ def main():
     p.add_argument("--key", required=True)
     p.add_argument("--mode", required=True,
                    choices=["early_hints", "echo_altered", "stray_same_prompt", "huge_header", "no_length", "unsolicited_late", "cf524", "bare429", "bad_utf8_header", "escape_error", "blurred_first",
-                            "unsolicited", "error_bad_gzip", "speaks_first",
+                            "unsolicited", "error_bad_gzip", "error_gzip_bomb", "speaks_first",
                             "endless_interim"])
     p.add_argument("--count", type=int, default=3, help="bare429: how many 429s first")
     p.add_argument("--log", help="append one JSON line per generate request here")

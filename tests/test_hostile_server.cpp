@@ -273,6 +273,24 @@ TEST(HostileServerTest, AnErrorAnswerWhoseBodyCannotBeReadIsStillThatAnswer) {
   EXPECT_EQ(m->retries_maybe_billed, 0u);
 }
 
+// Found by a hostile test: an error answer's body was read and decoded up to max_response_mb,
+// though no more than a few KiB of it is ever kept: a 429 whose 2 MB gzip body decodes to 400 MiB
+// held that much memory per connection. Any answer but a 200 is read up to 1 MiB; its status and
+// headers still decide (the 429's Retry-After is honoured, nothing counted as paid).
+TEST(HostileServerTest, AnErrorAnswerThatDecodesToHundredsOfMegabytesIsNotHeldInMemory) {
+  HostileServer hs("error_gzip_bomb");
+  hs.fx.config(R"({"retry": {"max_attempts": 4, "base_delay_ms": 20, "max_delay_ms": 200}, "timeouts": {"request_s": 30},
+                  "max_response_mb": 1024})");
+  const auto r = run_all_ok(hs, 1, "1");
+  EXPECT_EQ(causes_by_job(hs), every_job(1, {"http_429", "ok"}));
+  EXPECT_LT(r.peak_rss_kb, 300 * 1024) << "the 429's body was decoded whole";
+  for (auto& [id, l] : final_state(hs.fx.out())) {
+    ASSERT_EQ(l.attempts.size(), 2u) << id;
+    EXPECT_FALSE(l.attempts[0].maybe_billed_twice) << id;
+    EXPECT_GE(l.attempts[1].wait_ms, 1000) << id << ": Retry-After: 1 was not honoured";
+  }
+}
+
 TEST(HostileServerTest, AnAnswerWithAHeadOver8KiBIsKept) {
   // A 20,000-byte x-venice-enhanced-prompt: Beast's default 8 KiB head limit refused the paid
   // answer as "body_too_large ... raise max_response_mb", which could not help, on every rerun.

@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -173,8 +174,10 @@ ProcessResult run_process(const std::vector<std::string>& argv, const std::map<s
   for (auto& f : fds)
     if (f.fd >= 0) ::close(f.fd);
   int status = 0;
-  ::waitpid(pid, &status, 0);
+  struct rusage usage {};
+  ::wait4(pid, &status, 0, &usage);
   result.exit_status = decode_status(status);
+  result.peak_rss_kb = usage.ru_maxrss;
   EXPECT_FALSE(timed_out) << argv[0] << " did not finish in time; stderr so far:\n" << result.err;
   return result;
 }

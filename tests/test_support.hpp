@@ -62,6 +62,7 @@ bool wait_until(const std::function<bool()>& ready, std::chrono::seconds limit =
 struct ProcessResult {
   int exit_status = -1;  ///< exit code, or 128 + signal number
   std::string out, err;
+  long peak_rss_kb = 0;  ///< the child's largest resident set (wait4's ru_maxrss)
 };
 
 /// Runs argv[0] with `env` added to (or replacing in) the environment; waits at most `timeout`
