@@ -442,7 +442,7 @@ void BatchRun::add_to_shards(const JobRecord& rec) {
     sample.key = webdataset_key_stem(rec.id) + "_" + std::to_string(k++);
     const std::string image = file.path.substr(prefix.size());
     sample.files = {image};
-    for (const char* ext : {".txt", ".json"}) {  // a sidecar that could not be written is a warning, not a hole
+    for (const char* ext : {".txt", ".json"}) {  // written before the job was recorded (an older run's may lack them)
       std::error_code ec;
       if (std::filesystem::exists(shards_->staging_dir() / (sample.key + ext), ec)) sample.files.push_back(sample.key + ext);
     }

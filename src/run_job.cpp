@@ -102,6 +102,7 @@ net::awaitable<void> BatchRun::run_job(Worker& w, PendingJob pending, RunClock::
   target.folder = folder;
   target.sink = &sink_;
   target.sidecars = sidecar_kinds.any() ? &sidecars : nullptr;
+  target.sidecars_required = webdataset;  // <key>.txt and <key>.json are members of the sample
   target.keep_flagged = config_.keep_flagged_images;
   const auto cost = static_cast<unsigned>(spec.variants);
   std::optional<AttemptDecision> last;

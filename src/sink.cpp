@@ -413,6 +413,15 @@ StoredResponse decode_and_store(ResponseDecoder& decoder, const HttpResponse& re
   if (out.blurred && !target.keep_flagged) sink = nullptr;  // discarded: checked, counted, not written
   // A blurred image is kept apart, flat in flagged/: never in images/, a shard or metadata.jsonl.
   const std::string folder = out.blurred || target.folder.empty() ? std::string() : std::string(target.folder) + "/";
+  auto failed_write = [&](const std::string& name, const boost::system::error_code& failed) {
+    out.write_failed = true;
+    out.retryable = true;
+    out.error_kind = "write_failed";
+    const auto dir = out.blurred ? sink->out_dir() / sink->flagged_name() : sink->images_dir() / target.folder;
+    out.error_message = fmt::format("cannot write {}: {}", (dir / name).string(), failed.message());
+    out.files.clear();
+    return false;
+  };
   auto write = [&](std::string& name, std::span<const std::uint8_t> bytes) {
     boost::system::error_code failed;
     if (out.blurred) {
@@ -421,14 +430,7 @@ StoredResponse decode_and_store(ResponseDecoder& decoder, const HttpResponse& re
     } else if (auto written = sink->write_image(folder + name, bytes); !written) {
       failed = written.error();
     }
-    if (!failed) return true;
-    out.write_failed = true;
-    out.retryable = true;
-    out.error_kind = "write_failed";
-    const auto dir = out.blurred ? sink->out_dir() / sink->flagged_name() : sink->images_dir() / target.folder;
-    out.error_message = fmt::format("cannot write {}: {}", (dir / name).string(), failed.message());
-    out.files.clear();
-    return false;
+    return !failed || failed_write(name, failed);
   };
   auto as_bytes = [](std::string_view s) {
     return std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(s.data()), s.size());
@@ -456,15 +458,23 @@ StoredResponse decode_and_store(ResponseDecoder& decoder, const HttpResponse& re
         (expected.size->width != image.size.width || expected.size->height != image.size.height))
       file.requested_size = expected.size;
     if (target.sidecars && !out.blurred) {
+      // A sidecar that cannot be written is a warning (the paid image is kept), unless it is part
+      // of the sample (webdataset's .txt and .json): then the write failed as for the image.
       auto side = [&](const std::string& name, std::string_view text) {
-        if (auto w = sink->write_image(name, as_bytes(text)); !w)
+        auto w = sink->write_image(folder + name, as_bytes(text));
+        if (!w && target.sidecars_required) return failed_write(name, w.error());
+        if (!w)
           out.warnings.push_back(
-              fmt::format("sidecar {}/{} not written: {}", sink->images_name(), name, w.error().message()));
+              fmt::format("sidecar {}/{} not written: {}", sink->images_name(), folder + name, w.error().message()));
+        return true;
       };
-      if (target.sidecars->kinds.txt) side(folder + sidecar_file_name(target.file_prefix, variant, "txt"), target.sidecars->prompt);
-      if (target.sidecars->kinds.json)
-        side(folder + sidecar_file_name(target.file_prefix, variant, "json"),
-             sidecar_json(*target.sidecars, variant, file, out.server_id));
+      if (target.sidecars->kinds.txt &&
+          !side(sidecar_file_name(target.file_prefix, variant, "txt"), target.sidecars->prompt))
+        return out;
+      if (target.sidecars->kinds.json &&
+          !side(sidecar_file_name(target.file_prefix, variant, "json"),
+                sidecar_json(*target.sidecars, variant, file, out.server_id)))
+        return out;
     }
     out.files.push_back(std::move(file));
   }

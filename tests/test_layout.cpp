@@ -279,6 +279,33 @@ TEST(LayoutTest, WebdatasetShardsHoldEverySampleWithItsTxtAndJson) {
   EXPECT_FALSE(std::filesystem::exists(fx.out() / "shards/00003.tar"));
 }
 
+// Found by a hostile test: on a full disk, a sample's .txt or .json that could not be written was
+// a warning, the job was recorded ok and its image went into a shard alone, for good (a rerun did
+// not mend it). The .txt and .json are members of the sample: a failure to write one fails the
+// write like the image's (the run stops, the job is not recorded), and the next run does it whole.
+TEST(LayoutTest, AWebdatasetSampleIsNeverPackedWithoutItsTxtAndJson) {
+  Fixture fx(MockFaults{});
+  test_support::write_file(fx.dir / "one.jsonl", R"({"id":"a","prompt":"owl a","width":64,"height":64})" "\n");
+  ASSERT_EQ(fx.run(fx.dir / "one.jsonl", {"--layout", "webdataset", "--shard-size", "1"}).exit_status, 0);
+  // Something the .txt cannot be written over (a folder that is not empty: a start removes staged
+  // files of jobs not recorded ok, and would take an empty one away).
+  const auto blocker = fx.out() / "staging" / (webdataset_key_stem("b") + "_0.txt");
+  std::filesystem::create_directories(blocker / "x");
+  test_support::write_file(fx.dir / "two.jsonl", test_support::read_file(fx.dir / "one.jsonl") +
+                                                     R"({"id":"b","prompt":"owl b","width":64,"height":64})" "\n");
+  auto failed = fx.run(fx.dir / "two.jsonl", {"--layout", "webdataset", "--shard-size", "1"});
+  EXPECT_EQ(failed.exit_status, 3) << failed.err;
+  auto s = final_state(fx.out());
+  EXPECT_EQ(s["b"].status, "failed");
+  EXPECT_EQ(s["b"].error_kind, "write_failed");
+  EXPECT_EQ(keys_in_shards(fx.out() / "shards").count(webdataset_key_stem("b") + "_0"), 0u);
+  std::filesystem::remove_all(blocker);
+  auto again = fx.run(fx.dir / "two.jsonl", {"--layout", "webdataset", "--shard-size", "1"});
+  ASSERT_EQ(again.exit_status, 0) << again.err;
+  const std::string summary = check_shards(fx.out() / "shards");  // every sample with its .txt and .json
+  EXPECT_NE(summary.find("\"samples\": 2"), std::string::npos) << summary;
+}
+
 // SIGKILL at random moments, then reruns until done: every job recorded ok is in exactly one
 // finished shard exactly once, no shard is half-written (each opens with tarfile and tar -t), no
 // job recorded ok is requested again, and what an unfinished shard held is in a later one.

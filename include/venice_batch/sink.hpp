@@ -170,6 +170,9 @@ struct StoreTarget {
   std::string_view folder;       ///< the fan-out folder inside the images dir ("" for none)
   const OutputSink* sink = nullptr;          ///< nullptr: decode and check only, write nothing
   const SidecarSource* sidecars = nullptr;   ///< <prefix>_<k>.txt / .json beside each image
+  /// The sidecars are members of the sample (webdataset): one that cannot be written fails the
+  /// write as the image's would, instead of being a warning.
+  bool sidecars_required = false;
   const ImageMetadata* embed = nullptr;      ///< written inside each image (never a placeholder)
   bool keep_flagged = true;                  ///< a blurred image: kept in flagged/, or not written
   /// The try's regeneration (--regenerate-flagged; 0: the line's own request). A blurred image of
@@ -207,7 +210,8 @@ struct StoredResponse {
 /// through `sink` (nullptr: decode and check only, write nothing). An image in another format
 /// than `expected.format` is kept, named by its bytes, with `requested_format` set. With
 /// `sidecars`, each image's <file_prefix>_<k>.txt / .json are written after it, the same way; one
-/// that cannot be written is a warning, not a failure (the paid image is kept, never bought again). CPU and disk work: run it off the io thread, one decoder per thread.
+/// that cannot be written is a warning, not a failure (the paid image is kept, never bought again),
+/// unless the target says they are required. CPU and disk work: run it off the io thread, one decoder per thread.
 StoredResponse decode_and_store(ResponseDecoder& decoder, const HttpResponse& response, const ExpectedImages& expected,
                                 std::string_view file_prefix, const OutputSink* sink,
                                 const SidecarSource* sidecars = nullptr);
