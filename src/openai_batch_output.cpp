@@ -9,6 +9,7 @@
 #include "venice_batch/openai_batch.hpp"
 #include "venice_batch/sha256.hpp"
 #include "venice_batch/sink.hpp"
+#include "venice_batch/webdataset.hpp"
 
 namespace venice_batch {
 namespace {
@@ -28,7 +29,7 @@ std::string_view string_or(simdjson::simdjson_result<simdjson::dom::element> e, 
 
 // One job's line for batch_output.jsonl (ok) or batch_errors.jsonl (anything else).
 // The journal wrote the record, so it is valid JSON and UTF-8; what a field lacks is left out.
-bool batch_line(simdjson::dom::element r, std::string& out) {
+bool batch_line(simdjson::dom::element r, const ShardPaths& where, std::string& out) {
   const std::string_view id = string_or(r["id"]), status = string_or(r["status"]);
   const bool ok = status == "ok";
   std::int64_t http = 0;
@@ -59,7 +60,7 @@ bool batch_line(simdjson::dom::element r, std::string& out) {
     if (!r["files"].get_array().get(files)) {
       for (auto f : files) {
         w.StartObject();
-        text(w, "path", string_or(f["path"]));
+        text(w, "path", where(string_or(f["path"])));  // a packed webdataset image: in its shard
         for (const char* k : {"width", "height"}) {
           std::uint64_t n = 0;
           if (!f[k].get_uint64().get(n)) {
@@ -119,10 +120,22 @@ boost::system::result<BatchResultCounts, std::string> write_openai_batch_results
   };
   simdjson::dom::parser parser;
   try {
+    // webdataset: the staged paths records name, first, so each packed one can point at its shard.
+    std::vector<std::string> staged;
+    std::error_code ec;
+    if (std::filesystem::exists(out_dir / "shards", ec))
+      for_each_deciding_line(out_dir / "results.jsonl", [&](std::string_view text) {
+        simdjson::dom::array files;
+        if (parser.parse(text.data(), text.size(), true)["files"].get_array().get(files)) return;
+        for (auto f : files)
+          if (const auto path = string_or(f["path"]); ShardPaths::is_staged(path)) staged.emplace_back(path);
+      });
+    const ShardPaths where(out_dir, staged);
+    staged = {};
     for_each_deciding_line(out_dir / "results.jsonl", [&](std::string_view text) {
       simdjson::dom::element r;
       if (parser.parse(text.data(), text.size(), true).get(r)) return;  // read once already: not expected
-      if (batch_line(r, line)) {
+      if (batch_line(r, where, line)) {
         ++counts.output_lines;
         out_buf += line;
         if (out_buf.size() >= (std::size_t{1} << 20)) flush(*output, out_buf);

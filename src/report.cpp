@@ -192,23 +192,13 @@ LayoutKind layout_of(const std::filesystem::path& out_dir) {
   return settings ? settings->kind : LayoutKind::files;
 }
 
-// webdataset: a job's record names its image as staged ("staging/<key>.webp"), true when it was
-// recorded; once its shard is packed the staged file is gone and the image is a member of one
-// tar. Those paths become "shards/<tar>#<member>", which the page shows as where the image is.
+// webdataset: each record's staged path as where its image is now (ShardPaths).
 void point_at_shards(const std::filesystem::path& out_dir, std::vector<ReportJob>& jobs) {
-  constexpr std::string_view kStaged = "staging/";
-  std::set<std::string> packed;
-  for (const auto& job : jobs)
-    for (const auto& f : job.files) {
-      std::error_code ec;
-      if (f.starts_with(kStaged) && !std::filesystem::exists(out_dir / f, ec)) packed.insert(f.substr(kStaged.size()));
-    }
-  const auto where = locate_in_shards(out_dir / "shards", packed);
+  std::vector<std::string> paths;
+  for (const auto& job : jobs) paths.insert(paths.end(), job.files.begin(), job.files.end());
+  const ShardPaths where(out_dir, paths);
   for (auto& job : jobs)
-    for (auto& f : job.files)
-      if (f.starts_with(kStaged))
-        if (auto it = where.find(f.substr(kStaged.size())); it != where.end())
-          f = fmt::format("shards/{}#{}", it->second, it->first);
+    for (auto& f : job.files) f = where(f);
 }
 
 }  // namespace

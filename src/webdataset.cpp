@@ -192,6 +192,21 @@ std::map<std::string, std::string> locate_in_shards(const std::filesystem::path&
   return found;
 }
 
+ShardPaths::ShardPaths(const std::filesystem::path& out_dir, const std::vector<std::string>& record_paths) {
+  std::set<std::string> packed;
+  for (const auto& path : record_paths) {
+    std::error_code ec;
+    if (is_staged(path) && !std::filesystem::exists(out_dir / path, ec)) packed.insert(path.substr(8));
+  }
+  for (auto& [member, shard] : locate_in_shards(out_dir / "shards", packed)) where_.emplace(member, shard);
+}
+
+std::string ShardPaths::operator()(std::string_view record_path) const {
+  if (!is_staged(record_path)) return std::string(record_path);
+  const auto it = where_.find(record_path.substr(8));
+  return it == where_.end() ? std::string(record_path) : fmt::format("shards/{}#{}", it->second, it->first);
+}
+
 std::string webdataset_key(std::string_view id, unsigned k) {
   // One-to-one on (id, k): each byte of the id becomes itself when in [A-Za-z0-9_-], else "%XX".
   // '%' itself is always escaped, so the stem reads back left to right in one way only (no two

@@ -3,6 +3,7 @@
 // a stdlib Python reader (tarfile) and tar -t, and the webdataset exactly-once rules under
 // SIGKILL at random moments.
 #include <gtest/gtest.h>
+#include <fmt/format.h>
 
 #include <map>
 #include <set>
@@ -304,6 +305,33 @@ TEST(LayoutTest, AWebdatasetSampleIsNeverPackedWithoutItsTxtAndJson) {
   ASSERT_EQ(again.exit_status, 0) << again.err;
   const std::string summary = check_shards(fx.out() / "shards");  // every sample with its .txt and .json
   EXPECT_NE(summary.find("\"samples\": 2"), std::string::npos) << summary;
+}
+
+// Found by a hostile test: with --results-format openai-batch, batch_output.jsonl named each
+// image as it was staged (staging/<key>.webp), gone once packed: every path pointed at nothing.
+// A packed image is named in its shard, as the summary and the report name it.
+TEST(LayoutTest, OpenAiBatchOutputPointsAtEachWebdatasetImageInItsShard) {
+  Fixture fx(MockFaults{});
+  std::string m;
+  for (int i = 0; i < 3; ++i) m += fmt::format(R"({{"id":"o.{}","prompt":"owl {}","width":64,"height":64}})", i, i) + "\n";
+  test_support::write_file(fx.dir / "m.jsonl", m);
+  auto r = fx.run(fx.dir / "m.jsonl", {"--layout", "webdataset", "--shard-size", "2", "--results-format", "openai-batch"});
+  ASSERT_EQ(r.exit_status, 0) << r.err;
+  simdjson::dom::parser p;
+  std::size_t checked = 0;
+  for (const auto& line : test_support::read_lines(fx.out() / "batch_output.jsonl")) {
+    simdjson::dom::element e;
+    ASSERT_EQ(p.parse(line).get(e), simdjson::SUCCESS) << line;
+    for (auto f : e["response"]["body"]["data"].get_array().value()) {
+      const std::string path(f["path"].get_string().value());
+      const auto hash = path.find('#');
+      ASSERT_TRUE(path.starts_with("shards/") && hash != std::string::npos) << path;
+      auto listed = test_support::run_process({"/usr/bin/tar", "-tf", (fx.out() / path.substr(0, hash)).string()}, {});
+      EXPECT_NE(listed.out.find(path.substr(hash + 1) + "\n"), std::string::npos) << path << " not in " << listed.out;
+      ++checked;
+    }
+  }
+  EXPECT_EQ(checked, 3u);
 }
 
 // SIGKILL at random moments, then reruns until done: every job recorded ok is in exactly one

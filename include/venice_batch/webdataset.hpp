@@ -51,6 +51,22 @@ std::string webdataset_key(std::string_view id, unsigned k);
 std::map<std::string, std::string> locate_in_shards(const std::filesystem::path& shards_dir,
                                                     const std::set<std::string>& members);
 
+/// Where the images jobs' records name are now. A webdataset record names its image as staged
+/// ("staging/<key>.webp", true when it was recorded); once its shard is packed the staged file is
+/// gone and the image is a member of one tar: "shards/<tar>#<member>". Other paths, and staged
+/// files still there, are given back as they are. One pass over the shards' headers, at build.
+class ShardPaths {
+ public:
+  /// `record_paths`: the paths that will be asked about (only the staged ones matter).
+  ShardPaths(const std::filesystem::path& out_dir, const std::vector<std::string>& record_paths);
+  std::string operator()(std::string_view record_path) const;
+  /// A path under staging/: the only kind a ShardPaths may change.
+  static bool is_staged(std::string_view record_path) { return record_path.starts_with("staging/"); }
+
+ private:
+  std::map<std::string, std::string, std::less<>> where_;  // member -> its shard
+};
+
 /// Packs staged samples into shards; owns the background thread that does it. Not copyable.
 /// Thread-safety: add(), note_failed(), error() may be called from any one thread while the
 /// packer runs; close() once, from the same thread.
