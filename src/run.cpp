@@ -393,10 +393,10 @@ void BatchRun::open_dataset() {
     }
   }
   if (layout_.kind == LayoutKind::webdataset) {
+    std::string culprit = (sink_.out_dir() / "shards").string();
     auto opened = ShardWriter::open(sink_.out_dir(), ShardLimits{layout_.shard_samples, layout_.shard_bytes},
-                                    config_.durable_writes);
-    if (!opened) throw ConfigError(fmt::format("cannot open {}: {}", (sink_.out_dir() / "shards").string(),
-                                               opened.error().message()));
+                                    config_.durable_writes, &culprit);
+    if (!opened) throw ConfigError(fmt::format("cannot open {}: {}", culprit, opened.error().message()));
     shards_ = std::move(*opened);
     // Every sample of a shard has its ok line durable before the shard is: see set_before_commit.
     // (shards_ is declared after journal_, so it and its packer thread go first.)

@@ -486,7 +486,11 @@ void ShardWriter::Impl::finish_shard() {
 // ---------------------------------------------------------------------------------------------
 
 boost::system::result<std::unique_ptr<ShardWriter>> ShardWriter::open(const std::filesystem::path& out_dir,
-                                                                       ShardLimits limits, bool durable) {
+                                                                       ShardLimits limits, bool durable,
+                                                                       std::string* culprit) {
+  const auto blame = [&](std::string what) {
+    if (culprit) *culprit = std::move(what);
+  };
   auto impl = std::make_unique<Impl>();
   impl->staging_dir = out_dir / "staging";
   impl->shards_dir = out_dir / "shards";
@@ -498,9 +502,11 @@ boost::system::result<std::unique_ptr<ShardWriter>> ShardWriter::open(const std:
   std::error_code created;
   std::filesystem::create_directories(out_dir, created);
   if (created) return error_code(created.value(), boost::system::system_category());
+  blame(impl->staging_dir.string());
   auto staging = open_own_directory(impl->staging_dir);
   if (!staging) return staging.error();
   impl->staging_fd = std::move(*staging);
+  blame(impl->shards_dir.string());
   auto shards = open_own_directory(impl->shards_dir);
   if (!shards) return shards.error();
   impl->shards_fd = std::move(*shards);
@@ -527,7 +533,13 @@ boost::system::result<std::unique_ptr<ShardWriter>> ShardWriter::open(const std:
     impl->next_shard = *highest + 1;
     const std::string tar_name = shard_stem(*highest) + ".tar";
     auto members = read_member_headers(impl->shards_fd.get(), tar_name);
-    if (!members) return members.error();
+    if (!members) {
+      blame(fmt::format("{}, the newest shard, which must be a whole tar file (restore it from a copy: "
+                        "without it its samples are in no shard, though their jobs stay recorded ok)",
+                        (impl->shards_dir / tar_name).string()));
+      return members.error();
+    }
+    blame(impl->shards_dir.string());
     std::unordered_set<std::string_view> keys;
     for (const auto& m : *members) keys.insert(key_of(m.name));
     for (const auto& name : list_directory(impl->staging_fd.get())) {

@@ -327,9 +327,19 @@ TEST(WebDatasetTest, AnUnreadableFinishedShardIsRefusedAtOpen) {
   const auto out = dir / "out";
   fs::create_directories(out / "shards");
   test_support::write_file(out / "shards/00000.tar", std::string(1000, 'x'));  // never one we renamed
-  auto w = ShardWriter::open(out, {}, false);
+  std::string culprit;
+  auto w = ShardWriter::open(out, {}, false, &culprit);
   ASSERT_FALSE(w);
   EXPECT_EQ(w.error().value(), EIO);
+  // A hostile test found the refusal blamed the shards folder, which is fine: the file is named.
+  EXPECT_NE(culprit.find((out / "shards/00000.tar").string() + ", the newest shard"), std::string::npos) << culprit;
+  // A link planted at a shard's name is refused the same way, naming it.
+  fs::remove(out / "shards/00000.tar");
+  test_support::write_file(dir / "elsewhere.tar", "");
+  fs::create_symlink(dir / "elsewhere.tar", out / "shards/00000.tar");
+  auto linked = ShardWriter::open(out, {}, false, &culprit);
+  ASSERT_FALSE(linked);
+  EXPECT_NE(culprit.find("shards/00000.tar"), std::string::npos) << culprit;
 }
 
 TEST(WebDatasetTest, SymbolicLinksForStagingOrShardsAreRefused) {

@@ -76,9 +76,11 @@ class ShardWriter {
   /// removes temp shards of a killed run, continues numbering after the highest finished shard,
   /// deletes the staged files of samples that shard already holds (a kill between its rename
   /// and that cleanup) and writes its stats if missing. Errors: the errno of what failed (EIO
-  /// when that shard cannot be read: refusing beats packing a sample twice).
+  /// when that shard cannot be read: refusing beats packing a sample twice), and in `culprit`
+  /// (when given) the file or folder it failed on, as a user should be told it.
   static boost::system::result<std::unique_ptr<ShardWriter>> open(const std::filesystem::path& out_dir,
-                                                                  ShardLimits limits, bool durable);
+                                                                  ShardLimits limits, bool durable,
+                                                                  std::string* culprit = nullptr);
   ~ShardWriter();  ///< without close(): stops after the sample being packed; the shard in progress is dropped (its samples stay staged)
   ShardWriter(const ShardWriter&) = delete;
   ShardWriter& operator=(const ShardWriter&) = delete;
