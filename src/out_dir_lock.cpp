@@ -41,8 +41,9 @@ OutDirLock::OutDirLock(const std::filesystem::path& out_dir) {
     ::close(fd_);
     fd_ = -1;
     if (mark.starts_with(kWriting)) mark.erase(0, kWriting.size());
+    // No pid: the holder has just taken the lock and not written it yet, or has ended its run.
     throw ConfigError(fmt::format("another run ({}) is using output directory '{}'; wait for it or use another --out",
-                                  mark.empty() ? std::string("finishing") : "pid " + mark, out_dir.string()));
+                                  mark.empty() ? std::string("starting or finishing") : "pid " + mark, out_dir.string()));
   }
   // Whoever wrote this has let go of the lock: it cannot be writing any more.
   previous_interrupted_ = read_mark(fd_).starts_with(kWriting);
