@@ -243,8 +243,7 @@ void check_defaults(const Config& c) {
   if (parser.parse(c.defaults_json).get_object().get(given) != simdjson::SUCCESS)
     throw ConfigError("defaults must be a JSON object");
   std::string request = c.defaults_json;
-  for (const char* placeholder : {R"("prompt":"p")", R"("model":"m")"}) {
-    const std::string_view key = std::string_view(placeholder).substr(1, std::string_view(placeholder).find('"', 1) - 1);
+  for (const auto& [key, placeholder] : {std::pair{"prompt", R"("prompt":"p")"}, std::pair{"model", R"("model":"m")"}}) {
     if (given.at_key(key).error() != simdjson::NO_SUCH_FIELD) continue;
     request.insert(1, request.size() > 2 ? std::string(placeholder) + "," : std::string(placeholder));
   }
