@@ -12,6 +12,7 @@
 #include <simdjson.h>
 
 #include "expand_internal.hpp"
+#include "venice_batch/request_schema.hpp"
 #include "venice_batch/sink.hpp"
 
 namespace venice_batch {
@@ -125,6 +126,13 @@ boost::system::result<ExpandSummary, ExpandError> expand(const Sweep& sweep, con
   ExpandSummary summary;
   for (std::uint64_t pos = 0; pos < visits; ++pos) {
     line.build(index_at(pos));
+    // Each value was checked as the run checks it; the prompt is made here, line by line: a blank
+    // one ("", "{|  }") would be refused by every run of the manifest.
+    if (is_blank_text(line.prompt()))
+      return fail(ExpandFailure::refused,
+                  fmt::format("{}: the template makes a blank prompt (combination {}; give each of its groups a "
+                              "choice that is not blank); the manifest is incomplete",
+                              s.spec_name, index_at(pos) + 1));
     // The line is written first and taken back if its id was: the id's slot in a large set is
     // a cache miss, and the writing hides it.
     written->prefetch(line.short_id());

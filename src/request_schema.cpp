@@ -47,11 +47,6 @@ bool is_white_space(char32_t c) {
          (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
 }
 
-bool is_blank(std::string_view s) {
-  for (std::size_t i = 0; i < s.size();)
-    if (!is_white_space(next_code_point(s, i))) return false;
-  return true;
-}
 
 // A value as JSON for a message, cut at a code point boundary so the message stays valid UTF-8.
 std::string show(element v) {
@@ -106,7 +101,7 @@ class Checker {
   void text(const std::string& path, element v, std::size_t max_chars) {
     std::string_view s;
     if (!string(path, v, s)) return;
-    if (is_blank(s)) {
+    if (is_blank_text(s)) {
       add(path, "too_small", "must not be empty or blank");
       return;
     }
@@ -282,6 +277,12 @@ std::vector<FieldIssue> validate_request(simdjson::dom::object request, const Sc
   if (binary && has_variants)
     c.add("variants", "custom", "cannot be combined with return_binary: true (a binary response holds one image)");
   return issues;
+}
+
+bool is_blank_text(std::string_view s) {
+  for (std::size_t i = 0; i < s.size();)
+    if (!is_white_space(next_code_point(s, i))) return false;
+  return true;
 }
 
 }  // namespace venice_batch

@@ -67,6 +67,18 @@ TEST(ExpandCliTest, MaxJobsRefusalLeavesNoFile) {
   EXPECT_EQ(spec.expand({"--max-jobs", "11"}).out, "");
 }
 
+// Found by a hostile test: a template whose choices can be blank ("{|  }", "") wrote lines with a
+// blank prompt, exit 0, which every run then refused line by line. The spec is refused, no file.
+TEST(ExpandCliTest, ATemplateThatMakesABlankPromptIsRefused) {
+  SpecDir spec("cat\n", R"({"prompt": "{owl|   }", "fixed": {"model": "z-image-turbo"}})");
+  auto r = spec.expand({"-o", (spec.dir / "m.jsonl").string()});
+  EXPECT_EQ(r.exit_status, 2) << r.err;
+  EXPECT_NE(r.err.find("the template makes a blank prompt (combination 2"), std::string::npos) << r.err;
+  EXPECT_EQ(spec.files(), (std::vector<std::string>{"sweep.json", "wildcards"}));
+  spec.write("cat\n", R"({"prompt": "{owl|__animal__}", "fixed": {"model": "z-image-turbo"}})");
+  EXPECT_EQ(spec.expand().exit_status, 0) << "choices that are not blank";
+}
+
 TEST(ExpandCliTest, MissingWildcardFileIsExit2NamingTheSpecAndColumn) {
   SpecDir spec("cat\n", R"({"prompt": "a __bird__"})");
   auto r = spec.expand();

@@ -33,6 +33,9 @@ struct SchemaOptions {
 /// `variants` together with `return_binary: true`, the retired `inpaint`, unknown fields.
 std::vector<FieldIssue> validate_request(simdjson::dom::object request, const SchemaOptions& options);
 
+/// Empty, or only Unicode White_Space (U+3000 too): what the API refuses as a prompt.
+bool is_blank_text(std::string_view s);
+
 /// True if `name` is a documented request field.
 bool is_known_request_field(std::string_view name);
 
