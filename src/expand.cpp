@@ -79,6 +79,29 @@ ExpandResult check_duplicates(const Sweep::Impl& s, const ExpandOptions& options
   return summary;
 }
 
+// Whether some combination may send variants above 1 with return_binary true, which the API (and
+// a run) refuses: each value alone passes the schema, the pair is checked line by line.
+bool may_pair_variants_with_binary(const Sweep::Impl& s) {
+  bool many = false, binary = false;
+  const auto look = [&](const SweepField& f) {
+    many = many || (f.name == "variants" && f.json != "1");
+    binary = binary || (f.name == "return_binary" && f.json == "true");
+  };
+  for (const auto& f : s.fixed) look(f);
+  for (const auto& axis : s.axes) {
+    if (axis.values.empty()) many = many || (axis.name == "variants" && axis.from + axis.step * static_cast<std::int64_t>(axis.range_size - 1) > 1);
+    for (const auto& v : axis.values)
+      for (const auto& f : v.fields) look(f);
+  }
+  return many && binary;
+}
+
+bool pairs_variants_with_binary(std::string_view body) {
+  const auto variants = body.find(R"("variants":)");  // canonical: one digit, 1 to 4
+  return variants != std::string_view::npos && body.substr(variants + 11, 1) != "1" &&
+         body.find(R"("return_binary":true)") != std::string_view::npos;
+}
+
 }  // namespace
 
 boost::system::result<std::uint64_t, ExpandError> planned_lines(const Sweep& sweep, const ExpandOptions& options) {
@@ -124,6 +147,7 @@ boost::system::result<ExpandSummary, ExpandError> expand(const Sweep& sweep, con
   std::unordered_map<std::uint64_t, Duplicate> duplicates;
   ChunkWriter out(sink);
   ExpandSummary summary;
+  const bool check_pairs = may_pair_variants_with_binary(s);
   for (std::uint64_t pos = 0; pos < visits; ++pos) {
     line.build(index_at(pos));
     // Each value was checked as the run checks it; the prompt is made here, line by line: a blank
@@ -132,6 +156,11 @@ boost::system::result<ExpandSummary, ExpandError> expand(const Sweep& sweep, con
       return fail(ExpandFailure::refused,
                   fmt::format("{}: the template makes a blank prompt (combination {}; give each of its groups a "
                               "choice that is not blank); the manifest is incomplete",
+                              s.spec_name, index_at(pos) + 1));
+    if (check_pairs && pairs_variants_with_binary(line.body()))
+      return fail(ExpandFailure::refused,
+                  fmt::format("{}: combination {} sends variants above 1 with return_binary true, which the API "
+                              "refuses (binary mode returns one image); the manifest is incomplete",
                               s.spec_name, index_at(pos) + 1));
     // The line is written first and taken back if its id was: the id's slot in a large set is
     // a cache miss, and the writing hides it.

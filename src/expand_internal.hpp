@@ -69,6 +69,8 @@ class SweepLine {
   const Sha256& digest() const { return digest_; }
   /// The prompt the template made for this line, as written.
   std::string_view prompt() const { return expansion_.prompt; }
+  /// This line's request as sent: canonical JSON, keys sorted, no spaces.
+  std::string_view body() const { return body_; }
   /// The id's hash part as a number: the digest's first id_hex_digits hex digits.
   std::uint64_t short_id() const { return short_id_; }
   /// Appends the line of replicate `replicate` (1-based; ids from the second on end in -r<n>).

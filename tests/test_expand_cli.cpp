@@ -79,6 +79,23 @@ TEST(ExpandCliTest, ATemplateThatMakesABlankPromptIsRefused) {
   EXPECT_EQ(spec.expand().exit_status, 0) << "choices that are not blank";
 }
 
+// Found by a hostile test: variants and return_binary were each checked alone, so a matrix pairing
+// variants 2 with return_binary true wrote lines every run refused. Such a pair is refused; a
+// matrix that never pairs them (variants 1 only) is not.
+TEST(ExpandCliTest, AMatrixPairingVariantsWithBinaryModeIsRefused) {
+  SpecDir spec("cat\n", R"({"prompt": "owl", "fixed": {"model": "z-image-turbo"},
+    "matrix": {"variants": [1, 2], "return_binary": [false, true]}})");
+  auto r = spec.expand({"-o", (spec.dir / "m.jsonl").string()});
+  EXPECT_EQ(r.exit_status, 2) << r.err;
+  EXPECT_NE(r.err.find("sends variants above 1 with return_binary true"), std::string::npos) << r.err;
+  EXPECT_EQ(spec.files(), (std::vector<std::string>{"sweep.json", "wildcards"}));
+  spec.write("cat\n", R"({"prompt": "owl", "fixed": {"model": "z-image-turbo", "variants": 1},
+    "matrix": {"return_binary": [false, true]}})");
+  auto fine = spec.expand();
+  EXPECT_EQ(fine.exit_status, 0) << fine.err;
+  EXPECT_EQ(count_lines(fine.out), 2u);
+}
+
 TEST(ExpandCliTest, MissingWildcardFileIsExit2NamingTheSpecAndColumn) {
   SpecDir spec("cat\n", R"({"prompt": "a __bird__"})");
   auto r = spec.expand();
