@@ -27,9 +27,12 @@ Command add_report_command(CLI::App& app);
 // A new subcommand gets its own src/cli/<name>_cmd.cpp declaring its add_<name>_command (here or
 // in its own header, as expand_cmd.hpp), a line in main()'s list and one in CMakeLists.txt.
 
-/// A number that is finite: CLI11's range checks let "nan" and "inf" through (a --max-spend of
-/// nan was no cap at all).
+/// A number that is finite, the whole text: CLI11's range checks let "nan" and "inf" through (a
+/// --max-spend of nan was no cap at all), and print the largest double in full when they refuse.
 extern const CLI::Validator kFiniteNumber;
+/// A finite number above 0, or of 0 or more, the whole text; refused in plain words.
+extern const CLI::Validator kPositiveNumber;
+extern const CLI::Validator kNonNegativeNumber;
 /// Digits only, within 64 bits: CLI11 2.1 reads "-5" into an unsigned option as 2^64 - 5 (a
 /// `--limit -5` bought the whole manifest) and 2^64 as the largest value.
 extern const CLI::Validator kWholeNumber;

@@ -3,6 +3,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
+#include <optional>
 #include <stdexcept>
 
 #include "commands.hpp"
@@ -24,14 +25,31 @@ const char* const kExitStatuses =
     "       run again to resume (--max-spend counts each run's spend from 0)\n"
     "  130  interrupted by SIGINT;  143  terminated by SIGTERM (resumable)\n";
 
+namespace {
+// The whole text as a finite number, or nothing ("0.02abc", "nan" and "inf" are not).
+std::optional<double> finite_number(const std::string& text) {
+  char* end = nullptr;
+  const double v = std::strtod(text.c_str(), &end);
+  if (text.empty() || end != text.c_str() + text.size() || !std::isfinite(v)) return std::nullopt;
+  return v;
+}
+}  // namespace
+
 const CLI::Validator kFiniteNumber(
+    [](std::string& text) -> std::string { return finite_number(text) ? "" : "must be a finite number: " + text; }, "",
+    "FINITE");
+const CLI::Validator kPositiveNumber(
     [](std::string& text) -> std::string {
-      char* end = nullptr;
-      const double v = std::strtod(text.c_str(), &end);
-      if (end == text.c_str() || !std::isfinite(v)) return "must be a finite number: " + text;
-      return {};
+      const auto v = finite_number(text);
+      return v && *v > 0 ? "" : "must be a number above 0: " + text;
     },
-    "", "FINITE");
+    "", "POSITIVE");
+const CLI::Validator kNonNegativeNumber(
+    [](std::string& text) -> std::string {
+      const auto v = finite_number(text);
+      return v && *v >= 0 ? "" : "must be a number of 0 or more: " + text;
+    },
+    "", "NONNEGATIVE");
 
 const CLI::Validator kWholeNumber(
     [](std::string& text) -> std::string {
@@ -51,8 +69,7 @@ void ConnectionOptions::add_to(CLI::App* command) {
   command->add_option("--ca-file", ca_file, "Extra trusted CA certificate (PEM), e.g. the emulator's (env VENICE_CA_FILE)")
       ->check(CLI::ExistingFile);
   command->add_option("--timeout", timeout_s, "Whole-request timeout in seconds (env VENICE_TIMEOUT)")
-      ->check(CLI::PositiveNumber)
-      ->check(kFiniteNumber);
+      ->check(kPositiveNumber);
 }
 
 Config ConnectionOptions::load(const CLI::App* command) const {

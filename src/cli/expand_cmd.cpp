@@ -102,7 +102,7 @@ Command add_expand_command(CLI::App& app) {
       ->check(kWholeNumber);
   auto* sample = cmd->add_option("--sample", args->sample, "Write only N combinations drawn at random (without replacement)")
                      ->check(kWholeNumber)
-                     ->check(CLI::PositiveNumber);
+                     ->check(kPositiveNumber);
   cmd->add_option("--sample-seed", args->sample_seed, "Seed of --sample's draw (default 0): same spec and seed, same manifest")
       ->check(kWholeNumber)
       ->needs(sample);

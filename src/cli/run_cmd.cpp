@@ -56,15 +56,13 @@ void add_pacing_options(CLI::App* cmd, RunCommandState& s) {
       ->check(kWholeNumber)
       ->check(CLI::Range(1u, 4096u));
   cmd->add_option("--rpm", s.rpm, "Requests per minute cap; 0 = follow the API's headers (env VENICE_RPM)")
-      ->check(CLI::NonNegativeNumber)
-      ->check(kFiniteNumber);
+      ->check(kNonNegativeNumber);
   cmd->add_option("--burst", s.burst, "Requests that may start back to back")->check(kWholeNumber)
       ->check(CLI::Range(1u, 100000u));
   cmd->add_option("--max-attempts", s.max_attempts, "Attempts per job, first included")->check(kWholeNumber)
       ->check(CLI::Range(1u, 100u));
   cmd->add_option("--grace", s.grace_s, "Seconds requests in flight may finish after SIGINT/SIGTERM")
-      ->check(CLI::NonNegativeNumber)
-      ->check(kFiniteNumber);
+      ->check(kNonNegativeNumber);
   cmd->add_option("--lookahead", s.lookahead,
                   "Jobs read ahead, so a model waiting on its rate limit never holds back another model's jobs")
       ->check(kWholeNumber)
@@ -83,13 +81,11 @@ void add_catalog_and_spend_options(CLI::App* cmd, RunCommandState& s) {
   cmd->add_option("--max-spend", s.max_spend,
                   "Stop (exit 4) before the run's spend at catalog prices (finished, in flight, unknown outcome) "
                   "could pass USD; jobs without a price are refused (more than 0: omit it for no cap)")
-      ->check(CLI::PositiveNumber)
-      ->check(kFiniteNumber)
+      ->check(kPositiveNumber)
       ->type_name("USD");
   cmd->add_option("--min-balance", s.min_balance,
                   "Stop (exit 4) before the balance the API reports (x-venice-balance-usd) would fall below USD")
-      ->check(CLI::NonNegativeNumber)
-      ->check(kFiniteNumber)
+      ->check(kNonNegativeNumber)
       ->type_name("USD");
   cmd->add_option("--limit", s.run.limit, "Send only the first N pending jobs (a trial before the night)")
       ->check(kWholeNumber)
