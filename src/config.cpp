@@ -229,8 +229,11 @@ void apply_config_env(Config& c) {
   if (auto v = env("VENICE_CONCURRENCY")) c.concurrency = env_concurrency(v);
   if (auto v = env("VENICE_RPM")) c.requests_per_minute = env_number("VENICE_RPM", v);
   if (auto v = env("VENICE_CA_FILE")) c.ca_file = v;
-  if (auto v = env("VENICE_TIMEOUT"))
-    c.request_timeout = std::chrono::milliseconds(static_cast<int64_t>(env_number("VENICE_TIMEOUT", v) * 1000));
+  if (auto v = env("VENICE_TIMEOUT")) {
+    const double seconds = env_number("VENICE_TIMEOUT", v);
+    if (seconds > 1e9) throw ConfigError(fmt::format("VENICE_TIMEOUT: '{}' seconds is more than a request can take", v));
+    c.request_timeout = std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
+  }
 }
 
 namespace {

@@ -3,6 +3,7 @@
 // index, skips a request already written, and streams the lines to the sink in 1 MiB chunks.
 #include "venice_batch/expand.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <new>
 #include <optional>
@@ -89,7 +90,8 @@ bool may_pair_variants_with_binary(const Sweep::Impl& s) {
   };
   for (const auto& f : s.fixed) look(f);
   for (const auto& axis : s.axes) {
-    if (axis.values.empty()) many = many || (axis.name == "variants" && axis.from + axis.step * static_cast<std::int64_t>(axis.range_size - 1) > 1);
+    if (axis.values.empty() && axis.name == "variants")  // a range, rising or falling: its largest end
+      many = many || std::max(axis.from, axis.from + axis.step * static_cast<std::int64_t>(axis.range_size - 1)) > 1;
     for (const auto& v : axis.values)
       for (const auto& f : v.fields) look(f);
   }

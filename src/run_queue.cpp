@@ -167,7 +167,7 @@ void BatchRun::note_refused_line(const std::string& text) {
   constexpr std::uint64_t kPrinted = 20;
   if (progress_ && refused_lines_noted_ < kPrinted) progress_->note(text);
   if (progress_ && refused_lines_noted_ == kPrinted)
-    progress_->note("more lines are refused: each is in results.jsonl (status \"invalid\", error.message says why)");
+    progress_->note("more lines are refused, not printed here: results.jsonl gives each new refusal's reason (status \"invalid\")");
   ++refused_lines_noted_;
 }
 

@@ -186,6 +186,8 @@ Billing billing_of_attempt(std::optional<int> http_status, bool request_sent, bo
                            bool maybe_billed_twice) {
   if (http_status && *http_status == 200) return content_violation ? Billing::not_billed : Billing::billed;
   if (http_status && classify_status(*http_status) == StatusClass::transient_maybe_billed) return Billing::unknown;
+  // Another success (201, 204...): the API did the work and may have charged for it, retried or not.
+  if (http_status && classify_status(*http_status) == StatusClass::success) return Billing::unknown;
   if (maybe_billed_twice || (!http_status && request_sent)) return Billing::unknown;
   return Billing::not_billed;
 }

@@ -170,14 +170,20 @@ bool TlsStream::broken() const { return static_cast<bool>(state_->pending); }
 bool TlsStream::quiet() {
   if (broken() || !state_->socket.is_open()) return false;
   SSL* ssl = state_->ssl;
-  if (ssl && SSL_has_pending(ssl) == 1) return false;
-  char byte = 0;
-  const ssize_t n = ::recv(state_->socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;
-  if (n <= 0 || !ssl || !SSL_get_rbio(ssl)) return false;  // closed, or bytes before any handshake
-  // Bytes came: OpenSSL reads what is there (our BIO never blocks). Records of its own leave
+  // Bytes OpenSSL holds (read ahead with the last record: a server may send its session tickets
+  // with its handshake's last flight, or a key update right after an answer) or bytes waiting on
+  // the socket: OpenSSL reads them without blocking (our BIO never does). Records of its own leave
   // nothing to give; data, an alert, the end of the stream or part of a record still on its way
   // (which may be data) do.
+  if (!ssl || SSL_has_pending(ssl) != 1) {
+    char byte = 0;
+    const ssize_t n = ::recv(state_->socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;
+    if (n <= 0) return false;  // closed
+  }
+  if (!ssl || !SSL_get_rbio(ssl)) return false;  // bytes before any handshake
+  if (ERR_peek_error() != 0) ERR_clear_error();   // SSL_get_error reads the queue: another's entries would count
+  char byte = 0;
   std::size_t got = 0;
   const int r = SSL_peek_ex(ssl, &byte, 1, &got);
   const bool nothing = r <= 0 && SSL_get_error(ssl, r) == SSL_ERROR_WANT_READ;

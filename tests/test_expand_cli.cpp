@@ -65,6 +65,9 @@ TEST(ExpandCliTest, MaxJobsRefusalLeavesNoFile) {
       << r.err;
   EXPECT_EQ(spec.files(), (std::vector<std::string>{"sweep.json", "wildcards"}));
   EXPECT_EQ(spec.expand({"--max-jobs", "11"}).out, "");
+  // A leading zero is decimal: CLI11 alone read "011" as octal 9.
+  EXPECT_NE(spec.expand({"--max-jobs", "011"}).err.find("more than the limit of 11 "), std::string::npos);
+  EXPECT_EQ(spec.expand({"--max-jobs", "-1"}).exit_status, 2);
 }
 
 // Found by a hostile test: a template whose choices can be blank ("{|  }", "") wrote lines with a
@@ -89,6 +92,12 @@ TEST(ExpandCliTest, AMatrixPairingVariantsWithBinaryModeIsRefused) {
   EXPECT_EQ(r.exit_status, 2) << r.err;
   EXPECT_NE(r.err.find("sends variants above 1 with return_binary true"), std::string::npos) << r.err;
   EXPECT_EQ(spec.files(), (std::vector<std::string>{"sweep.json", "wildcards"}));
+  // A falling range is looked at by its largest end too (a review found only the last was).
+  spec.write("cat\n", R"({"prompt": "owl", "fixed": {"model": "z-image-turbo", "return_binary": true},
+    "matrix": {"variants": {"from": 4, "to": 1, "step": -1}}})");
+  auto falling = spec.expand();
+  EXPECT_EQ(falling.exit_status, 2) << falling.err;
+  EXPECT_NE(falling.err.find("sends variants above 1 with return_binary true"), std::string::npos) << falling.err;
   spec.write("cat\n", R"({"prompt": "owl", "fixed": {"model": "z-image-turbo", "variants": 1},
     "matrix": {"return_binary": [false, true]}})");
   auto fine = spec.expand();

@@ -274,7 +274,7 @@ TEST(HostileServerTest, AnErrorAnswerWhoseBodyCannotBeReadIsStillThatAnswer) {
 }
 
 // Found by a hostile test: an error answer's body was read and decoded up to max_response_mb,
-// though no more than a few KiB of it is ever kept: a 429 whose 2 MB gzip body decodes to 400 MiB
+// though no more than a few KiB of it is ever kept: a 429 whose 400 KB gzip body decodes to 400 MiB
 // held that much memory per connection. Any answer but a 200 is read up to 1 MiB; its status and
 // headers still decide (the 429's Retry-After is honoured, nothing counted as paid).
 TEST(HostileServerTest, AnErrorAnswerThatDecodesToHundredsOfMegabytesIsNotHeldInMemory) {

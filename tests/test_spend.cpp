@@ -248,6 +248,10 @@ TEST(SpendTest, ACloudflare524IsUnknownEvenOnAJobsLastAttempt) {
   EXPECT_EQ(billing_of_attempt(200, true, true, false), Billing::not_billed);       // a content violation
   EXPECT_EQ(billing_of_attempt(std::nullopt, true, false, false), Billing::unknown);  // sent, no answer
   EXPECT_EQ(billing_of_attempt(std::nullopt, false, false, false), Billing::not_billed);
+  // Another success (a 201, a 204): the API did the work; counted on a last attempt as on a retried
+  // one (a review found only a retried one counted).
+  for (const bool retried : {false, true})
+    for (const int status : {201, 204}) EXPECT_EQ(billing_of_attempt(status, true, false, retried), Billing::unknown);
 }
 
 // --max-spend 0.0099995 was rounded to the nearest micro-dollar, $0.01, and a $0.01 job was bought

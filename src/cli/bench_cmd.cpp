@@ -45,10 +45,10 @@ Command add_bench_command(CLI::App& app) {
       ->required()
       ->check(CLI::ExistingFile);
   auto* dur = cmd->add_option("--duration", s->duration, "How long to measure: 60s, 5m, ...");
-  auto* req = cmd->add_option("--requests", s->requests, "How many requests to measure")->check(kWholeNumber);
+  auto* req = cmd->add_option("--requests", s->requests, "How many requests to measure")->transform(kWholeNumber);
   dur->excludes(req);
   auto* conc = cmd->add_option("--concurrency", s->concurrency, "Closed loop: requests in flight")
-                   ->check(kWholeNumber)
+                   ->transform(kWholeNumber)
                    ->check(CLI::Range(1u, 4096u));
   auto* rate = cmd->add_option("--rate", s->rate,
                                "Open loop: constant arrival rate, R/s or R/m; latency counts from each request's intended start");

@@ -33,8 +33,9 @@ extern const CLI::Validator kFiniteNumber;
 /// A finite number above 0, or of 0 or more, the whole text; refused in plain words.
 extern const CLI::Validator kPositiveNumber;
 extern const CLI::Validator kNonNegativeNumber;
-/// Digits only, within 64 bits: CLI11 2.1 reads "-5" into an unsigned option as 2^64 - 5 (a
-/// `--limit -5` bought the whole manifest) and 2^64 as the largest value.
+/// Digits only, within 64 bits, given on without leading zeros (a transform: add it with
+/// ->transform): CLI11 2.1 reads "-5" into an unsigned option as 2^64 - 5 (a `--limit -5` bought
+/// the whole manifest), 2^64 as the largest value and "010" as octal 8.
 extern const CLI::Validator kWholeNumber;
 
 /// The exit statuses, as every --help footer shows them (README's "Exit status" says the same).

@@ -58,6 +58,7 @@ const CLI::Validator kWholeNumber(
       const auto [at, ec] = std::from_chars(text.data(), end, v);
       if (text.empty() || ec != std::errc() || at != end)
         return "must be a whole number from 0 to 18446744073709551615: " + text;
+      text = std::to_string(v);  // CLI11 reads a leading 0 as octal: "010" would be 8
       return {};
     },
     "", "WHOLE");

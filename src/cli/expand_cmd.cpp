@@ -99,12 +99,12 @@ Command add_expand_command(CLI::App& app) {
                   "Directory of wildcard files (default: the spec's \"wildcards\", or wildcards/ next to the spec)")
       ->check(CLI::ExistingDirectory);
   cmd->add_option("--max-jobs", args->max_jobs, "Refuse, writing nothing, a sweep of more lines than this")
-      ->check(kWholeNumber);
+      ->transform(kWholeNumber);
   auto* sample = cmd->add_option("--sample", args->sample, "Write only N combinations drawn at random (without replacement)")
-                     ->check(kWholeNumber)
+                     ->transform(kWholeNumber)
                      ->check(kPositiveNumber);
   cmd->add_option("--sample-seed", args->sample_seed, "Seed of --sample's draw (default 0): same spec and seed, same manifest")
-      ->check(kWholeNumber)
+      ->transform(kWholeNumber)
       ->needs(sample);
   cmd->add_flag("--count", args->count_only, "Print how many lines the sweep makes and write nothing");
   cmd->footer(kFooter);

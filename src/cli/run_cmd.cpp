@@ -31,7 +31,7 @@ void add_dataset_options(CLI::App* cmd, RunCommandState& s) {
                   "metadata.jsonl); fixed for an out dir by its first run (config `layout`)")
       ->check(CLI::IsMember({"files", "webdataset", "imagefolder"}));
   cmd->add_option("--shard-size", s.shard_size, "webdataset: samples per shard (config `shard_size`, 10000)")
-      ->check(kWholeNumber)
+      ->transform(kWholeNumber)
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{100000000}).description(""))
       ->type_name("N");
   cmd->add_option("--shard-max-mb", s.shard_max_mb, "webdataset: close a shard before it passes MB; 0 = no cap")
@@ -43,7 +43,7 @@ void add_dataset_options(CLI::App* cmd, RunCommandState& s) {
   cmd->add_option("--regenerate-flagged", s.regenerate_flagged,
                   "Ask again, with a new seed, up to N times for a blurred or content-violation answer (each "
                   "try of a blurred image is paid; config `regenerate_flagged`)")
-      ->check(kWholeNumber)
+      ->transform(kWholeNumber)
       ->check(CLI::Range(0u, 10u))
       ->type_name("N");
   cmd->add_option("--flagged-images", s.flagged_images,
@@ -53,19 +53,19 @@ void add_dataset_options(CLI::App* cmd, RunCommandState& s) {
 
 void add_pacing_options(CLI::App* cmd, RunCommandState& s) {
   cmd->add_option("--concurrency", s.concurrency, "Requests in flight (env VENICE_CONCURRENCY)")
-      ->check(kWholeNumber)
+      ->transform(kWholeNumber)
       ->check(CLI::Range(1u, 4096u));
   cmd->add_option("--rpm", s.rpm, "Requests per minute cap; 0 = follow the API's headers (env VENICE_RPM)")
       ->check(kNonNegativeNumber);
-  cmd->add_option("--burst", s.burst, "Requests that may start back to back")->check(kWholeNumber)
+  cmd->add_option("--burst", s.burst, "Requests that may start back to back")->transform(kWholeNumber)
       ->check(CLI::Range(1u, 100000u));
-  cmd->add_option("--max-attempts", s.max_attempts, "Attempts per job, first included")->check(kWholeNumber)
+  cmd->add_option("--max-attempts", s.max_attempts, "Attempts per job, first included")->transform(kWholeNumber)
       ->check(CLI::Range(1u, 100u));
   cmd->add_option("--grace", s.grace_s, "Seconds requests in flight may finish after SIGINT/SIGTERM")
       ->check(kNonNegativeNumber);
   cmd->add_option("--lookahead", s.lookahead,
                   "Jobs read ahead, so a model waiting on its rate limit never holds back another model's jobs")
-      ->check(kWholeNumber)
+      ->transform(kWholeNumber)
       ->check(CLI::Range(1u, 100000u))
       ->type_name("N");
   cmd->add_flag("--no-compression", s.no_compression, "Do not ask for compressed (gzip, br) JSON answers");
@@ -88,7 +88,7 @@ void add_catalog_and_spend_options(CLI::App* cmd, RunCommandState& s) {
       ->check(kNonNegativeNumber)
       ->type_name("USD");
   cmd->add_option("--limit", s.run.limit, "Send only the first N pending jobs (a trial before the night)")
-      ->check(kWholeNumber)
+      ->transform(kWholeNumber)
       ->check(CLI::Range(std::uint64_t{1}, std::numeric_limits<std::uint64_t>::max()).description(""))
       ->type_name("N");
 }
