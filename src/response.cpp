@@ -438,7 +438,6 @@ boost::system::result<GenerateResult> ResponseDecoder::Impl::decode_document(con
           if (!plain) return make_error_code(ResponseError::invalid_json);
           image = decode_image(*plain);
         }
-        if (!image && result.content_violation) continue;  // a placeholder, never kept: as in binary mode
         if (!image) return image.error();
         result.images.push_back(std::move(*image));
       }
