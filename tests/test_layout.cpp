@@ -322,7 +322,9 @@ TEST(LayoutTest, OpenAiBatchOutputPointsAtEachWebdatasetImageInItsShard) {
   for (const auto& line : test_support::read_lines(fx.out() / "batch_output.jsonl")) {
     simdjson::dom::element e;
     ASSERT_EQ(p.parse(line).get(e), simdjson::SUCCESS) << line;
-    for (auto f : e["response"]["body"]["data"].get_array().value()) {
+    simdjson::dom::array data;  // held here: a range-for over get_array().value() of a temporary dangles (ASan)
+    ASSERT_EQ(e["response"]["body"]["data"].get_array().get(data), simdjson::SUCCESS) << line;
+    for (auto f : data) {
       const std::string path(f["path"].get_string().value());
       const auto hash = path.find('#');
       ASSERT_TRUE(path.starts_with("shards/") && hash != std::string::npos) << path;
